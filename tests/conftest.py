@@ -1,0 +1,34 @@
+"""Shared fixtures: the real benchmark data in ``../shared/data`` (or ``$TSDISTILL_DATA``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = Path(os.environ.get("TSDISTILL_DATA", REPO.parent / "shared" / "data"))
+
+# ETTh1 protocol (../shared/data/README.md): 12 months of hourly rows for training.
+ETTH1_TRAIN_ROWS = 8640
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not (DATA_DIR / "ETTh1.csv").exists():
+        pytest.fail(
+            f"benchmark data not found in {DATA_DIR}; set TSDISTILL_DATA to the folder holding "
+            "ETTh1.csv (../shared/data in this project's layout)."
+        )
+    return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def etth1(data_dir: Path) -> pd.DataFrame:
+    """ETTh1, all 7 columns, standardized with train-split statistics, indexed by hour."""
+    frame = pd.read_csv(data_dir / "ETTh1.csv", parse_dates=["date"], index_col="date")
+    train = frame.iloc[:ETTH1_TRAIN_ROWS]
+    standardized = (frame - train.mean()) / train.std(ddof=0)
+    return standardized.asfreq("h").astype("float32")

@@ -1,0 +1,47 @@
+"""TimeDistill in plain PyTorch: the student, the objective, teachers and the teacher cache.
+
+Nothing here imports Darts or NeuralForecast.
+"""
+
+from .cache import TeacherCache
+from .losses import (
+    TERM_NAMES,
+    DistillationLoss,
+    multi_period_loss,
+    multi_scale_loss,
+    period_distribution,
+)
+from .schedule import halving_lr_factor
+from .student import DMLP, StudentOutput
+from .teacher import (
+    FeatureCapture,
+    FeatureRegressor,
+    FittableTeacher,
+    Teacher,
+    TeacherOutput,
+    TorchTeacher,
+    features_by_channel,
+    forecast_horizon,
+    frozen,
+)
+
+__all__ = [
+    "DMLP",
+    "TERM_NAMES",
+    "DistillationLoss",
+    "FeatureCapture",
+    "FeatureRegressor",
+    "FittableTeacher",
+    "StudentOutput",
+    "Teacher",
+    "TeacherCache",
+    "TeacherOutput",
+    "TorchTeacher",
+    "features_by_channel",
+    "forecast_horizon",
+    "frozen",
+    "halving_lr_factor",
+    "multi_period_loss",
+    "multi_scale_loss",
+    "period_distribution",
+]

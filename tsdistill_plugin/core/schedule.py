@@ -1,0 +1,23 @@
+"""The reference's learning-rate schedule (Time-Series-Library ``lradj="type1"``)."""
+
+from __future__ import annotations
+
+
+def halving_lr_factor(epoch: int) -> float:
+    """Learning-rate multiplier for a 0-based ``epoch``: 1 for the first two, then halved each epoch.
+
+    The reference calls its adjustment after every epoch with ``lr * 0.5 ** (e - 1)`` for the
+    1-based epoch ``e`` just finished, so epochs 1 and 2 run at the base rate, epoch 3 at half
+    of it, and so on. Use it with ``torch.optim.lr_scheduler.LambdaLR`` stepped once per epoch.
+
+    Parameters
+    ----------
+    epoch
+        Number of epochs completed so far (``LambdaLR``'s ``last_epoch``).
+
+    Returns
+    -------
+    float
+        The factor applied to the base learning rate.
+    """
+    return 0.5 ** max(epoch - 1, 0)

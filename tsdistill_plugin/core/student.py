@@ -1,0 +1,224 @@
+"""The TimeDistill student: a channel-independent decomposition MLP (``DMLP``).
+
+Two branches, one for the seasonal part and one for the trend part of a moving-average
+decomposition, each ``Linear(L -> d) -> BatchNorm1d(N) -> ReLU -> Linear(d -> H)``, with weights
+shared across channels. The hidden pre-activation of both branches (summed) is returned as the
+student's features for feature-level distillation, as in Ni et al., "TimeDistill" (arXiv
+2502.15016), section "Student".
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+NormMode = Literal["mean", "revin", "none"]
+NORM_MODES: tuple[str, ...] = ("mean", "revin", "none")
+
+
+class StudentOutput(NamedTuple):
+    """What the student computes for a batch of windows.
+
+    Attributes
+    ----------
+    prediction
+        Forecast, ``[batch, horizon, channels]``, in the scale of the input.
+    features
+        Hidden features used for feature-level distillation, ``[batch, channels, hidden]``: the
+        sum of the two branches' first-layer outputs, taken before BatchNorm.
+    """
+
+    prediction: Tensor
+    features: Tensor
+
+
+class MovingAverageDecomposition(nn.Module):
+    """Split a series into trend (moving average) and seasonal (remainder) parts.
+
+    The ends are padded by replicating the first and last values so that the trend has the
+    input's length.
+
+    Parameters
+    ----------
+    kernel_size
+        Width of the moving average; must be odd so that the trend is centred.
+    """
+
+    def __init__(self, kernel_size: int = 25) -> None:
+        super().__init__()
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(
+                f"moving_avg must be a positive odd integer, got {kernel_size}; "
+                "use an odd kernel such as 25 (the reference's)."
+            )
+        self.kernel_size = kernel_size
+        self.pool = nn.AvgPool1d(kernel_size=kernel_size, stride=1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Decompose ``x``.
+
+        Parameters
+        ----------
+        x
+            ``[batch, channels, time]``.
+
+        Returns
+        -------
+        tuple[Tensor, Tensor]
+            ``(seasonal, trend)``, both ``[batch, channels, time]``.
+        """
+        pad = (self.kernel_size - 1) // 2
+        padded = torch.cat(
+            [x[..., :1].expand(-1, -1, pad), x, x[..., -1:].expand(-1, -1, pad)], dim=-1
+        )
+        trend = self.pool(padded)
+        return x - trend, trend
+
+
+class RevIN(nn.Module):
+    """Reversible instance normalization with a learnable per-channel affine map.
+
+    Parameters
+    ----------
+    n_channels
+        Number of channels ``N``; the affine map has ``2 N`` parameters.
+    eps
+        Added to the variance before the square root, and to the affine weight when inverting.
+    """
+
+    def __init__(self, n_channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(n_channels))
+        self.bias = nn.Parameter(torch.zeros(n_channels))
+
+    def normalize(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Standardize each window and channel over time.
+
+        Parameters
+        ----------
+        x
+            ``[batch, time, channels]``.
+
+        Returns
+        -------
+        tuple[Tensor, Tensor, Tensor]
+            The normalized input ``[batch, time, channels]`` and the statistics ``(mean, std)``,
+            each ``[batch, 1, channels]``.
+        """
+        mean = x.mean(dim=1, keepdim=True).detach()
+        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + self.eps).detach()
+        return (x - mean) / std * self.weight + self.bias, mean, std
+
+    def denormalize(self, y: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+        """Invert :meth:`normalize` on a forecast ``[batch, horizon, channels]``."""
+        return (y - self.bias) / (self.weight + self.eps * self.eps) * std + mean
+
+
+class _Branch(nn.Module):
+    """``Linear(L -> d) -> BatchNorm1d(N) -> ReLU -> Linear(d -> H)`` on ``[batch, N, L]``."""
+
+    def __init__(self, input_len: int, horizon: int, n_channels: int, hidden_size: int) -> None:
+        super().__init__()
+        self.embed = nn.Linear(input_len, hidden_size)
+        self.norm = nn.BatchNorm1d(n_channels)
+        self.head = nn.Linear(hidden_size, horizon)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        hidden = self.embed(x)
+        return self.head(torch.relu(self.norm(hidden))), hidden
+
+
+class DMLP(nn.Module):
+    """Decomposition MLP student of TimeDistill.
+
+    Parameters
+    ----------
+    input_len
+        Lookback length ``L``.
+    horizon
+        Forecast length ``H``.
+    n_channels
+        Number of channels ``N`` (BatchNorm keeps per-channel statistics).
+    hidden_size
+        Hidden width ``d`` of both branches (512 in the reference).
+    norm
+        ``"mean"`` subtracts each window's mean and adds it back to the forecast (the
+        reference's "non-stationary" mode), ``"revin"`` applies RevIN with a learnable affine map
+        (adds ``2 N`` parameters), ``"none"`` feeds the window unchanged.
+    moving_avg
+        Odd kernel of the moving-average decomposition (25 in the reference).
+
+    Notes
+    -----
+    With ``norm="mean"`` the model has ``2 (L d + d + d H + H) + 4 N`` trainable parameters.
+    """
+
+    def __init__(
+        self,
+        input_len: int,
+        horizon: int,
+        n_channels: int,
+        hidden_size: int = 512,
+        norm: NormMode = "mean",
+        moving_avg: int = 25,
+    ) -> None:
+        super().__init__()
+        for name, value in (
+            ("input_len", input_len),
+            ("horizon", horizon),
+            ("n_channels", n_channels),
+            ("hidden_size", hidden_size),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        if norm not in NORM_MODES:
+            raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}.")
+        self.input_len = input_len
+        self.horizon = horizon
+        self.n_channels = n_channels
+        self.hidden_size = hidden_size
+        self.norm = norm
+        self.decomposition = MovingAverageDecomposition(moving_avg)
+        self.seasonal = _Branch(input_len, horizon, n_channels, hidden_size)
+        self.trend = _Branch(input_len, horizon, n_channels, hidden_size)
+        self.revin = RevIN(n_channels) if norm == "revin" else None
+
+    def forward(self, x: Tensor) -> StudentOutput:
+        """Forecast from a batch of windows.
+
+        Parameters
+        ----------
+        x
+            Input windows, ``[batch, input_len, n_channels]``.
+
+        Returns
+        -------
+        StudentOutput
+            ``prediction`` ``[batch, horizon, n_channels]`` and ``features``
+            ``[batch, n_channels, hidden_size]``.
+        """
+        if x.ndim != 3 or x.shape[1] != self.input_len or x.shape[2] != self.n_channels:
+            raise ValueError(
+                f"DMLP expects x of shape [batch, {self.input_len}, {self.n_channels}] "
+                f"([batch, input_len, n_channels]), got {list(x.shape)}; pass windows of the "
+                "lookback and channel count the model was built with."
+            )
+        if self.norm == "mean":
+            mean = x.mean(dim=1, keepdim=True).detach()
+            x = x - mean
+        elif self.revin is not None:
+            x, mean, std = self.revin.normalize(x)
+
+        seasonal, trend = self.decomposition(x.transpose(1, 2))
+        seasonal_out, seasonal_hidden = self.seasonal(seasonal)
+        trend_out, trend_hidden = self.trend(trend)
+        prediction = (seasonal_out + trend_out).transpose(1, 2)
+
+        if self.norm == "mean":
+            prediction = prediction + mean
+        elif self.revin is not None:
+            prediction = self.revin.denormalize(prediction, mean, std)
+        return StudentOutput(prediction=prediction, features=seasonal_hidden + trend_hidden)

@@ -1,0 +1,308 @@
+"""What a teacher is to the core: a frozen forecaster of ``[batch, time, channels]`` windows.
+
+Library adapters (Darts, NeuralForecast) implement :class:`Teacher`; :class:`TorchTeacher` makes
+any ``nn.Module`` or callable one. :func:`forecast_horizon` adapts any teacher to a student's
+lookback and horizon (slicing the input, rolling out autoregressively when the teacher's horizon
+is shorter).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+
+class TeacherOutput(NamedTuple):
+    """A teacher's answer for a batch of windows.
+
+    Attributes
+    ----------
+    prediction
+        Forecast, ``[batch, horizon, channels]``.
+    features
+        Hidden representation, ``[batch, channels, d]``, or ``None`` when the teacher exposes
+        none.
+    """
+
+    prediction: Tensor
+    features: Tensor | None
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    """A frozen forecaster the student learns from.
+
+    Attributes
+    ----------
+    input_len
+        Lookback ``L_t`` the teacher reads; the student's lookback must be at least as long.
+    horizon
+        Number of steps ``H_t`` the teacher forecasts in one call.
+    n_channels
+        Number of channels the teacher was built for, or ``None`` when it forecasts each
+        channel independently (any number works).
+    """
+
+    input_len: int
+    horizon: int
+    n_channels: int | None
+
+    def forecast(self, x: Tensor) -> TeacherOutput:
+        """Forecast ``x`` ``[batch, input_len, channels]`` without gradients, returning tensors
+        on the device and with the dtype of ``x``."""
+        ...
+
+
+@runtime_checkable
+class FittableTeacher(Teacher, Protocol):
+    """A teacher that can be fitted on data before the student trains.
+
+    ``series`` are frames with a time index (a ``DatetimeIndex`` with a frequency, or a
+    ``RangeIndex``) and one column per channel: the library-neutral form in which the Darts and
+    NeuralForecast integrations hand over the student's training data.
+    """
+
+    @property
+    def is_fitted(self) -> bool: ...
+
+    def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
+        """Fit the underlying model on ``series`` (and validate on ``val_series``)."""
+        ...
+
+
+class FeatureRegressor(nn.Sequential):
+    """Maps teacher features to the student's width: ``Linear -> ReLU -> Linear``.
+
+    It acts on the last axis of ``[batch, channels, in_features]`` and trains jointly with the
+    student (it sits on the teacher side of the feature-level terms, as in the reference).
+
+    Parameters
+    ----------
+    in_features
+        Teacher feature width ``d_t``.
+    out_features
+        Student hidden width ``d_s``.
+    """
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__(
+            nn.Linear(in_features, out_features),
+            nn.ReLU(),
+            nn.Linear(out_features, out_features),
+        )
+
+
+def features_by_channel(features: Tensor, batch: int, n_channels: int) -> Tensor:
+    """Bring a captured hidden tensor to ``[batch, channels, d]``.
+
+    Parameters
+    ----------
+    features
+        A hidden tensor captured from a teacher for ``batch`` windows of ``n_channels``
+        channels.
+    batch, n_channels
+        Sizes of the windows it was computed from.
+
+    Returns
+    -------
+    Tensor
+        ``[batch, n_channels, d]``. Accepted layouts, tried in this order: ``[batch, channels,
+        ...]``; channels folded into the batch ``[batch * channels, ...]``; ``[batch, time,
+        channels]``; tokens whose first ``channels`` are the variates ``[batch, channels + k,
+        d]`` (iTransformer with time-mark tokens); one vector per window ``[batch, d]``, shared
+        by every channel.
+
+    Raises
+    ------
+    ValueError
+        When no layout fits; choose another layer.
+    """
+    shape = tuple(features.shape)
+    if features.ndim >= 2 and shape[:2] == (batch, n_channels):
+        return features.reshape(batch, n_channels, -1)
+    if features.ndim >= 2 and shape[0] == batch * n_channels and n_channels > 1:
+        return features.reshape(batch, n_channels, -1)
+    if features.ndim == 3 and shape[0] == batch and shape[2] == n_channels:
+        return features.transpose(1, 2)
+    if features.ndim == 3 and shape[0] == batch and shape[1] > n_channels:
+        return features[:, :n_channels]
+    if features.ndim == 2 and shape[0] == batch:
+        return features.unsqueeze(1).expand(batch, n_channels, shape[1])
+    if n_channels == 1 and shape[0] == batch:
+        return features.reshape(batch, 1, -1)
+    raise ValueError(
+        f"cannot map teacher features of shape {list(shape)} to [batch={batch}, "
+        f"channels={n_channels}, d]; pick a layer whose output has the batch (and channel) axes "
+        "first, via teacher_feature_layer, or set teacher_feature_layer=None to skip "
+        "feature-level distillation."
+    )
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[nn.Module]:
+    """Run ``module`` in eval mode without gradients, restoring its mode afterwards."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield module
+    finally:
+        module.train(was_training)
+
+
+class FeatureCapture:
+    """Forward hook that keeps the last output of one submodule.
+
+    Parameters
+    ----------
+    module
+        The model to search.
+    layer
+        Dotted name of the submodule (as in ``module.named_modules()``).
+    """
+
+    def __init__(self, module: nn.Module, layer: str) -> None:
+        submodules = dict(module.named_modules())
+        if layer not in submodules:
+            names = ", ".join(name for name in submodules if name) or "(none)"
+            raise ValueError(
+                f"teacher_feature_layer={layer!r} is not a submodule of the teacher; "
+                f"choose one of: {names}."
+            )
+        self.layer = layer
+        self.module = submodules[layer]
+        self.output: Tensor | None = None
+
+    def _hook(self, _module: nn.Module, _inputs: object, output: object) -> None:
+        self.output = output[0] if isinstance(output, tuple) else output
+
+    @contextlib.contextmanager
+    def capturing(self) -> Iterator[FeatureCapture]:
+        """Attach the hook for the duration of one forward pass."""
+        self.output = None
+        handle = self.module.register_forward_hook(self._hook)
+        try:
+            yield self
+        finally:
+            handle.remove()
+
+
+class TorchTeacher:
+    """Makes an ``nn.Module`` or callable mapping ``[B, L, N] -> [B, H, N]`` a teacher.
+
+    The model runs in eval mode without gradients, on the device and with the dtype of its own
+    parameters (the input is moved there and the outputs moved back); its training mode is
+    restored afterwards and nothing else about it is changed.
+
+    Parameters
+    ----------
+    model
+        The forecaster. A module's output may also be a tuple whose first element is the
+        forecast.
+    input_len
+        Lookback ``L`` the model reads.
+    horizon
+        Steps ``H`` it forecasts.
+    n_channels
+        Channels it was built for, or ``None`` when it accepts any number.
+    feature_layer
+        Dotted name of a submodule whose output becomes the teacher's features (mapped to
+        ``[batch, channels, d]`` by :func:`features_by_channel`), or ``None`` for no features.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module | Callable[[Tensor], Tensor],
+        input_len: int,
+        horizon: int,
+        n_channels: int | None = None,
+        feature_layer: str | None = None,
+    ) -> None:
+        if not callable(model):
+            raise TypeError(
+                f"model must be an nn.Module or a callable [B, L, N] -> [B, H, N], got "
+                f"{type(model).__name__}."
+            )
+        if feature_layer is not None and not isinstance(model, nn.Module):
+            raise ValueError(
+                "teacher_feature_layer needs an nn.Module teacher to hook into; pass "
+                "feature_layer=None for a plain callable."
+            )
+        self.model = model
+        self.input_len = int(input_len)
+        self.horizon = int(horizon)
+        self.n_channels = n_channels
+        self._capture = FeatureCapture(model, feature_layer) if feature_layer else None
+
+    def _placement(self, x: Tensor) -> tuple[torch.device, torch.dtype]:
+        if isinstance(self.model, nn.Module):
+            parameter = next(self.model.parameters(), None)
+            if parameter is not None:
+                return parameter.device, parameter.dtype
+        return x.device, x.dtype
+
+    def forecast(self, x: Tensor) -> TeacherOutput:
+        """Forecast ``x`` ``[batch, input_len, channels]``; see :class:`Teacher`."""
+        device, dtype = self._placement(x)
+        context = frozen(self.model) if isinstance(self.model, nn.Module) else torch.no_grad()
+        capture = self._capture.capturing() if self._capture else contextlib.nullcontext()
+        with context, capture:
+            output = self.model(x.to(device=device, dtype=dtype))
+        prediction = output[0] if isinstance(output, tuple) else output
+        if prediction.ndim != 3 or prediction.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"the teacher returned shape {list(prediction.shape)} for input "
+                f"{list(x.shape)}; a teacher must map [B, L, N] to [B, H, N]."
+            )
+        features = None
+        if self._capture is not None:
+            if self._capture.output is None:
+                raise ValueError(
+                    f"teacher_feature_layer={self._capture.layer!r} did not run in the forward "
+                    "pass; choose a layer that does."
+                )
+            features = features_by_channel(self._capture.output, x.shape[0], x.shape[2])
+            features = features.to(device=x.device, dtype=x.dtype)
+        return TeacherOutput(prediction.to(device=x.device, dtype=x.dtype), features)
+
+
+def forecast_horizon(teacher: Teacher, x: Tensor, horizon: int) -> TeacherOutput:
+    """The teacher's forecast of ``horizon`` steps from the student's windows.
+
+    Parameters
+    ----------
+    teacher
+        Any :class:`Teacher`.
+    x
+        Student windows ``[batch, L, channels]`` with ``L >= teacher.input_len``; the teacher
+        reads the last ``teacher.input_len`` steps.
+    horizon
+        Steps wanted. When the teacher forecasts fewer, its forecasts are fed back as input
+        until ``horizon`` steps exist (features are those of the first call).
+
+    Returns
+    -------
+    TeacherOutput
+        ``prediction`` ``[batch, horizon, channels]`` and the teacher's features, if any.
+    """
+    if x.shape[1] < teacher.input_len:
+        raise ValueError(
+            f"the teacher reads {teacher.input_len} steps but the student's windows have "
+            f"{x.shape[1]}; give the student a lookback (input_len) of at least "
+            f"{teacher.input_len}."
+        )
+    window = x[:, -teacher.input_len :]
+    first = teacher.forecast(window)
+    steps = [first.prediction]
+    produced = first.prediction.shape[1]
+    while produced < horizon:
+        window = torch.cat([window, steps[-1]], dim=1)[:, -teacher.input_len :]
+        steps.append(teacher.forecast(window).prediction)
+        produced += steps[-1].shape[1]
+    prediction = torch.cat(steps, dim=1)[:, :horizon]
+    return TeacherOutput(prediction, first.features)

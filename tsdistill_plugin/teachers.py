@@ -1,0 +1,95 @@
+"""``as_teacher``: turns any supported object into a :class:`~tsdistill_plugin.core.Teacher`.
+
+Supported objects:
+
+- a :class:`~tsdistill_plugin.core.Teacher` (returned as it is);
+- a Darts forecasting model, fitted or not (``tsdistill_plugin.darts.teacher``);
+- a NeuralForecast model instance, fitted or not (``tsdistill_plugin.neuralforecast.teacher``);
+- an ``nn.Module`` or callable ``[B, L, N] -> [B, H, N]``, given ``input_len`` and ``horizon``
+  (:class:`~tsdistill_plugin.core.TorchTeacher`).
+
+Each library's adapter is imported only when an object of that library is passed in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from torch import nn
+
+from .core.teacher import Teacher, TorchTeacher
+
+AUTO = "auto"
+"""``feature_layer`` value asking the adapter to pick the teacher's feature layer itself."""
+
+_ADAPTERS: dict[str, str] = {
+    "darts": "tsdistill_plugin.darts.teacher:DartsTeacher",
+    "neuralforecast": "tsdistill_plugin.neuralforecast.teacher:NeuralForecastTeacher",
+}
+
+
+def _library_of(obj: object) -> str | None:
+    """Top-level package of the first class in ``obj``'s MRO that comes from a known library."""
+    for cls in type(obj).__mro__:
+        package = cls.__module__.split(".", 1)[0]
+        if package in _ADAPTERS:
+            return package
+    return None
+
+
+def _load(reference: str) -> Callable[..., Teacher]:
+    module, name = reference.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def as_teacher(
+    obj: object,
+    *,
+    feature_layer: str | None = AUTO,
+    input_len: int | None = None,
+    horizon: int | None = None,
+    n_channels: int | None = None,
+) -> Teacher:
+    """Wrap ``obj`` as a teacher.
+
+    Parameters
+    ----------
+    obj
+        A Darts model, a NeuralForecast model, a :class:`Teacher`, or an ``nn.Module`` /
+        callable mapping ``[B, L, N]`` to ``[B, H, N]``.
+    feature_layer
+        ``"auto"`` lets a library adapter pick the hidden layer to distill from (no features
+        for a plain module); a dotted submodule name picks one; ``None`` disables features.
+    input_len, horizon, n_channels
+        Lookback, horizon and channel count of a plain module or callable (unused otherwise).
+
+    Returns
+    -------
+    Teacher
+        An object with ``input_len``, ``horizon``, ``n_channels`` and ``forecast``. Library
+        adapters also implement :class:`~tsdistill_plugin.core.FittableTeacher`.
+
+    Raises
+    ------
+    TypeError
+        When ``obj`` is none of the supported kinds.
+    """
+    if isinstance(obj, Teacher):
+        return obj
+    library = _library_of(obj)
+    if library is not None:
+        return _load(_ADAPTERS[library])(obj, feature_layer=feature_layer)
+    if isinstance(obj, nn.Module) or callable(obj):
+        if input_len is None or horizon is None:
+            raise ValueError(
+                f"a plain {type(obj).__name__} teacher needs input_len and horizon; wrap it as "
+                "TorchTeacher(model, input_len=..., horizon=...) or pass both to as_teacher."
+            )
+        layer = None if feature_layer == AUTO else feature_layer
+        return TorchTeacher(obj, input_len, horizon, n_channels, feature_layer=layer)
+    raise TypeError(
+        f"unsupported teacher type {type(obj).__module__}.{type(obj).__qualname__}; pass a Darts "
+        "forecasting model, a NeuralForecast model, a tsdistill_plugin.core.TorchTeacher, or an "
+        "nn.Module/callable mapping [batch, time, channels] windows to forecasts."
+    )
