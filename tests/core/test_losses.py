@@ -1,0 +1,236 @@
+"""The distillation objective against hand-computed cases and independent NumPy references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tsdistill_plugin.core import (
+    TERM_NAMES,
+    DistillationLoss,
+    multi_period_loss,
+    multi_scale_loss,
+    period_distribution,
+)
+
+
+def numpy_pyramid(x: np.ndarray, axis: int, levels: int, window: int) -> list[np.ndarray]:
+    """Average pooling with kernel = stride = window, dropping the incomplete tail."""
+    scales = [x]
+    for _ in range(levels):
+        current = np.moveaxis(scales[-1], axis, -1)
+        usable = current.shape[-1] // window * window
+        pooled = current[..., :usable].reshape(*current.shape[:-1], -1, window).mean(-1)
+        scales.append(np.moveaxis(pooled, -1, axis))
+    return scales
+
+
+def numpy_period_distribution(x: np.ndarray, axis: int, temperature: float) -> np.ndarray:
+    spectrum = np.abs(np.fft.rfft(x, axis=axis))
+    spectrum = np.take(spectrum, np.arange(1, x.shape[axis] // 2 + 1), axis=axis) / temperature
+    spectrum = spectrum - spectrum.max(axis=axis, keepdims=True)
+    return np.exp(spectrum) / np.exp(spectrum).sum(axis=axis, keepdims=True)
+
+
+def numpy_kl_mean(p_teacher: np.ndarray, p_student: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pointwise = np.where(
+            p_teacher > 0, p_teacher * (np.log(p_teacher) - np.log(p_student + 1e-8)), 0.0
+        )
+    return float(pointwise.mean())
+
+
+def test_pyramid_lengths_halve_from_96_to_12(monkeypatch):
+    seen: list[int] = []
+    original = torch.nn.functional.mse_loss
+
+    def recording_mse(a, b):
+        seen.append(a.shape[1])
+        return original(a, b)
+
+    monkeypatch.setattr(torch.nn.functional, "mse_loss", recording_mse)
+    x = torch.zeros(2, 96, 3)
+    multi_scale_loss(x, x, dim=1)
+    assert seen == [96, 48, 24, 12]
+
+
+def test_multi_scale_hand_computed_on_odd_length():
+    # length 5, window 2: [1,2,3,4,5] pools to [1.5, 3.5] (the 5 is dropped), then to [2.5].
+    student = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]])
+    teacher = torch.zeros(1, 5)
+    expected = (np.mean([1, 4, 9, 16, 25]) + np.mean([1.5**2, 3.5**2]) + 2.5**2) / 3
+    value = multi_scale_loss(student, teacher, dim=1, levels=2, window=2)
+    assert value.item() == pytest.approx(expected, rel=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    batch=st.integers(1, 3),
+    length=st.integers(8, 41),
+    channels=st.integers(1, 4),
+    levels=st.integers(0, 3),
+    window=st.integers(2, 3),
+    dim=st.sampled_from([1, 2]),
+    seed=st.integers(0, 10_000),
+)
+def test_multi_scale_matches_numpy(batch, length, channels, levels, window, dim, seed):
+    rng = np.random.default_rng(seed)
+    shape = (batch, length, channels) if dim == 1 else (batch, channels, length)
+    a, b = rng.normal(size=shape), rng.normal(size=shape)
+    expected = np.mean(
+        [
+            np.mean((sa - sb) ** 2)
+            for sa, sb in zip(
+                numpy_pyramid(a, dim, levels, window), numpy_pyramid(b, dim, levels, window)
+            )
+        ]
+    )
+    value = multi_scale_loss(torch.from_numpy(a), torch.from_numpy(b), dim, levels, window)
+    assert value.item() == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_period_distribution_drops_the_dc_bin():
+    # A constant series has all its amplitude in the DC bin: without it, every period is equal.
+    x = torch.full((1, 16, 1), 5.0)
+    p = period_distribution(x, dim=1)
+    assert p.shape == (1, 8, 1)
+    torch.testing.assert_close(p, torch.full_like(p, 1 / 8))
+
+
+def test_period_distribution_finds_the_period_of_a_sine():
+    t = torch.arange(96, dtype=torch.float64)
+    x = torch.sin(2 * torch.pi * t / 24).reshape(1, 96, 1)
+    p = period_distribution(x, dim=1)
+    # 96 / 24 = 4 cycles: rfft bin 4, i.e. index 3 once the DC bin is gone.
+    assert int(p[0, :, 0].argmax()) == 3
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    length=st.integers(4, 50),
+    temperature=st.floats(0.05, 5.0),
+    dim=st.sampled_from([1, 2]),
+    seed=st.integers(0, 10_000),
+)
+def test_period_distribution_matches_numpy(length, temperature, dim, seed):
+    shape = (2, length, 3) if dim == 1 else (2, 3, length)
+    x = np.random.default_rng(seed).normal(size=shape)
+    p = period_distribution(torch.from_numpy(x), dim, temperature)
+    np.testing.assert_allclose(p.numpy(), numpy_period_distribution(x, dim, temperature), rtol=1e-9)
+    np.testing.assert_allclose(p.sum(dim).numpy(), 1.0, rtol=1e-12)
+
+
+def test_lower_temperature_sharpens():
+    x = torch.randn(4, 96, 2, generator=torch.Generator().manual_seed(0))
+    max_prob = [period_distribution(x, 1, tau).amax(dim=1).mean().item() for tau in (2.0, 0.5, 0.1)]
+    assert max_prob[0] < max_prob[1] < max_prob[2]
+
+
+@settings(max_examples=25, deadline=None)
+@given(length=st.integers(4, 64), seed=st.integers(0, 10_000))
+def test_multi_period_loss_matches_numpy(length, seed):
+    rng = np.random.default_rng(seed)
+    s, t = rng.normal(size=(3, length, 2)), rng.normal(size=(3, length, 2))
+    expected = numpy_kl_mean(numpy_period_distribution(t, 1, 0.5), numpy_period_distribution(s, 1, 0.5))
+    value = multi_period_loss(torch.from_numpy(s), torch.from_numpy(t), dim=1)
+    assert value.item() == pytest.approx(expected, rel=1e-8, abs=1e-15)
+
+
+def test_multi_period_loss_equals_torch_kl_div_where_it_is_defined():
+    s, t = torch.randn(4, 48, 3), torch.randn(4, 48, 3)
+    p_s, p_t = period_distribution(s, 1), period_distribution(t, 1)
+    reference = torch.nn.functional.kl_div(torch.log(p_s + 1e-8), p_t, reduction="sum") / p_t.numel()
+    torch.testing.assert_close(multi_period_loss(s, t, dim=1), reference)
+
+
+def test_kl_is_zero_for_equal_inputs_and_positive_otherwise():
+    x = torch.randn(4, 96, 3, dtype=torch.float64)
+    assert multi_period_loss(x, x, dim=1).item() == pytest.approx(0.0, abs=1e-7)
+    assert multi_period_loss(x, torch.randn_like(x), dim=1).item() > 1e-4
+
+
+def test_zero_teacher_probabilities_give_finite_gradients():
+    # float32 at temperature 0.5: large amplitudes underflow the teacher's softmax to exact zeros
+    # (method.md section 6); F.kl_div would give NaN gradients there.
+    hidden_axis = torch.arange(64, dtype=torch.float32)
+    teacher = (10.0 * torch.sin(2 * torch.pi * 4 * hidden_axis / 64)).expand(2, 8, 64).clone()
+    teacher.requires_grad_(True)  # one dominant period: every other bin underflows to 0
+    student = torch.randn(2, 8, 64, requires_grad=True)
+    assert (period_distribution(teacher, dim=2) == 0).any()
+    loss = multi_period_loss(student, teacher, dim=2)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert torch.isfinite(teacher.grad).all() and torch.isfinite(student.grad).all()
+    assert student.grad.abs().sum() > 0
+
+
+def test_distillation_loss_total_and_terms():
+    g = torch.Generator().manual_seed(0)
+    pred, target, teacher = (torch.randn(4, 24, 3, generator=g) for _ in range(3))
+    features, teacher_features = torch.randn(4, 3, 32, generator=g), torch.randn(4, 3, 32, generator=g)
+    loss = DistillationLoss(alpha=2.0, beta=0.5)
+    total, terms = loss(pred, target, teacher, features, teacher_features)
+    assert tuple(terms) == TERM_NAMES
+    assert terms["supervised"].item() == pytest.approx(torch.mean((pred - target) ** 2).item())
+    assert terms["prediction_scale"].item() == pytest.approx(multi_scale_loss(pred, teacher, 1).item())
+    assert terms["feature_period"].item() == pytest.approx(
+        multi_period_loss(features, teacher_features, 2).item()
+    )
+    expected = (
+        terms["supervised"]
+        + 2.0 * (terms["prediction_scale"] + terms["prediction_period"])
+        + 0.5 * (terms["feature_scale"] + terms["feature_period"])
+    )
+    assert total.item() == pytest.approx(expected.item())
+
+
+def test_absent_inputs_give_zero_terms_that_are_still_reported():
+    pred, target = torch.randn(2, 16, 1), torch.randn(2, 16, 1)
+    total, terms = DistillationLoss()(pred, target)
+    assert set(terms) == set(TERM_NAMES)
+    assert all(terms[name].item() == 0 for name in TERM_NAMES if name != "supervised")
+    assert total.item() == pytest.approx(terms["supervised"].item())
+    total, terms = DistillationLoss()(pred, None, teacher_prediction=target)
+    assert terms["supervised"].item() == 0 and terms["prediction_scale"].item() > 0
+
+
+def test_gradients_reach_student_and_regressor_but_not_teacher():
+    from tsdistill_plugin.core import DMLP, FeatureRegressor, TorchTeacher
+
+    teacher_net = torch.nn.Sequential(torch.nn.Flatten(1), torch.nn.Linear(48 * 2, 24 * 2))
+    teacher = TorchTeacher(
+        lambda x: teacher_net(x).reshape(-1, 24, 2), input_len=48, horizon=24, n_channels=2
+    )
+    student = DMLP(48, 24, 2, hidden_size=32)
+    regressor = FeatureRegressor(16, 32)
+    x, y = torch.randn(8, 48, 2), torch.randn(8, 24, 2)
+    out = student(x)
+    teacher_out = teacher.forecast(x)
+    teacher_features = regressor(torch.randn(8, 2, 16))
+    total, _ = DistillationLoss()(out.prediction, y, teacher_out.prediction, out.features, teacher_features)
+    total.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in regressor.parameters())
+    assert all(p.grad is None for p in teacher_net.parameters())
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: multi_scale_loss(torch.zeros(2, 8, 1), torch.zeros(2, 8, 1), dim=1, levels=4), "too short"),
+        (lambda: multi_scale_loss(torch.zeros(2, 8, 1), torch.zeros(2, 9, 1), dim=1), "same shape"),
+        (lambda: multi_scale_loss(torch.zeros(2, 8, 1), torch.zeros(2, 8, 1), dim=1, window=0), "window"),
+        (lambda: period_distribution(torch.zeros(2, 8), dim=1, temperature=0.0), "temperature"),
+        (lambda: period_distribution(torch.zeros(2, 8), dim=3), "out of range"),
+        (lambda: DistillationLoss(temperature=-1.0), "temperature"),
+        (lambda: DistillationLoss(alpha=-1.0), "alpha"),
+        (lambda: DistillationLoss()(torch.zeros(2, 8)), "prediction must be"),
+        (lambda: DistillationLoss()(torch.zeros(2, 8, 1), torch.zeros(2, 4, 1)), "target"),
+    ],
+)
+def test_bad_input_names_the_problem(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

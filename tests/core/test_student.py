@@ -1,0 +1,107 @@
+"""The DMLP student: shapes, parameter counts, normalization modes, dtypes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tsdistill_plugin.core import DMLP
+from tsdistill_plugin.core.student import MovingAverageDecomposition
+
+
+def trainable(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    batch=st.integers(1, 5),
+    input_len=st.integers(2, 60),
+    horizon=st.integers(1, 30),
+    channels=st.integers(1, 5),
+    hidden=st.integers(1, 40),
+    norm=st.sampled_from(["mean", "revin", "none"]),
+)
+def test_shapes_and_parameter_count(batch, input_len, horizon, channels, hidden, norm):
+    model = DMLP(input_len, horizon, channels, hidden_size=hidden, norm=norm)
+    out = model(torch.randn(max(batch, 2), input_len, channels))
+    assert out.prediction.shape == (max(batch, 2), horizon, channels)
+    assert out.features.shape == (max(batch, 2), channels, hidden)
+    expected = 2 * (input_len * hidden + hidden + hidden * horizon + horizon) + 4 * channels
+    assert trainable(model) == expected + (2 * channels if norm == "revin" else 0)
+
+
+def test_reference_parameter_count_for_etth1():
+    # method.md section 2: 836,842 in the reference, which also registers 2N unused RevIN weights.
+    assert trainable(DMLP(720, 96, 7, hidden_size=512)) == 836_828
+    assert trainable(DMLP(720, 96, 7, hidden_size=512, norm="revin")) == 836_842
+
+
+def test_mean_norm_is_shift_equivariant():
+    torch.manual_seed(0)
+    model = DMLP(48, 12, 3, hidden_size=16).eval()
+    x = torch.randn(4, 48, 3)
+    shifted = model(x + 7.5).prediction
+    torch.testing.assert_close(shifted, model(x).prediction + 7.5, atol=1e-4, rtol=1e-5)
+
+
+def test_revin_is_scale_and_shift_equivariant_at_init():
+    torch.manual_seed(0)
+    model = DMLP(48, 12, 3, hidden_size=16, norm="revin").eval()
+    x = torch.randn(4, 48, 3)
+    torch.testing.assert_close(
+        model(3.0 * x - 2.0).prediction, 3.0 * model(x).prediction - 2.0, atol=1e-4, rtol=1e-4
+    )
+
+
+def test_no_norm_is_not_shift_equivariant():
+    torch.manual_seed(0)
+    model = DMLP(48, 12, 3, hidden_size=16, norm="none").eval()
+    x = torch.randn(4, 48, 3)
+    difference = model(x + 7.5).prediction - model(x).prediction - 7.5
+    assert difference.abs().max() > 1e-2
+
+
+def test_features_are_first_layer_outputs_before_batchnorm():
+    torch.manual_seed(0)
+    model = DMLP(48, 12, 2, hidden_size=8, norm="none").eval()
+    x = torch.randn(3, 48, 2)
+    seasonal, trend = model.decomposition(x.transpose(1, 2))
+    expected = model.seasonal.embed(seasonal) + model.trend.embed(trend)
+    torch.testing.assert_close(model(x).features, expected)
+
+
+def test_decomposition_replicates_the_ends():
+    x = torch.arange(10.0).reshape(1, 1, 10)
+    seasonal, trend = MovingAverageDecomposition(5)(x)
+    # first point: mean of [0, 0, 0, 1, 2] = 0.6; a linear interior is reproduced exactly.
+    assert trend[0, 0, 0].item() == pytest.approx(0.6)
+    torch.testing.assert_close(trend[0, 0, 2:8], x[0, 0, 2:8])
+    torch.testing.assert_close(seasonal + trend, x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dtypes(dtype):
+    model = DMLP(24, 6, 2, hidden_size=8).to(dtype)
+    out = model(torch.randn(4, 24, 2, dtype=dtype))
+    assert out.prediction.dtype == dtype and out.features.dtype == dtype
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"norm": "standard"}, "norm must be one of"),
+        ({"hidden_size": 0}, "hidden_size"),
+        ({"moving_avg": 4}, "moving_avg"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DMLP(24, 6, 2, **kwargs)
+
+
+def test_wrong_input_shape_is_explained():
+    with pytest.raises(ValueError, match=r"\[batch, 24, 2\]"):
+        DMLP(24, 6, 2)(torch.randn(4, 24, 3))
