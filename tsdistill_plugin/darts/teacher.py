@@ -1,0 +1,344 @@
+"""``DartsTeacher``: any Darts forecasting model as a TimeDistill teacher.
+
+Three kinds of Darts models answer the teacher's question (*what do you forecast for these
+windows?*) in different ways, each behind the same :class:`DartsTeacher` interface:
+
+- torch models (``TorchForecastingModel``: TiDE, TSMixer, NHiTS, N-BEATS, TCN, DLinear, ...) run
+  their Lightning module on a whole batch of windows, exactly as ``predict`` would;
+- global regression models (``LinearRegressionModel`` and other ``SKLearnModel`` s) predict the
+  windows as a list of series;
+- local models (``ExponentialSmoothing``, ``Theta``, ``ARIMA``, ...) are refitted on every window
+  (slow: the student caches their outputs, and ``fit(..., stride=k)`` thins the windows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from darts import TimeSeries
+from darts.models.forecasting.forecasting_model import (
+    ForecastingModel,
+    GlobalForecastingModel,
+    LocalForecastingModel,
+)
+from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
+from darts.utils.data.torch_datasets.utils import PLModuleInput
+from torch import Tensor, nn
+
+from ..core.teacher import FeatureCapture, TeacherOutput, features_by_channel, frozen
+
+logger = logging.getLogger(__name__)
+
+AUTO = "auto"
+
+AUTO_FEATURE_LAYERS: dict[str, str] = {
+    "TSMixerModel": "fc_hist",
+    "TiDEModel": "encoders",
+}
+"""Submodule whose output is the teacher's hidden representation, by Darts model class.
+
+``TSMixerModel.fc_hist`` maps each channel's lookback to ``[batch, channels, horizon]``;
+``TiDEModel.encoders`` gives one vector ``[batch, hidden]`` per window, shared by every channel.
+"""
+
+MEDIAN_SAMPLES = 200
+"""Samples drawn to estimate the median of a likelihood whose distribution has no ``icdf``."""
+
+
+def series_from_frames(frames: Sequence[pd.DataFrame]) -> list[TimeSeries]:
+    """Turn library-neutral frames (time index, one column per channel) into ``TimeSeries``."""
+    return [TimeSeries.from_dataframe(frame) for frame in frames]
+
+
+def _check_no_covariate_use(model: ForecastingModel) -> None:
+    """Reject teachers that read covariates: the student hands them the target only."""
+    params = getattr(model, "model_params", {}) or {}
+    used = [
+        name
+        for name in ("uses_past_covariates", "uses_future_covariates", "uses_static_covariates")
+        if getattr(model, name, False)
+    ]
+    if params.get("add_encoders"):
+        used.append("add_encoders")
+    if used:
+        raise ValueError(
+            f"teacher {type(model).__name__} uses covariates ({', '.join(used)}), but the "
+            "distilled student gives its teacher the target series only; pass a teacher "
+            "fitted (or to be fitted) without covariates and without add_encoders."
+        )
+    if getattr(model, "output_chunk_shift", 0):
+        raise ValueError(
+            f"teacher {type(model).__name__} has output_chunk_shift="
+            f"{model.output_chunk_shift}; the student forecasts the steps right after its "
+            "window, so use a teacher with output_chunk_shift=0."
+        )
+
+
+def _check_no_feature_layer(model: ForecastingModel, feature_layer: str | None) -> None:
+    if feature_layer not in (None, AUTO):
+        raise ValueError(
+            f"teacher_feature_layer={feature_layer!r} needs a torch teacher, but "
+            f"{type(model).__name__} has no submodules; use teacher_feature_layer='auto' or None."
+        )
+
+
+def _likelihood_median(likelihood: object, output: Tensor) -> Tensor:
+    """Median forecast ``[batch, horizon, channels]`` from raw likelihood parameters
+    ``[batch, horizon, channels, n_params]``."""
+    quantiles = getattr(likelihood, "quantiles", None)
+    if quantiles is not None:
+        return output[..., list(quantiles).index(0.5)]
+    distribution = likelihood._distr_from_params(likelihood._params_from_output(output))
+    try:
+        return distribution.icdf(torch.tensor(0.5, dtype=output.dtype, device=output.device))
+    except NotImplementedError:
+        samples = torch.stack([likelihood.sample(output) for _ in range(MEDIAN_SAMPLES)])
+        return samples.median(dim=0).values
+
+
+class _TorchForecaster:
+    """A Darts ``TorchForecastingModel`` run batch-wise through its Lightning module."""
+
+    def __init__(self, model: TorchForecastingModel, feature_layer: str | None) -> None:
+        self.model = model
+        self.input_len = int(model.input_chunk_length)
+        self.horizon = int(model.output_chunk_length)
+        if feature_layer == AUTO:
+            feature_layer = AUTO_FEATURE_LAYERS.get(type(model).__name__)
+            if feature_layer is None:
+                logger.info(
+                    "teacher %s has no known feature layer: feature-level distillation is "
+                    "skipped (pass teacher_feature_layer='<submodule name>' to use one).",
+                    type(model).__name__,
+                )
+        self.feature_layer = feature_layer
+        self._capture: FeatureCapture | None = None
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.model.model is not None and bool(self.model._fit_called)
+
+    @property
+    def n_channels(self) -> int | None:
+        return int(self.model.output_dim) if self.is_fitted else None
+
+    def fit(self, series: list[TimeSeries], val_series: list[TimeSeries] | None) -> None:
+        self.model.fit(series, val_series=val_series)
+        self._capture = None
+
+    def forecast(self, x: Tensor) -> TeacherOutput:
+        module: nn.Module = self.model.model
+        if self._capture is None and self.feature_layer is not None:
+            self._capture = FeatureCapture(module, self.feature_layer)
+        parameter = next(module.parameters())
+        inputs = PLModuleInput(past_target=x.to(parameter.device, parameter.dtype))
+        capture = self._capture.capturing() if self._capture else contextlib.nullcontext()
+        with frozen(module), capture:
+            output = module(inputs).prediction
+            likelihood = getattr(module, "likelihood", None)
+            if likelihood is None:
+                prediction = output[..., 0]
+            else:
+                prediction = _likelihood_median(likelihood, output)
+        features = None
+        if self._capture is not None:
+            features = features_by_channel(self._capture.output, x.shape[0], x.shape[2])
+            features = features.to(x.device, x.dtype)
+        return TeacherOutput(prediction.to(x.device, x.dtype), features)
+
+
+class _RegressionForecaster:
+    """A Darts global regression model (``SKLearnModel`` family) predicting windows as series."""
+
+    def __init__(self, model: GlobalForecastingModel, feature_layer: str | None) -> None:
+        lags = getattr(model, "lags", None) or {}
+        if not lags.get("target"):
+            raise ValueError(
+                f"teacher {type(model).__name__} has no target lags (lags={lags!r}); a teacher "
+                "must forecast from past values of the series: set lags=<int>."
+            )
+        _check_no_feature_layer(model, feature_layer)
+        self.model = model
+        self.input_len = -int(min(lags["target"]))
+        self.horizon = int(model.output_chunk_length)
+
+    @property
+    def is_fitted(self) -> bool:
+        return bool(self.model._fit_called)
+
+    @property
+    def n_channels(self) -> int | None:
+        return int(self.model.input_dim["target"]) if self.is_fitted else None
+
+    def fit(self, series: list[TimeSeries], val_series: list[TimeSeries] | None) -> None:
+        accepts_val = "val_series" in inspect.signature(self.model.fit).parameters
+        kwargs = {"val_series": val_series} if accepts_val and val_series is not None else {}
+        self.model.fit(series, **kwargs)
+
+    def forecast(self, x: Tensor) -> TeacherOutput:
+        windows = x.detach().cpu().numpy()
+        series = [TimeSeries.from_values(window) for window in windows]
+        forecasts = self.model.predict(self.horizon, series=series, show_warnings=False)
+        values = np.stack([forecast.values(copy=False) for forecast in forecasts])
+        return TeacherOutput(torch.as_tensor(values).to(x.device, x.dtype), None)
+
+
+class _LocalForecaster:
+    """A Darts local model refitted on every window (each channel alone if it is univariate).
+
+    A local model has no lookback or horizon of its own: it reads the student's whole window
+    and forecasts the student's horizon. ``input_len`` and ``horizon`` stay ``None`` until the
+    student sets them (:meth:`DartsTeacher.bind`).
+    """
+
+    def __init__(self, model: LocalForecastingModel, feature_layer: str | None) -> None:
+        _check_no_feature_layer(model, feature_layer)
+        self.model = model
+        self.input_len: int | None = None
+        self.horizon: int | None = None
+        self.is_fitted = True
+        self.n_channels: int | None = None
+
+    def fit(self, series: list[TimeSeries], val_series: list[TimeSeries] | None) -> None:
+        """Nothing to fit ahead of time: the model is refitted on each window."""
+
+    def _forecast_window(self, window: np.ndarray) -> np.ndarray:
+        if self.model.supports_multivariate:
+            columns = [window]
+        else:
+            columns = np.split(window, window.shape[1], axis=1)
+        forecasts = []
+        for column in columns:
+            model = self.model.untrained_model()
+            model.fit(TimeSeries.from_values(column))
+            forecasts.append(model.predict(self.horizon).values(copy=False))
+        return np.concatenate(forecasts, axis=1)
+
+    def forecast(self, x: Tensor) -> TeacherOutput:
+        if self.horizon is None:
+            raise ValueError(
+                f"local teacher {type(self.model).__name__} has no horizon of its own; the "
+                "student sets it to its output_chunk_length (DartsTeacher.bind)."
+            )
+        windows = x.detach().cpu().double().numpy()
+        values = np.stack([self._forecast_window(window) for window in windows])
+        return TeacherOutput(torch.as_tensor(values).to(x.device, x.dtype), None)
+
+
+_FORECASTERS: tuple[tuple[type, type], ...] = (
+    (TorchForecastingModel, _TorchForecaster),
+    (LocalForecastingModel, _LocalForecaster),
+    (GlobalForecastingModel, _RegressionForecaster),
+)
+
+
+class DartsTeacher:
+    """A Darts forecasting model as a fittable TimeDistill teacher.
+
+    Parameters
+    ----------
+    model
+        A Darts ``TorchForecastingModel``, global regression model or local model, fitted or
+        not. It is never changed except by :meth:`fit` (which the student calls only for an
+        unfitted teacher) and a torch model's ``eval`` mode during a forward pass (restored).
+    feature_layer
+        ``"auto"`` distills features from TSMixer (``fc_hist``) and TiDE (``encoders``) and
+        from no layer of other models (one info log line says so); a dotted submodule name of
+        the Lightning module picks that layer; ``None`` disables features.
+
+    Attributes
+    ----------
+    input_len
+        Lookback the teacher reads: ``input_chunk_length`` for torch models, the largest target
+        lag for regression models, the student's lookback for local models (set by
+        :meth:`bind`).
+    horizon
+        Steps per call: ``output_chunk_length`` (torch and regression models) or the student's
+        horizon (local models, set by :meth:`bind`).
+    n_channels
+        Number of target components once fitted (``None`` before, and for local models, which
+        take any number).
+
+    Notes
+    -----
+    Probabilistic torch teachers give the median of their likelihood. Teachers that use
+    covariates, encoders or an ``output_chunk_shift`` are rejected: the student hands its
+    teacher the target windows only.
+    """
+
+    def __init__(self, model: ForecastingModel, feature_layer: str | None = AUTO) -> None:
+        forecaster = next((f for base, f in _FORECASTERS if isinstance(model, base)), None)
+        if forecaster is None:
+            raise TypeError(
+                f"unsupported Darts teacher {type(model).__qualname__}; pass a "
+                "TorchForecastingModel, a global regression model or a local model."
+            )
+        _check_no_covariate_use(model)
+        self.model = model
+        self._forecaster = forecaster(model, feature_layer)
+
+    @property
+    def input_len(self) -> int | None:
+        return self._forecaster.input_len
+
+    @property
+    def horizon(self) -> int | None:
+        return self._forecaster.horizon
+
+    @property
+    def n_channels(self) -> int | None:
+        return self._forecaster.n_channels
+
+    @property
+    def is_fitted(self) -> bool:
+        return self._forecaster.is_fitted
+
+    @property
+    def is_local(self) -> bool:
+        """Whether the model is refitted on each window (it then has no lengths of its own)."""
+        return isinstance(self._forecaster, _LocalForecaster)
+
+    def bind(self, input_len: int, horizon: int) -> None:
+        """Give a local teacher the student's lookback and horizon (no-op for other models)."""
+        if self.is_local:
+            self._forecaster.input_len = int(input_len)
+            self._forecaster.horizon = int(horizon)
+
+    def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
+        """Fit the model on frames (time index, one column per channel).
+
+        ``val_series`` is passed on only when the model's ``fit`` accepts it.
+        """
+        val = series_from_frames(val_series) if val_series else None
+        self._forecaster.fit(series_from_frames(series), val)
+        _check_no_covariate_use(self.model)
+
+    def forecast(self, x: Tensor) -> TeacherOutput:
+        """Forecast windows ``x`` ``[batch, input_len, channels]``.
+
+        Returns
+        -------
+        TeacherOutput
+            ``prediction`` ``[batch, horizon, channels]`` and ``features`` ``[batch, channels,
+            d]`` or ``None``, on the device and with the dtype of ``x``.
+        """
+        if not self.is_fitted:
+            raise ValueError(
+                f"teacher {type(self.model).__name__} is not fitted; fit it first, or let the "
+                "student fit it on its training series."
+            )
+        return self._forecaster.forecast(x)
+
+    def untrained(self) -> DartsTeacher:
+        """A new, unfitted teacher with the same model parameters (for ``refit_teacher``)."""
+        layer = getattr(self._forecaster, "feature_layer", None)
+        fresh = DartsTeacher(self.model.untrained_model(), feature_layer=layer)
+        if self.is_local and self.horizon is not None:
+            fresh.bind(self.input_len, self.horizon)
+        return fresh
