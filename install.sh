@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Creates .venv with the CPU build of torch and tsdistill-plugin with every extra.
+# Usage: bash install.sh            (PYTHON=python3.11 bash install.sh to pick the interpreter)
+# On a CUDA machine, install the torch build you want into .venv first; pip keeps it.
+set -euo pipefail
+cd "$(dirname "$0")"
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet -e ".[all,dev]"
+echo "installed: $(.venv/bin/python -c 'import torch, tsdistill_plugin; print("tsdistill_plugin", tsdistill_plugin.__version__, "torch", torch.__version__)')"
