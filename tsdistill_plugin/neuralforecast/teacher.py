@@ -1,0 +1,399 @@
+"""A NeuralForecast model as a TimeDistill teacher.
+
+:class:`NeuralForecastTeacher` runs an NF network directly on ``[batch, time, channels]``
+windows (the ``windows_batch`` dictionary of ``BaseModel.forward``, without NeuralForecast's
+data pipeline) and returns forecasts in the data's scale: the model's own ``TemporalNorm``
+(``scaler_type``) is applied to the input and inverted on the output, and distribution or
+quantile losses are reduced to their median, as ``NeuralForecast.predict`` would report it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import random
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from neuralforecast import NeuralForecast
+from neuralforecast.common._base_model import BaseModel
+from torch import Tensor
+
+from ..core.teacher import FeatureCapture, TeacherOutput, features_by_channel, frozen
+from ..teachers import AUTO
+
+logger = logging.getLogger(__name__)
+
+FEATURE_LAYERS: dict[str, str] = {
+    "PatchTST": "model.backbone",
+    "iTransformer": "encoder",
+    "SOFTS": "encoder",
+}
+"""Submodule whose output is the teacher's hidden representation, by NF model class name.
+
+PatchTST's backbone gives ``[batch * channels, 1, d_model, patches]`` (flattened per channel,
+as the reference does); iTransformer's and SOFTS' encoders give one token per variate
+``[batch, channels, d_model]``.
+"""
+
+
+def _auto_layer(model: BaseModel) -> str | None:
+    for cls in type(model).__mro__:
+        if cls.__name__ in FEATURE_LAYERS:
+            return FEATURE_LAYERS[cls.__name__]
+    return None
+
+
+def _has_exogenous(model: BaseModel) -> bool:
+    return bool(model.futr_exog_list or model.hist_exog_list or model.stat_exog_list)
+
+
+@contextlib.contextmanager
+def _preserved_rng() -> Any:
+    """Keep the global torch / numpy / random states (NF models reseed them when built)."""
+    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002 (global state)
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)  # noqa: NPY002
+            random.setstate(py_state)
+
+
+def fresh_copy(model: BaseModel) -> BaseModel:
+    """An unfitted model built from ``model``'s hyperparameters (its seed gives the same init)."""
+    with _preserved_rng(), _quiet_lightning():
+        return type(model)(**dict(model.hparams))
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Any:
+    loggers = [logging.getLogger(name) for name in ("lightning_fabric", "pytorch_lightning")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _looks_fitted(model: BaseModel) -> bool:
+    """Whether ``model`` has been trained: NF marks fitted models with ``metrics`` and
+    training trajectories; a loaded model is recognised by weights that differ from the
+    initialization its own seed gives."""
+    if hasattr(model, "metrics") or model.train_trajectories:
+        return True
+    initial = fresh_copy(model).state_dict()
+    return any(
+        not torch.equal(value.cpu(), initial[key].cpu())
+        for key, value in model.state_dict().items()
+        if key in initial
+    )
+
+
+def point_forecast(model: BaseModel, output: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
+    """An NF network's raw output turned into a point forecast in the data's scale.
+
+    Parameters
+    ----------
+    model
+        The NF model that produced ``output``.
+    output
+        ``model(windows_batch)``: ``[batch, horizon, series * outputs]``.
+    loc, scale
+        The scaler statistics of the windows, ``[batch, 1, series]``.
+
+    Returns
+    -------
+    Tensor
+        ``[batch, horizon, series]``: the forecast itself for point losses, the median
+        quantile for multi-quantile losses, the distribution's median for distribution losses
+        (its ``icdf(0.5)``, or the median of ``loss.num_samples`` samples when the
+        distribution has no closed-form quantile function).
+    """
+    loss = model.loss
+    mapped = loss.domain_map(output)
+    if loss.is_distribution_output:
+        distr_args = loss.scale_decouple(output=mapped, loc=loc, scale=scale)
+        distribution = loss.get_distribution(
+            distr_args=distr_args, **getattr(loss, "distribution_kwargs", {})
+        )
+        try:
+            return distribution.icdf(torch.full_like(distr_args[0], 0.5))
+        except NotImplementedError:
+            samples = distribution.sample((getattr(loss, "num_samples", 200),))
+            return torch.quantile(samples, 0.5, dim=0)
+    if mapped.ndim == 4:  # multi-quantile losses: [batch, horizon, series, quantiles]
+        median = int(torch.argmin((loss.quantiles - 0.5).abs()))
+        mapped = mapped[..., median]
+    return model.scaler.inverse_transform(z=mapped, x_scale=scale, x_shift=loc)
+
+
+def normalize(model: BaseModel, insample: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Apply ``model``'s ``TemporalNorm`` to windows ``[batch, time, series]`` as NF does.
+
+    The statistics are computed on a shallow copy of the scaler, so the model is unchanged.
+
+    Returns
+    -------
+    tuple[Tensor, Tensor, Tensor]
+        The normalized windows ``[batch, time, series]`` and ``(loc, scale)``, each
+        ``[batch, 1, series]``.
+    """
+    scaler = copy.copy(model.scaler)
+    data = insample.unsqueeze(2)
+    normalized = scaler.transform(x=data, mask=torch.ones_like(data))
+    return normalized[:, :, 0], scaler.x_shift[:, :, 0], scaler.x_scale[:, :, 0]
+
+
+class NeuralForecastTeacher:
+    """A NeuralForecast model, fitted or not, as a :class:`~tsdistill_plugin.core.FittableTeacher`.
+
+    Univariate NF models (``MULTIVARIATE = False``) forecast each channel on its own: the
+    channels are folded into the batch and any number works (``n_channels = None``).
+    Multivariate ones (iTransformer, TSMixer, SOFTS, ...) need exactly ``n_series`` channels.
+    Recurrent NF models (LSTM, GRU, DeepAR, ...) are not supported.
+
+    Parameters
+    ----------
+    model
+        A NeuralForecast model instance, e.g. ``PatchTST(h=96, input_size=720)`` or the fitted
+        ``nf.models[0]``. Models with exogenous inputs are not supported.
+    feature_layer
+        ``"auto"`` picks the hidden layer for PatchTST, iTransformer and SOFTS (see
+        :data:`FEATURE_LAYERS`) and gives no features for other models (logged once); a dotted
+        submodule name (as in ``model.named_modules()``) picks one; ``None`` disables features.
+    fitted
+        Whether ``model`` is trained; ``None`` detects it (NF's training marks, or weights
+        that differ from the model's seeded initialization).
+
+    Notes
+    -----
+    Fitting never trains the object passed in. As in ``NeuralForecast.fit``, a deep copy is
+    trained and the adapter uses that copy from then on (``teacher.model``); the object the
+    user passed stays unfitted. A fitted model is never modified: it runs in eval mode without
+    gradients, its training mode is restored afterwards, and the scaler statistics of each
+    call are computed on a copy of its scaler.
+
+    Attributes
+    ----------
+    model
+        The NF model that forecasts (the fitted copy after :meth:`fit`).
+    input_len, horizon
+        The model's ``input_size`` and ``h``.
+    n_channels
+        ``n_series`` for multivariate models, else ``None``.
+    """
+
+    def __init__(
+        self, model: BaseModel, feature_layer: str | None = AUTO, fitted: bool | None = None
+    ) -> None:
+        if not isinstance(model, BaseModel):
+            raise TypeError(
+                f"model must be a NeuralForecast model instance (a subclass of "
+                f"neuralforecast.common._base_model.BaseModel), got {type(model).__name__}; "
+                "pass e.g. PatchTST(h=..., input_size=...)."
+            )
+        name = type(model).__name__
+        if model.RECURRENT:
+            raise ValueError(
+                f"{name} is a recurrent NeuralForecast model, which is not supported as a "
+                "teacher (its windows are shifted one step and it forecasts recursively); use a "
+                "direct model such as PatchTST, iTransformer, NHITS, TiDE or TSMixer."
+            )
+        if _has_exogenous(model):
+            raise ValueError(
+                f"the {name} teacher uses exogenous variables (futr/hist/stat_exog_list), which "
+                "a teacher cannot be given; use a teacher without exogenous variables."
+            )
+        self.model = model
+        self._initial = model
+        self.input_len = int(model.input_size)
+        self.horizon = int(model.h)
+        self.n_channels = int(model.n_series) if model.MULTIVARIATE else None
+        self._fitted = _looks_fitted(model) if fitted is None else bool(fitted)
+        self._feature_layer = feature_layer
+        if feature_layer == AUTO:
+            self._layer = _auto_layer(model)
+            if self._layer is None:
+                logger.info(
+                    "No automatic feature layer for teacher %s: feature-level distillation is "
+                    "off (pass teacher_feature_layer='<submodule>' to choose one).",
+                    name,
+                )
+        else:
+            self._layer = feature_layer
+        if self._layer is not None:
+            FeatureCapture(model, self._layer)  # fail early on a wrong name
+        self._capture: FeatureCapture | None = None
+
+    def __repr__(self) -> str:
+        state = "fitted" if self._fitted else "unfitted"
+        return f"NeuralForecastTeacher({type(self.model).__name__}, {state})"
+
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the wrapped model is trained."""
+        return self._fitted
+
+    @property
+    def has_features(self) -> bool:
+        """Whether :meth:`forecast` returns features."""
+        return self._layer is not None
+
+    def untrained(self) -> NeuralForecastTeacher:
+        """A new adapter around an unfitted model with the same hyperparameters."""
+        model = self._initial if not _looks_fitted(self._initial) else fresh_copy(self._initial)
+        return NeuralForecastTeacher(copy.deepcopy(model), self._feature_layer, fitted=False)
+
+    def _use(self, model: BaseModel) -> None:
+        self.model = model
+        self._fitted = True
+        self._capture = None
+
+    def fit_dataset(self, dataset: Any, val_size: int = 0, test_size: int = 0) -> None:
+        """Train a copy of the model on a NeuralForecast ``TimeSeriesDataset``.
+
+        This is what ``NeuralForecast.fit`` does for each of its models (it hands the same
+        dataset, ``val_size`` and ``test_size`` to ``model.fit``), so the teacher sees exactly
+        the data the student is fitted on.
+        """
+        model = copy.deepcopy(self._initial)
+        self._use(model.fit(dataset, val_size=val_size, test_size=test_size))
+
+    def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
+        """Train a copy of the model with ``NeuralForecast(models=[model], freq).fit``.
+
+        Parameters
+        ----------
+        series
+            Frames with a ``DatetimeIndex`` that has a frequency, or a ``RangeIndex``
+            (frequency = its step), one column per channel. Every column of every frame
+            becomes one NF series.
+        val_series
+            Frames that continue ``series`` in time (rows up to the end of the matching training
+            frame are ignored, so a validation frame may include its lookback); the remaining
+            rows, the same number for every frame, are NF's ``val_size``.
+        """
+        df, freq = frames_to_long(series)
+        val_size = 0
+        if val_series is not None:
+            if len(val_series) != len(series):
+                raise ValueError(
+                    f"val_series must hold one frame per training frame ({len(series)}), got "
+                    f"{len(val_series)}."
+                )
+            tails = [v.loc[v.index > s.index[-1]] for s, v in zip(series, val_series, strict=True)]
+            lengths = {len(t) for t in tails}
+            if len(lengths) != 1:
+                raise ValueError(
+                    f"val_series must continue every training frame by the same number of steps, "
+                    f"got {sorted(lengths)}; trim them to a common length."
+                )
+            val_size = lengths.pop()
+            full = [pd.concat([s, t]) for s, t in zip(series, tails, strict=True)]
+            df, freq = frames_to_long(full)
+        n_ids = df["unique_id"].nunique()
+        if self.n_channels is not None and n_ids != self.n_channels:
+            raise ValueError(
+                f"the multivariate {type(self.model).__name__} teacher has n_series="
+                f"{self.n_channels} but the data holds {n_ids} series (channels); build the "
+                f"teacher with n_series={n_ids}."
+            )
+        nf = NeuralForecast(models=[self._initial], freq=freq)
+        nf.fit(df, val_size=val_size)
+        self._use(nf.models[0])
+
+    def _features_capture(self) -> FeatureCapture | None:
+        if self._layer is not None and self._capture is None:
+            self._capture = FeatureCapture(self.model, self._layer)
+        return self._capture
+
+    def forecast(self, x: Tensor) -> TeacherOutput:
+        """Forecast ``x`` ``[batch, input_len, channels]`` in the data's scale; see
+        :class:`~tsdistill_plugin.core.Teacher`."""
+        if not self._fitted:
+            raise ValueError(
+                f"the {type(self.model).__name__} teacher is not fitted; fit it first (the "
+                "student does so on its training data when you fit the student)."
+            )
+        batch, length, channels = x.shape
+        if length != self.input_len:
+            raise ValueError(
+                f"the teacher reads windows of input_size={self.input_len} steps, got {length}."
+            )
+        if self.n_channels is not None and channels != self.n_channels:
+            raise ValueError(
+                f"the multivariate {type(self.model).__name__} teacher has n_series="
+                f"{self.n_channels} but the windows have {channels} channels; use a teacher "
+                f"built with n_series={channels}."
+            )
+        parameter = next(self.model.parameters())
+        windows = x.to(device=parameter.device, dtype=parameter.dtype)
+        if self.n_channels is None:  # fold channels into the batch: [B * N, L, 1]
+            windows = windows.transpose(1, 2).reshape(batch * channels, length, 1)
+        insample, loc, scale = normalize(self.model, windows)
+        windows_batch = dict(
+            insample_y=insample,
+            insample_mask=torch.ones_like(insample),
+            futr_exog=None,
+            hist_exog=None,
+            stat_exog=None,
+        )
+        capture = self._features_capture()
+        with frozen(self.model), capture.capturing() if capture else contextlib.nullcontext():
+            output = self.model(windows_batch)
+            prediction = point_forecast(self.model, output, loc, scale)
+        if self.n_channels is None:
+            prediction = prediction.reshape(batch, channels, -1).transpose(1, 2)
+        features = None
+        if capture is not None:
+            features = features_by_channel(capture.output, batch, channels)
+            features = features.to(device=x.device, dtype=x.dtype)
+        return TeacherOutput(prediction.to(device=x.device, dtype=x.dtype), features)
+
+
+def frames_to_long(series: list[pd.DataFrame]) -> tuple[pd.DataFrame, Any]:
+    """Frames (time index, one column per channel) in NeuralForecast's long format.
+
+    Returns
+    -------
+    tuple[pd.DataFrame, Any]
+        ``unique_id, ds, y`` (ids are the column names for one frame, ``"<frame>/<column>"``
+        for several) and the frequency to pass to ``NeuralForecast``.
+    """
+    if not series:
+        raise ValueError("series is empty; pass at least one frame to fit the teacher on.")
+    freqs = {_frequency(frame.index) for frame in series}
+    if len(freqs) != 1:
+        raise ValueError(
+            f"all frames must share one frequency, got {sorted(map(str, freqs))}; resample them."
+        )
+    parts = []
+    for k, frame in enumerate(series):
+        for column in frame.columns:
+            uid = str(column) if len(series) == 1 else f"{k}/{column}"
+            values = frame[column].to_numpy(dtype="float32")
+            parts.append(pd.DataFrame({"unique_id": uid, "ds": frame.index, "y": values}))
+    return pd.concat(parts, ignore_index=True), freqs.pop()
+
+
+def _frequency(index: pd.Index) -> Any:
+    if isinstance(index, pd.DatetimeIndex):
+        freq = index.freq or (pd.infer_freq(index) if len(index) > 2 else None)
+        if freq is None:
+            raise ValueError(
+                "a frame's DatetimeIndex has no frequency; set one with frame.asfreq('<freq>')."
+            )
+        return freq
+    if isinstance(index, pd.RangeIndex):
+        return index.step
+    raise TypeError(
+        f"frames must have a DatetimeIndex with a frequency or a RangeIndex, got "
+        f"{type(index).__name__}; reset the index with frame.reset_index(drop=True)."
+    )
