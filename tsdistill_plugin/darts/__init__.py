@@ -1,8 +1,17 @@
 """TimeDistill inside Darts: ``DistilledMLPModel`` and the Darts teacher adapter.
 
-Importing this module imports Darts (and never NeuralForecast).
+Importing this module imports Darts (and never NeuralForecast). It registers the classes a saved
+``DistilledMLPModel`` refers to with Darts' safe loading, so that plain
+``DistilledMLPModel.load(path)`` works.
 """
 
+from darts.utils.serialization import add_safe_globals
+
+from ..core.schedule import halving_lr_factor
+from ._fitting import SharedTeacher
+from .model import DistilledMLPModel, _DistilledMLPModule
 from .teacher import DartsTeacher
 
-__all__ = ["DartsTeacher"]
+add_safe_globals([DistilledMLPModel, _DistilledMLPModule, SharedTeacher, halving_lr_factor])
+
+__all__ = ["DartsTeacher", "DistilledMLPModel"]
