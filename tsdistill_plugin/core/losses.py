@@ -88,11 +88,26 @@ def multi_scale_loss(
             f"axis {dim} has length {length}, too short for levels={levels} with window={window} "
             f"(needs at least {window**levels}); lower levels or use a longer horizon."
         )
-    total = F.mse_loss(student, teacher)
+    # Pooling is linear, so pooling the difference once equals differencing the pooled pair.
+    difference = student - teacher
+    total = difference.square().mean()
     for _ in range(levels):
-        student, teacher = _pool(student, dim, window), _pool(teacher, dim, window)
-        total = total + F.mse_loss(student, teacher)
+        difference = _pool(difference, dim, window)
+        total = total + difference.square().mean()
     return total / (levels + 1)
+
+
+def _period_logits(x: Tensor, dim: int, temperature: float) -> Tensor:
+    """rFFT amplitude along ``dim`` without the zero-frequency bin, divided by ``temperature``."""
+    dim = _check_dim(x, dim, "x")
+    _check_positive("temperature", temperature)
+    if x.shape[dim] < 2:
+        raise ValueError(
+            f"axis {dim} of x has length {x.shape[dim]}; a period distribution needs at least 2 "
+            "points."
+        )
+    amplitude = torch.fft.rfft(x, dim=dim).abs().narrow(dim, 1, x.shape[dim] // 2)
+    return amplitude / temperature
 
 
 def period_distribution(x: Tensor, dim: int, temperature: float = 0.5) -> Tensor:
@@ -113,27 +128,7 @@ def period_distribution(x: Tensor, dim: int, temperature: float = 0.5) -> Tensor
     Tensor
         Probabilities that sum to one along ``dim``.
     """
-    dim = _check_dim(x, dim, "x")
-    _check_positive("temperature", temperature)
-    if x.shape[dim] < 2:
-        raise ValueError(
-            f"axis {dim} of x has length {x.shape[dim]}; a period distribution needs at least 2 "
-            "points."
-        )
-    amplitude = torch.fft.rfft(x, dim=dim).abs().narrow(dim, 1, x.shape[dim] // 2)
-    return torch.softmax(amplitude / temperature, dim=dim)
-
-
-def _kl_mean(target: Tensor, log_input: Tensor) -> Tensor:
-    """Element-wise mean of ``target * (log target - log_input)``, 0 where ``target == 0``.
-
-    Written out because ``F.kl_div``'s gradient with respect to a zero target is NaN since
-    PyTorch 1.13 (pytorch#89558); here such elements contribute 0 with a zero gradient.
-    """
-    positive = target > 0
-    safe_target = torch.where(positive, target, torch.ones_like(target))
-    pointwise = torch.where(positive, target * (safe_target.log() - log_input), 0.0)
-    return pointwise.mean()
+    return torch.softmax(_period_logits(x, dim, temperature), dim=dim)
 
 
 def multi_period_loss(
@@ -159,8 +154,13 @@ def multi_period_loss(
     """
     _check_pair(student, teacher, ("student", "teacher"))
     p_student = period_distribution(student, dim, temperature)
-    p_teacher = period_distribution(teacher, dim, temperature)
-    return _kl_mean(p_teacher, torch.log(p_student + KL_EPS))
+    teacher_logits = _period_logits(teacher, dim, temperature)
+    p_teacher = torch.softmax(teacher_logits, dim=dim)
+    # log p_teacher from log_softmax stays finite where p_teacher underflows to 0, so those
+    # elements contribute 0 * finite = 0 with a zero gradient. F.kl_div's gradient with respect
+    # to a zero target is NaN since PyTorch 1.13 (pytorch#89558).
+    log_ratio = torch.log_softmax(teacher_logits, dim=dim) - torch.log(p_student + KL_EPS)
+    return (p_teacher * log_ratio).mean()
 
 
 class DistillationLoss(nn.Module):
