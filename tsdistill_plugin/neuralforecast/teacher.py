@@ -97,27 +97,40 @@ def _looks_fitted(model: BaseModel) -> bool:
 
 
 def point_forecast(model: BaseModel, output: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
-    """An NF network's raw output turned into a point forecast in the data's scale.
+    """An NF network's raw output ``model(windows_batch)`` as a point forecast in the data's
+    scale; see :func:`median_point`."""
+    return median_point(model, model.loss.domain_map(output), loc, scale)
+
+
+def median_point(
+    model: BaseModel, mapped: Any, loc: Tensor, scale: Tensor, differentiable: bool = False
+) -> Tensor:
+    """The point forecast, in the data's scale, of an output already passed through
+    ``model.loss.domain_map``.
 
     Parameters
     ----------
     model
-        The NF model that produced ``output``.
-    output
-        ``model(windows_batch)``: ``[batch, horizon, series * outputs]``.
+        The NF model that produced the output.
+    mapped
+        ``model.loss.domain_map(output)``: a tensor ``[batch, horizon, series]`` (point
+        losses), ``[batch, horizon, series, quantiles]`` (multi-quantile losses) or a tuple of
+        distribution parameters.
     loc, scale
         The scaler statistics of the windows, ``[batch, 1, series]``.
+    differentiable
+        Keep the result differentiable: for a distribution without a closed-form quantile
+        function, give its mean instead of a sampled median.
 
     Returns
     -------
     Tensor
         ``[batch, horizon, series]``: the forecast itself for point losses, the median
         quantile for multi-quantile losses, the distribution's median for distribution losses
-        (its ``icdf(0.5)``, or the median of ``loss.num_samples`` samples when the
-        distribution has no closed-form quantile function).
+        (its ``icdf(0.5)``; without one, the median of ``loss.num_samples`` samples, or the
+        mean when ``differentiable``).
     """
     loss = model.loss
-    mapped = loss.domain_map(output)
     if loss.is_distribution_output:
         distr_args = loss.scale_decouple(output=mapped, loc=loc, scale=scale)
         distribution = loss.get_distribution(
@@ -126,6 +139,8 @@ def point_forecast(model: BaseModel, output: Tensor, loc: Tensor, scale: Tensor)
         try:
             return distribution.icdf(torch.full_like(distr_args[0], 0.5))
         except NotImplementedError:
+            if differentiable:
+                return distribution.mean
             samples = distribution.sample((getattr(loss, "num_samples", 200),))
             return torch.quantile(samples, 0.5, dim=0)
     if mapped.ndim == 4:  # multi-quantile losses: [batch, horizon, series, quantiles]

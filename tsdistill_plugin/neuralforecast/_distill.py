@@ -1,0 +1,318 @@
+"""What the NeuralForecast students need around their teacher during ``fit``.
+
+- :class:`TeacherRef` holds the teacher, is shared (not copied) by NeuralForecast's deep
+  copies, fits an unfitted teacher on the student's training data and warns about look-ahead.
+- :class:`Distiller` gives the teacher's outputs for the windows NeuralForecast samples in a
+  training step: read back from a :class:`~tsdistill_plugin.core.TeacherCache` through a row
+  key column added to the training dataset, or computed online.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from neuralforecast.tsdataset import TimeSeriesDataset
+from torch import Tensor
+
+from ..core.cache import TeacherCache
+from ..core.teacher import FittableTeacher, Teacher, TeacherOutput, forecast_horizon
+from ..teachers import as_teacher
+from .teacher import NeuralForecastTeacher
+
+logger = logging.getLogger(__name__)
+
+KEY_COLUMN = "_tsdistill_row"
+"""Temporal column added to the student's training dataset: global row index + 1 (0 = padding).
+
+NeuralForecast windows, normalizes and samples it along with the target but never feeds it to
+the network (it is no exogenous variable), so each sampled window carries the row of its last
+input step, which identifies its cached teacher output.
+"""
+
+MAX_EXACT_KEY = 2**24
+"""Rows beyond this cannot be told apart in the dataset's float32 columns: online teacher."""
+
+
+class TeacherRef:
+    """The student's teacher, shared by every deep copy of the student.
+
+    Parameters
+    ----------
+    teacher
+        Anything :func:`~tsdistill_plugin.teachers.as_teacher` accepts.
+    feature_layer
+        Passed on to ``as_teacher``.
+    """
+
+    def __init__(self, teacher: object, feature_layer: str | None) -> None:
+        self.teacher: Teacher = as_teacher(teacher, feature_layer=feature_layer)
+        self.train_sizes: np.ndarray | None = None
+        """Training length of each series when the student fitted the teacher, else None."""
+
+    @classmethod
+    def wrap(cls, teacher: object, feature_layer: str | None) -> TeacherRef | None:
+        """``teacher`` in a ref (``None`` and refs are returned as they are)."""
+        if teacher is None or isinstance(teacher, cls):
+            return teacher
+        return cls(teacher, feature_layer)
+
+    def __deepcopy__(self, memo: dict) -> TeacherRef:
+        return self
+
+    @property
+    def fittable(self) -> bool:
+        return isinstance(self.teacher, FittableTeacher)
+
+    def prepare(
+        self,
+        dataset: TimeSeriesDataset,
+        val_size: int,
+        test_size: int,
+        multivariate: bool,
+        refit: bool,
+        first_fit: bool,
+    ) -> None:
+        """Fit the teacher on the student's training data when needed; warn about look-ahead.
+
+        The teacher is fitted when it is unfitted, or afresh when ``refit`` is set. A teacher
+        fitted beforehand, by the user or by an earlier fit on longer series, may have seen
+        the data after this fit's training cutoff: a ``UserWarning`` says so.
+        """
+        sizes = np.diff(dataset.indptr) - val_size - test_size
+        if self.fittable and (refit or not self.teacher.is_fitted):
+            if refit and self.teacher.is_fitted:
+                self.teacher = self.teacher.untrained()
+            self._fit(dataset, val_size, test_size, multivariate)
+            self.train_sizes = sizes
+            return
+        if self.train_sizes is not None:
+            seen_more = len(sizes) != len(self.train_sizes) or bool(
+                np.any(self.train_sizes > sizes)
+            )
+        else:
+            seen_more = test_size > 0 or not first_fit
+        if seen_more:
+            warnings.warn(
+                "the teacher was fitted before this training run"
+                + (" on longer series" if self.train_sizes is not None else "")
+                + ", so it may have seen the data after the student's training cutoff (for "
+                "example a teacher fitted on the full df, used in cross_validation): its "
+                "forecasts leak the future into the student. Pass refit_teacher=True to refit "
+                "the teacher on each training window.",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _fit(
+        self, dataset: TimeSeriesDataset, val_size: int, test_size: int, multivariate: bool
+    ) -> None:
+        name = type(getattr(self.teacher, "model", self.teacher)).__name__
+        logger.info("Fitting the %s teacher on the student's training data.", name)
+        if isinstance(self.teacher, NeuralForecastTeacher):
+            self.teacher.fit_dataset(dataset, val_size=val_size, test_size=test_size)
+            return
+        lookback = self.teacher.input_len or 0
+        series, val_series = [], []
+        for values in _series_values(dataset):
+            train_end = len(values) - val_size - test_size
+            series.append(values[:train_end])
+            if val_size:
+                val_series.append(values[max(train_end - lookback, 0) : train_end + val_size])
+        if multivariate:
+            series = [np.stack(series, axis=1)]
+            val_series = [np.stack(val_series, axis=1)] if val_size else []
+        to_frame = _frame
+        self.teacher.fit([to_frame(v) for v in series], [to_frame(v) for v in val_series] or None)
+
+
+def _series_values(dataset: TimeSeriesDataset) -> list[np.ndarray]:
+    y = dataset.temporal[:, dataset.y_idx].numpy()
+    return [y[a:b] for a, b in zip(dataset.indptr[:-1], dataset.indptr[1:], strict=True)]
+
+
+def _frame(values: np.ndarray) -> pd.DataFrame:
+    """A frame with a RangeIndex (the student's dataset carries no timestamps)."""
+    return pd.DataFrame(values.reshape(len(values), -1))
+
+
+class _RowWindows(Sequence):
+    """Input windows ``[L, 1]`` ending at given rows of the stacked target (zeros before a
+    series starts, as NeuralForecast pads)."""
+
+    def __init__(self, y: np.ndarray, rows: np.ndarray, starts: np.ndarray, length: int) -> None:
+        self.y, self.rows, self.starts, self.length = y, rows, starts, length
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        end = self.rows[i] + 1
+        begin = max(end - self.length, self.starts[i])
+        window = np.zeros((self.length, 1), dtype=np.float32)
+        window[self.length - (end - begin) :, 0] = self.y[begin:end]
+        return window
+
+
+class _PositionWindows(Sequence):
+    """Input windows ``[L, n_series]`` of the left-padded target matrix ``[time, n_series]``."""
+
+    def __init__(self, matrix: np.ndarray, n_positions: int, length: int) -> None:
+        self.matrix = np.concatenate([np.zeros((length - 1, matrix.shape[1]), np.float32), matrix])
+        self.n_positions, self.length = n_positions, length
+
+    def __len__(self) -> int:
+        return self.n_positions
+
+    def __getitem__(self, position: int) -> np.ndarray:
+        return self.matrix[position : position + self.length]
+
+
+class Distiller:
+    """Teacher outputs for the windows of a NeuralForecast training step.
+
+    Parameters
+    ----------
+    teacher
+        The fitted teacher.
+    dataset
+        The student's training dataset.
+    input_size, h
+        The student's lookback and horizon.
+    val_size, test_size
+        The tails NeuralForecast keeps out of training.
+    multivariate
+        Whether the student takes all series at once.
+    progress
+        Show a progress bar while the cache is computed.
+
+    Attributes
+    ----------
+    dataset
+        The dataset to train on: ``dataset`` plus the :data:`KEY_COLUMN` when outputs are
+        cached, else ``dataset`` itself.
+    cache
+        The :class:`TeacherCache`, or ``None`` when the teacher runs online.
+    """
+
+    def __init__(
+        self,
+        teacher: Teacher,
+        dataset: object,
+        input_size: int,
+        h: int,
+        val_size: int,
+        test_size: int,
+        multivariate: bool,
+        progress: bool,
+    ) -> None:
+        self.teacher, self.input_size, self.h = teacher, input_size, h
+        self.multivariate = multivariate
+        self.cache: TeacherCache | None = None
+        self.dataset = dataset
+        reason = _online_reason(dataset)
+        if reason is not None:
+            logger.info("Teacher outputs are computed online, every step: %s.", reason)
+            return
+        y = dataset.temporal[:, dataset.y_idx].numpy()
+        indptr = dataset.indptr
+        sizes = np.diff(indptr)
+        self.series_of_row = np.repeat(np.arange(len(sizes)), sizes)
+        train_sizes = sizes - val_size - test_size
+        if multivariate:
+            matrix = np.zeros((dataset.max_size, len(sizes)), np.float32)
+            for i, (a, b) in enumerate(zip(indptr[:-1], indptr[1:], strict=True)):
+                matrix[dataset.max_size - (b - a) :, i] = y[a:b]
+            pad = dataset.max_size - sizes
+            self.position_of_row = np.arange(len(y)) - indptr[:-1][self.series_of_row]
+            self.position_of_row += pad[self.series_of_row]
+            n_positions = dataset.max_size - val_size - test_size
+            windows: Sequence = _PositionWindows(matrix, n_positions, input_size)
+        else:
+            offsets = np.arange(len(y)) - indptr[:-1][self.series_of_row]
+            rows = np.flatnonzero(offsets < train_sizes[self.series_of_row])
+            self.slot_of_row = np.full(len(y), -1, dtype=np.int64)
+            self.slot_of_row[rows] = np.arange(len(rows))
+            windows = _RowWindows(y, rows, indptr[:-1][self.series_of_row[rows]], input_size)
+        self.cache = TeacherCache(teacher, windows, h, progress=progress)
+        keys = np.arange(1, len(y) + 1, dtype=np.float32)[:, None]
+        self.dataset = TimeSeriesDataset(
+            temporal=torch.cat([dataset.temporal, torch.from_numpy(keys)], dim=1),
+            temporal_cols=list(dataset.temporal_cols) + [KEY_COLUMN],
+            indptr=indptr,
+            y_idx=dataset.y_idx,
+            static=dataset.static,
+            static_cols=dataset.static_cols,
+        )
+
+    @property
+    def feature_size(self) -> int | None:
+        """Width ``d`` of the teacher's features, or ``None`` without features."""
+        if self.cache is not None:
+            return None if self.cache.features is None else int(self.cache.features.shape[-1])
+        channels = self.teacher.n_channels or 1
+        probe = torch.zeros(1, self.teacher.input_len, channels)
+        features = self.teacher.forecast(probe).features
+        return None if features is None else int(features.shape[-1])
+
+    def outputs(
+        self, insample: Tensor, keys: Tensor | None, batch_rows: Tensor | None
+    ) -> TeacherOutput:
+        """The teacher's outputs for sampled windows, in the batch's series order.
+
+        Parameters
+        ----------
+        insample
+            The windows' raw input ``[windows, input_size, series]``.
+        keys
+            :data:`KEY_COLUMN` at each window's last input step ``[windows, series]``, or
+            ``None`` (online).
+        batch_rows
+            :data:`KEY_COLUMN` at the last step of each series of the batch ``[series]``
+            (multivariate students: gives the batch's series order), or ``None``.
+
+        Returns
+        -------
+        TeacherOutput
+            ``prediction`` ``[windows, h, series]`` and ``features`` ``[windows, series, d]``
+            or ``None``, on ``insample``'s device.
+        """
+        if self.cache is None or keys is None:
+            return forecast_horizon(self.teacher, insample, self.h)
+        rows = keys.max(dim=1).values.long().cpu().numpy() - 1
+        if self.multivariate:
+            output = self.cache[self.position_of_row[rows]]
+            order = torch.as_tensor(self.series_of_row[batch_rows.long().cpu().numpy() - 1])
+            output = TeacherOutput(
+                output.prediction[:, :, order],
+                None if output.features is None else output.features[:, order],
+            )
+        else:
+            output = self.cache[self.slot_of_row[rows]]
+        device = insample.device
+        return TeacherOutput(
+            output.prediction.to(device),
+            None if output.features is None else output.features.to(device),
+        )
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+
+def _online_reason(dataset: object) -> str | None:
+    if not isinstance(dataset, TimeSeriesDataset):
+        return (
+            f"the training data comes as {type(dataset).__name__} (files or distributed), "
+            "whose windows cannot be mapped to cached outputs"
+        )
+    if len(dataset.temporal) >= MAX_EXACT_KEY:
+        return (
+            f"the data has {len(dataset.temporal)} rows, more than the {MAX_EXACT_KEY} a "
+            "float32 row key can tell apart"
+        )
+    return None
