@@ -20,7 +20,9 @@ import torch
 from tsdistill_plugin.core import DMLP, DistillationLoss, FeatureRegressor
 
 
-def median_seconds(step: Callable[[], None], device: torch.device, repeats: int, warmup: int = 3) -> float:
+def median_seconds(
+    step: Callable[[], None], device: torch.device, repeats: int, warmup: int = 3
+) -> float:
     for _ in range(warmup):
         step()
     times = []
@@ -49,14 +51,23 @@ def main() -> None:
     device = torch.device(args.device)
     torch.manual_seed(0)
 
-    b, length, h, n, d = args.batch_size, args.input_len, args.horizon, args.channels, args.hidden_size
+    b, length, h, n, d = (
+        args.batch_size,
+        args.input_len,
+        args.horizon,
+        args.channels,
+        args.hidden_size,
+    )
     student = DMLP(length, h, n, hidden_size=d).to(device)
     regressor = FeatureRegressor(args.teacher_width, d).to(device)
     optimizer = torch.optim.Adam([*student.parameters(), *regressor.parameters()], lr=0.01)
     x, y = torch.randn(b, length, n, device=device), torch.randn(b, h, n, device=device)
     teacher_prediction = torch.randn(b, h, n, device=device)
     teacher_features = torch.randn(b, n, args.teacher_width, device=device)
-    distillation, supervised_only = DistillationLoss(alpha=2.0, beta=2.0), DistillationLoss(0.0, 0.0)
+    distillation, supervised_only = (
+        DistillationLoss(alpha=2.0, beta=2.0),
+        DistillationLoss(0.0, 0.0),
+    )
 
     student.eval()
 
@@ -84,8 +95,11 @@ def main() -> None:
 
     mse_seconds = median_seconds(mse_step, device, args.repeats)
     distill_seconds = median_seconds(distillation_step, device, args.repeats)
-    print(f"device={device} threads={torch.get_num_threads()} L={length} H={h} N={n} d={d} batch={b}")
-    print(f"student forward: {forward_seconds * 1e3:.2f} ms/batch, {b / forward_seconds:,.0f} windows/s")
+    print(
+        f"device={device} threads={torch.get_num_threads()} L={length} H={h} N={n} d={d} batch={b}"
+    )
+    throughput = b / forward_seconds
+    print(f"student forward: {forward_seconds * 1e3:.2f} ms/batch, {throughput:,.0f} windows/s")
     print(f"training step, MSE only:          {mse_seconds * 1e3:.2f} ms")
     print(f"training step, DistillationLoss:  {distill_seconds * 1e3:.2f} ms")
     overhead = distill_seconds / mse_seconds - 1

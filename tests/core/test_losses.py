@@ -88,7 +88,9 @@ def test_multi_scale_matches_numpy(batch, length, channels, levels, window, dim,
         [
             np.mean((sa - sb) ** 2)
             for sa, sb in zip(
-                numpy_pyramid(a, dim, levels, window), numpy_pyramid(b, dim, levels, window)
+                numpy_pyramid(a, dim, levels, window),
+                numpy_pyramid(b, dim, levels, window),
+                strict=True,
             )
         ]
     )
@@ -138,7 +140,9 @@ def test_lower_temperature_sharpens():
 def test_multi_period_loss_matches_numpy(length, seed):
     rng = np.random.default_rng(seed)
     s, t = rng.normal(size=(3, length, 2)), rng.normal(size=(3, length, 2))
-    expected = numpy_kl_mean(numpy_period_distribution(t, 1, 0.5), numpy_period_distribution(s, 1, 0.5))
+    expected = numpy_kl_mean(
+        numpy_period_distribution(t, 1, 0.5), numpy_period_distribution(s, 1, 0.5)
+    )
     value = multi_period_loss(torch.from_numpy(s), torch.from_numpy(t), dim=1)
     assert value.item() == pytest.approx(expected, rel=1e-8, abs=1e-15)
 
@@ -146,7 +150,9 @@ def test_multi_period_loss_matches_numpy(length, seed):
 def test_multi_period_loss_equals_torch_kl_div_where_it_is_defined():
     s, t = torch.randn(4, 48, 3), torch.randn(4, 48, 3)
     p_s, p_t = period_distribution(s, 1), period_distribution(t, 1)
-    reference = torch.nn.functional.kl_div(torch.log(p_s + 1e-8), p_t, reduction="sum") / p_t.numel()
+    reference = (
+        torch.nn.functional.kl_div(torch.log(p_s + 1e-8), p_t, reduction="sum") / p_t.numel()
+    )
     torch.testing.assert_close(multi_period_loss(s, t, dim=1), reference)
 
 
@@ -174,12 +180,17 @@ def test_zero_teacher_probabilities_give_finite_gradients():
 def test_distillation_loss_total_and_terms():
     g = torch.Generator().manual_seed(0)
     pred, target, teacher = (torch.randn(4, 24, 3, generator=g) for _ in range(3))
-    features, teacher_features = torch.randn(4, 3, 32, generator=g), torch.randn(4, 3, 32, generator=g)
+    features, teacher_features = (
+        torch.randn(4, 3, 32, generator=g),
+        torch.randn(4, 3, 32, generator=g),
+    )
     loss = DistillationLoss(alpha=2.0, beta=0.5)
     total, terms = loss(pred, target, teacher, features, teacher_features)
     assert tuple(terms) == TERM_NAMES
     assert terms["supervised"].item() == pytest.approx(torch.mean((pred - target) ** 2).item())
-    assert terms["prediction_scale"].item() == pytest.approx(multi_scale_loss(pred, teacher, 1).item())
+    assert terms["prediction_scale"].item() == pytest.approx(
+        multi_scale_loss(pred, teacher, 1).item()
+    )
     assert terms["feature_period"].item() == pytest.approx(
         multi_period_loss(features, teacher_features, 2).item()
     )
@@ -214,7 +225,9 @@ def test_gradients_reach_student_and_regressor_but_not_teacher():
     out = student(x)
     teacher_out = teacher.forecast(x)
     teacher_features = regressor(torch.randn(8, 2, 16))
-    total, _ = DistillationLoss()(out.prediction, y, teacher_out.prediction, out.features, teacher_features)
+    total, _ = DistillationLoss()(
+        out.prediction, y, teacher_out.prediction, out.features, teacher_features
+    )
     total.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in regressor.parameters())
@@ -224,9 +237,15 @@ def test_gradients_reach_student_and_regressor_but_not_teacher():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: multi_scale_loss(torch.zeros(2, 8, 1), torch.zeros(2, 8, 1), dim=1, levels=4), "too short"),
+        (
+            lambda: multi_scale_loss(torch.zeros(2, 8, 1), torch.zeros(2, 8, 1), dim=1, levels=4),
+            "too short",
+        ),
         (lambda: multi_scale_loss(torch.zeros(2, 8, 1), torch.zeros(2, 9, 1), dim=1), "same shape"),
-        (lambda: multi_scale_loss(torch.zeros(2, 8, 1), torch.zeros(2, 8, 1), dim=1, window=0), "window"),
+        (
+            lambda: multi_scale_loss(torch.zeros(2, 8, 1), torch.zeros(2, 8, 1), dim=1, window=0),
+            "window",
+        ),
         (lambda: period_distribution(torch.zeros(2, 8), dim=1, temperature=0.0), "temperature"),
         (lambda: period_distribution(torch.zeros(2, 8), dim=3), "out of range"),
         (lambda: DistillationLoss(temperature=-1.0), "temperature"),

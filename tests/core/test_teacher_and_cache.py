@@ -115,7 +115,9 @@ def test_cache_returns_exactly_what_the_teacher_returns(etth1, storage, caplog):
     windows = windows_of(etth1, 96, 300)
     teacher = TorchTeacher(Linear3d(96, 24), input_len=96, horizon=24, feature_layer="hidden")
     with caplog.at_level(logging.INFO, logger="tsdistill_plugin.core.cache"):
-        cache = TeacherCache(teacher, windows, horizon=24, batch_size=64, storage=storage, progress=False)
+        cache = TeacherCache(
+            teacher, windows, horizon=24, batch_size=64, storage=storage, progress=False
+        )
     assert cache.storage == storage
     assert ("in memory" if storage == "memory" else "on disk") in caplog.text
     direct = teacher.forecast(torch.from_numpy(windows))
@@ -174,5 +176,7 @@ def test_core_import_leaves_the_libraries_out():
         "import sys, tsdistill_plugin, tsdistill_plugin.core, tsdistill_plugin.teachers;"
         "print(sorted(m for m in ('darts', 'neuralforecast') if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"

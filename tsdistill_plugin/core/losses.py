@@ -79,9 +79,13 @@ def multi_scale_loss(
     _check_pair(student, teacher, ("student", "teacher"))
     dim = _check_dim(student, dim, "student")
     if not isinstance(window, int) or window < 1:
-        raise ValueError(f"window must be a positive integer, got {window!r}; the reference uses 2.")
+        raise ValueError(
+            f"window must be a positive integer, got {window!r}; the reference uses 2."
+        )
     if not isinstance(levels, int) or levels < 0:
-        raise ValueError(f"levels must be a non-negative integer, got {levels!r}; the reference uses 3.")
+        raise ValueError(
+            f"levels must be a non-negative integer, got {levels!r}; the reference uses 3."
+        )
     length = student.shape[dim]
     if length // window**levels < 1:
         raise ValueError(
@@ -240,8 +244,9 @@ class DistillationLoss(nn.Module):
         """
         if prediction.ndim != 3:
             raise ValueError(
-                f"prediction must be [batch, horizon, channels], got shape {list(prediction.shape)}; "
-                "add the missing axes (e.g. x.unsqueeze(-1) for one channel)."
+                "prediction must be [batch, horizon, channels], got shape "
+                f"{list(prediction.shape)}; add the missing axes (x.unsqueeze(-1) for one "
+                "channel)."
             )
         zero = prediction.new_zeros(())
         terms = dict.fromkeys(TERM_NAMES, zero)

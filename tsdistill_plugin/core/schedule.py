@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def halving_lr_factor(epoch: int) -> float:
-    """Learning-rate multiplier for a 0-based ``epoch``: 1 for the first two, then halved each epoch.
+    """Learning-rate factor for a 0-based ``epoch``: 1 for two epochs, then halved each epoch.
 
     The reference calls its adjustment after every epoch with ``lr * 0.5 ** (e - 1)`` for the
     1-based epoch ``e`` just finished, so epochs 1 and 2 run at the base rate, epoch 3 at half
