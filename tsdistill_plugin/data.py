@@ -390,7 +390,7 @@ def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> Path
         raise DatasetNotFoundError(
             f"{spec.filename} was not found in {where} and has no direct public download; get it "
             f"from {spec.source_note} and put it in one of those folders (or pass "
-            f"data_dir / set {ENV_VAR})."
+            f"--data-dir / data_dir, or set {ENV_VAR})."
         )
     try:
         download(spec.url, target, spec.sha256)
@@ -398,7 +398,7 @@ def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> Path
         raise DatasetNotFoundError(
             f"{spec.filename} was not found in {where} and downloading {spec.url} failed "
             f"({error}); download it yourself and put it in one of those folders (or pass "
-            f"data_dir / set {ENV_VAR})."
+            f"--data-dir / data_dir, or set {ENV_VAR})."
         ) from error
     return target
 

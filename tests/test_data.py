@@ -1,0 +1,180 @@
+"""The data loader against the protocol of ../shared/data/README.md."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tsdistill_plugin import data
+from tsdistill_plugin.data import DATASETS, DatasetNotFoundError, DatasetSpec, load_dataset
+
+
+@pytest.fixture(scope="module")
+def etth1_dataset(data_dir: Path) -> data.Dataset:
+    return load_dataset("ETTh1", data_dir)
+
+
+@pytest.fixture()
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No data folder, an empty cache, and no network."""
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", refuse)
+    return tmp_path
+
+
+def test_etth1_split_sizes_follow_the_protocol(etth1_dataset: data.Dataset) -> None:
+    assert etth1_dataset.split_sizes() == {"train": 8640, "val": 2880, "test": 2880}
+    assert len(etth1_dataset.frame) == 14400  # rows after 20 months are not used
+    assert etth1_dataset.n_channels == 7
+    assert etth1_dataset.freq == "h"
+
+
+def test_standardization_uses_train_statistics_only(
+    etth1_dataset: data.Dataset, data_dir: Path
+) -> None:
+    raw = pd.read_csv(data_dir / "ETTh1.csv", index_col="date")
+    train = raw.iloc[:8640]
+    np.testing.assert_allclose(etth1_dataset.mean, train.mean(), rtol=1e-12)
+    np.testing.assert_allclose(etth1_dataset.std, train.std(ddof=0), rtol=1e-12)
+    frame = etth1_dataset.frame
+    np.testing.assert_allclose(frame.iloc[:8640].mean(), 0.0, atol=1e-5)
+    np.testing.assert_allclose(frame.iloc[:8640].std(ddof=0), 1.0, atol=1e-5)
+    expected_test = (raw.iloc[11520:14400] - train.mean()) / train.std(ddof=0)
+    np.testing.assert_allclose(frame.iloc[11520:].to_numpy(), expected_test.to_numpy(), atol=1e-5)
+    # statistics over all rows would centre the whole frame; train-only ones do not
+    assert abs(float(frame["OT"].mean())) > 0.05
+
+
+def test_first_test_forecast_starts_at_the_boundary(etth1_dataset: data.Dataset) -> None:
+    frame = etth1_dataset.frame.to_numpy()
+    x, y = etth1_dataset.windows("test", lookback=96, horizon=24)
+    assert x.shape == (2880 - 24 + 1, 96, 7)  # stride 1, none dropped
+    assert y.shape == (2880 - 24 + 1, 24, 7)
+    np.testing.assert_array_equal(y[0], frame[11520 : 11520 + 24])
+    np.testing.assert_array_equal(x[0], frame[11520 - 96 : 11520])
+    np.testing.assert_array_equal(y[-1], frame[-24:])
+    np.testing.assert_array_equal(x[5], frame[11520 - 96 + 5 : 11520 + 5])
+
+
+def test_validation_windows_start_lookback_before_their_split(
+    etth1_dataset: data.Dataset,
+) -> None:
+    frame = etth1_dataset.frame.to_numpy()
+    x, y = etth1_dataset.windows("val", lookback=48, horizon=12)
+    assert len(x) == 2880 - 12 + 1
+    np.testing.assert_array_equal(y[0], frame[8640 : 8640 + 12])
+    np.testing.assert_array_equal(x[0], frame[8640 - 48 : 8640])
+    assert len(etth1_dataset.windows("train", 48, 12)[0]) == 8640 - 48 - 12 + 1
+
+
+def test_ettm1_uses_four_times_the_rows(data_dir: Path) -> None:
+    ettm1 = load_dataset("ettm1", data_dir)
+    assert ettm1.split_sizes() == {"train": 34560, "val": 11520, "test": 11520}
+    assert ettm1.freq == "15min"
+
+
+def test_other_data_sets_split_70_10_20(data_dir: Path) -> None:
+    ili = load_dataset("national_illness", data_dir)
+    n = 966
+    assert ili.split_sizes() == {
+        "train": int(0.7 * n),
+        "val": n - int(0.7 * n) - int(0.2 * n),
+        "test": int(0.2 * n),
+    }
+    assert ili.lookback == 104 and ili.horizons == (24, 36, 48, 60)
+
+
+def test_builtin_co2_needs_no_file(offline: Path) -> None:
+    co2 = load_dataset("co2")
+    assert len(co2.frame) == 2284 and co2.n_channels == 1
+    assert not co2.frame.isna().any().any()  # the 59 missing weeks are interpolated
+    assert co2.freq == "W-SAT"
+    assert co2.split_sizes() == {"train": 1598, "val": 230, "test": 456}
+
+
+def test_any_csv_with_a_date_column(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"date": pd.date_range("2020-01-01", periods=200, freq="D"), **{
+            name: rng.normal(size=200) for name in ("a", "b")
+        }}
+    )  # fmt: skip
+    path = tmp_path / "mine.csv"
+    frame.to_csv(path, index=False)
+    dataset = load_dataset(path)
+    assert dataset.name == "mine"
+    assert dataset.split_sizes() == {"train": 140, "val": 20, "test": 40}
+    np.testing.assert_allclose(
+        dataset.frame["a"].iloc[:140].mean(), 0.0, atol=1e-6
+    )  # train statistics
+
+    frame.drop(columns="date").to_csv(tmp_path / "nodate.csv", index=False)
+    with pytest.raises(ValueError, match="'date' column"):
+        load_dataset(tmp_path / "nodate.csv")
+
+
+def test_unknown_dataset_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown dataset 'ETTh9'.*ETTh1.*CSV"):
+        load_dataset("ETTh9")
+
+
+def test_missing_file_offline_says_where_to_put_it(offline: Path) -> None:
+    with pytest.raises(DatasetNotFoundError) as error:
+        load_dataset("ETTh2", data_dir=offline / "nowhere")
+    message = str(error.value)
+    assert "ETTh2.csv" in message
+    assert str(offline / "nowhere") in message and str(offline / "cache") in message
+    assert "TSDISTILL_DATA" in message
+    with pytest.raises(DatasetNotFoundError, match="no direct public download"):
+        load_dataset("traffic")
+
+
+def test_lookup_order_data_dir_then_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, data_dir: Path
+) -> None:
+    monkeypatch.setenv(data.ENV_VAR, str(data_dir))
+    assert data.locate(DATASETS["etth1"]) == data_dir / "ETTh1.csv"
+    mine = tmp_path / "ETTh1.csv"
+    mine.write_bytes((data_dir / "ETTh1.csv").read_bytes())
+    assert data.locate(DATASETS["etth1"], tmp_path) == mine
+
+
+def test_download_verifies_the_checksum(offline: Path, data_dir: Path) -> None:
+    source = data_dir / "national_illness.csv"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    target = offline / "cache" / "tsdistill" / "national_illness.csv"
+    compressed = offline / "ili.csv.gz"
+    compressed.write_bytes(gzip.compress(source.read_bytes()))
+
+    real_urlopen = data.urllib.request.build_opener().open
+    spec = DatasetSpec("national_illness", "national_illness.csv", compressed.as_uri(), digest)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(data.urllib.request, "urlopen", real_urlopen)
+        assert data.locate(spec) == target
+        assert target.read_bytes() == source.read_bytes()  # gunzipped and verified
+        target.unlink()
+        wrong = DatasetSpec(spec.name, spec.filename, spec.url, "0" * 64)
+        with pytest.raises(ValueError, match="checksum mismatch"):
+            data.locate(wrong)
+    assert not target.exists()
+    assert not list(target.parent.glob("*.part"))
+
+
+def test_lookback_and_horizon_longer_than_a_split(etth1_dataset: data.Dataset) -> None:
+    with pytest.raises(ValueError, match=r"the train split has 8640 rows.*8641"):
+        etth1_dataset.check_window(8600, 41)
+    with pytest.raises(ValueError, match="the val split has 2880 rows"):
+        etth1_dataset.windows("test", 96, 3000)
+    with pytest.raises(ValueError, match="horizon must be a positive integer"):
+        etth1_dataset.check_window(96, 0)
