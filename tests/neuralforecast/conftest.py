@@ -1,0 +1,45 @@
+"""Fixtures for the NeuralForecast integration: ETTh1 slices in NF's long format, tiny models."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import pytest
+import torch
+
+pytest.importorskip("neuralforecast")
+
+# Tiny models on a shared 2-core machine: one thread avoids oversubscription, which slows
+# small torch ops down by two orders of magnitude when other processes are busy.
+torch.set_num_threads(1)
+for _name in ("lightning_fabric", "pytorch_lightning", "lightning"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+H = 24
+L = 96
+TRAINER = dict(
+    enable_progress_bar=False,
+    logger=False,
+    enable_model_summary=False,
+    enable_checkpointing=False,
+    accelerator="cpu",
+)
+
+
+def to_long(frame: pd.DataFrame) -> pd.DataFrame:
+    """Wide frame (DatetimeIndex, one column per series) -> ``unique_id, ds, y``."""
+    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
+    return long.rename(columns={"value": "y"})[["unique_id", "ds", "y"]]
+
+
+@pytest.fixture(scope="session")
+def etth1_wide(etth1: pd.DataFrame) -> pd.DataFrame:
+    """The first 600 hours of standardized ETTh1, 7 columns."""
+    return etth1.iloc[:600]
+
+
+@pytest.fixture(scope="session")
+def etth1_long(etth1_wide: pd.DataFrame) -> pd.DataFrame:
+    """ETTh1's 7 columns as 7 series in NeuralForecast's long format (600 hours each)."""
+    return to_long(etth1_wide)

@@ -1,0 +1,231 @@
+"""DistilledMLP / DistilledMLPMultivariate inside NeuralForecast: fit, predict, cross_validation,
+save / load, with NF teachers (fitted or not), a Darts teacher and no teacher."""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import H, L, TRAINER
+from neuralforecast import NeuralForecast
+from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
+from neuralforecast.models import PatchTST, iTransformer
+
+from tsdistill_plugin.core import forecast_horizon
+from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
+from tsdistill_plugin.neuralforecast._distill import Distiller
+
+STUDENT = dict(hidden_size=32, max_steps=30, val_check_steps=10, **TRAINER)
+
+
+def _patchtst(**kwargs) -> PatchTST:
+    return PatchTST(
+        h=H, input_size=L, hidden_size=16, n_heads=2, encoder_layers=1, linear_hidden_size=32,
+        max_steps=20, **TRAINER, **kwargs,
+    )
+
+
+def _itransformer() -> iTransformer:
+    return iTransformer(
+        h=H, input_size=L, n_series=7, hidden_size=16, d_ff=16, n_heads=2, max_steps=20,
+        **TRAINER,
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted_patchtst(etth1_long) -> PatchTST:
+    nf = NeuralForecast(models=[_patchtst()], freq="h")
+    nf.fit(etth1_long)
+    return nf.models[0]
+
+
+def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _roundtrip(nf: NeuralForecast, tmp_path: Path, column: str) -> None:
+    """Save, check the files hold no teacher, load, and check identical predictions."""
+    forecast = nf.predict()
+    nf.save(str(tmp_path), overwrite=True)
+    header = b"".join(p.read_bytes()[:20000] for p in tmp_path.iterdir())
+    assert b'"teacher"' not in header and b"PatchTST" not in header
+    loaded = NeuralForecast.load(str(tmp_path))
+    assert loaded.models[0].teacher is None
+    np.testing.assert_array_equal(loaded.predict()[column].to_numpy(), forecast[column].to_numpy())
+
+
+def test_unfitted_patchtst_teacher_fit_predict_cv_save_load(etth1_long, tmp_path):
+    user_teacher = _patchtst()
+    student = DistilledMLP(teacher=user_teacher, **STUDENT)
+    assert (student.h, student.input_size) == (H, L)  # defaults from the teacher
+    nf = NeuralForecast(models=[student], freq="h")
+    nf.fit(etth1_long)
+
+    fitted = nf.models[0]
+    assert fitted.teacher is student.teacher  # NF's deep copy shares the teacher
+    assert fitted.teacher.is_fitted and not user_teacher.train_trajectories
+    assert fitted.regressor is None  # training-only
+    metrics = fitted.metrics
+    for term in ("prediction_scale", "prediction_period", "feature_scale", "feature_period"):
+        assert float(metrics[f"train_{term}_epoch"]) > 0
+    forecast = nf.predict()
+    assert forecast.shape == (7 * H, 3) and np.isfinite(forecast["DistilledMLP"]).all()
+    _roundtrip(nf, tmp_path, "DistilledMLP")
+
+    with pytest.warns(UserWarning, match="leak the future"):  # teacher saw the full df
+        cv = nf.cross_validation(etth1_long, n_windows=2, step_size=H)
+    assert len(cv) == 7 * 2 * H and cv["DistilledMLP"].notna().all()
+
+
+def test_itransformer_teacher_with_multivariate_student(etth1_long, tmp_path):
+    student = DistilledMLPMultivariate(teacher=_itransformer(), **STUDENT)
+    assert student.n_series == 7  # from the teacher
+    nf = NeuralForecast(models=[student], freq="h")
+    nf.fit(etth1_long, val_size=H)
+    assert float(nf.models[0].metrics["train_feature_scale_epoch"]) > 0
+    _roundtrip(nf, tmp_path, "DistilledMLPMultivariate")
+    cv = nf.cross_validation(etth1_long, n_windows=2, step_size=H, refit=True)
+    assert len(cv) == 7 * 2 * H and cv["DistilledMLPMultivariate"].notna().all()
+
+
+def test_darts_teacher(etth1_long, tmp_path):
+    darts_models = pytest.importorskip("darts.models")
+    teacher = darts_models.NLinearModel(
+        input_chunk_length=L,
+        output_chunk_length=H,
+        n_epochs=1,
+        pl_trainer_kwargs={"enable_progress_bar": False, "accelerator": "cpu"},
+    )
+    nf = NeuralForecast(models=[DistilledMLP(teacher=teacher, **STUDENT)], freq="h")
+    nf.fit(etth1_long)
+    assert nf.models[0].teacher.is_fitted  # fitted on the student's training data first
+    assert float(nf.models[0].metrics["train_prediction_scale_epoch"]) > 0
+    _roundtrip(nf, tmp_path, "DistilledMLP")
+
+
+def test_no_teacher(etth1_long, tmp_path):
+    nf = NeuralForecast(models=[DistilledMLP(h=H, input_size=L, **STUDENT)], freq="h")
+    nf.fit(etth1_long)
+    _roundtrip(nf, tmp_path, "DistilledMLP")
+    cv = nf.cross_validation(etth1_long, n_windows=2, step_size=H)
+    assert len(cv) == 7 * 2 * H
+
+
+def test_fitted_teacher_is_untouched_and_distillation_pulls_towards_it(
+    etth1_long, fitted_patchtst
+):
+    before = _state(fitted_patchtst)
+    train = etth1_long.groupby("unique_id").head(500)
+    distances = {}
+    for weight in (0.0, 2.0):
+        student = DistilledMLP(
+            teacher=fitted_patchtst, alpha=weight, beta=weight, **{**STUDENT, "max_steps": 60}
+        )
+        nf = NeuralForecast(models=[student], freq="h")
+        nf.fit(train)
+        forecast = nf.predict()["DistilledMLP"].to_numpy().reshape(7, H)
+        window = train.pivot(index="ds", columns="unique_id", values="y").to_numpy()[-L:]
+        teacher = nf.models[0].teacher.forecast(torch.tensor(window[None], dtype=torch.float32))
+        distances[weight] = float(np.mean((forecast - teacher.prediction[0].numpy().T) ** 2))
+    after = _state(fitted_patchtst)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert distances[2.0] < distances[0.0]
+
+
+@pytest.mark.parametrize("multivariate", [False, True], ids=["univariate", "multivariate"])
+def test_cached_outputs_equal_the_teachers_online_forecasts(
+    etth1_long, fitted_patchtst, monkeypatch, multivariate
+):
+    """Every window NeuralForecast samples gets the teacher output of exactly that window
+    (including the series order of multivariate batches, which NF shuffles)."""
+    checked = []
+    original = Distiller.outputs
+
+    def outputs(self, insample, keys, batch_rows):
+        cached = original(self, insample, keys, batch_rows)
+        online = forecast_horizon(self.teacher, insample, self.h)
+        torch.testing.assert_close(cached.prediction, online.prediction, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(cached.features, online.features, atol=1e-5, rtol=1e-5)
+        checked.append(len(insample))
+        return cached
+
+    monkeypatch.setattr(Distiller, "outputs", outputs)
+    cls = DistilledMLPMultivariate if multivariate else DistilledMLP
+    extra = {"n_series": 7} if multivariate else {}
+    student = cls(teacher=fitted_patchtst, **extra, **{**STUDENT, "max_steps": 3})
+    NeuralForecast(models=[student], freq="h").fit(etth1_long, val_size=H)
+    assert len(checked) == 3
+
+
+def test_deep_copies_share_the_teacher_and_hparams_hold_none():
+    student = DistilledMLP(teacher=_patchtst(), **STUDENT)
+    assert "teacher" not in student.hparams and "teacher" not in student._hparams_initial
+    assert student.hparams["h"] == H and student.hparams["input_size"] == L
+    assert copy.deepcopy(student).teacher is student.teacher
+
+
+def test_refit_teacher_refits_per_window(etth1_long, fitted_patchtst, monkeypatch):
+    fits = []
+    from tsdistill_plugin.neuralforecast.teacher import NeuralForecastTeacher
+
+    original = NeuralForecastTeacher.fit_dataset
+
+    def fit_dataset(self, dataset, val_size=0, test_size=0):
+        fits.append(int(np.diff(dataset.indptr).min()))
+        original(self, dataset, val_size=val_size, test_size=test_size)
+
+    monkeypatch.setattr(NeuralForecastTeacher, "fit_dataset", fit_dataset)
+    student = DistilledMLP(teacher=fitted_patchtst, refit_teacher=True, **STUDENT)
+    nf = NeuralForecast(models=[student], freq="h")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*leak the future.*")
+        nf.cross_validation(etth1_long, n_windows=2, step_size=H, refit=True)
+    assert fits == [600 - 2 * H, 600 - H]  # one fresh teacher per training window
+    assert nf.models[0].teacher.model is not fitted_patchtst
+
+
+def test_refit_cross_validation_with_a_prefitted_teacher_warns(etth1_long, fitted_patchtst):
+    nf = NeuralForecast(models=[DistilledMLP(teacher=fitted_patchtst, **STUDENT)], freq="h")
+    with pytest.warns(UserWarning, match="refit_teacher=True"):
+        nf.cross_validation(etth1_long, n_windows=2, step_size=H, refit=True)
+
+
+@pytest.mark.parametrize(
+    "loss", [MQLoss(quantiles=[0.1, 0.5, 0.9]), DistributionLoss("Normal")], ids=["mq", "normal"]
+)
+def test_probabilistic_student_distills_its_median(etth1_long, fitted_patchtst, loss):
+    student = DistilledMLP(teacher=fitted_patchtst, loss=loss, **{**STUDENT, "max_steps": 10})
+    nf = NeuralForecast(models=[student], freq="h")
+    nf.fit(etth1_long)
+    assert float(nf.models[0].metrics["train_prediction_scale_epoch"]) > 0
+    forecast = nf.predict()
+    assert np.isfinite(forecast.drop(columns=["unique_id", "ds"]).to_numpy()).all()
+
+
+def test_saved_hyperparameters_are_plain(etth1_long, tmp_path):
+    student = DistilledMLP(teacher=_patchtst(), alias="kd", **{**STUDENT, "max_steps": 2})
+    path = tmp_path / "student.safetensors"
+    student.save(str(path))
+    header_len = int.from_bytes(path.read_bytes()[:8], "little")
+    header = json.loads(path.read_bytes()[8 : 8 + header_len])
+    hparams = json.loads(header["__metadata__"]["hyper_parameters"])
+    assert "teacher" not in hparams and hparams["h"] == H
+    loaded = DistilledMLP.load(str(path))
+    assert loaded.teacher is None and loaded.alias == "kd"
+
+
+def test_data_with_fewer_rows_than_unique_ids(etth1_long):
+    """A series shorter than the others (left-padded by NF) still trains with the cache."""
+    df = pd.concat(
+        [etth1_long[etth1_long.unique_id != "OT"], etth1_long[etth1_long.unique_id == "OT"][200:]]
+    )
+    student = DistilledMLP(teacher=_patchtst(), **{**STUDENT, "max_steps": 3})
+    nf = NeuralForecast(models=[student], freq="h")
+    nf.fit(df)
+    assert nf.predict()["DistilledMLP"].notna().all()

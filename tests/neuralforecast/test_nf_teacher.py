@@ -1,0 +1,135 @@
+"""NeuralForecastTeacher: forecasts equal NeuralForecast's own predict, in the data's scale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from conftest import H, L, TRAINER
+from neuralforecast import NeuralForecast
+from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
+from neuralforecast.models import LSTM, NHITS, PatchTST, iTransformer
+
+from tsdistill_plugin import as_teacher
+from tsdistill_plugin.neuralforecast import NeuralForecastTeacher
+
+STEPS = dict(max_steps=5, **TRAINER)
+
+
+def _nf_predict(teacher: NeuralForecastTeacher, user_model, frame: pd.DataFrame) -> np.ndarray:
+    """NeuralForecast's predict of the adapter's fitted model after ``frame``: [H, channels]."""
+    nf = NeuralForecast(models=[user_model], freq="h")
+    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
+    long = long.rename(columns={"value": "y"})
+    nf.dataset, nf.uids, nf.last_dates, nf.ds = nf._prepare_fit(
+        long, None, "unique_id", "ds", "y"
+    )
+    nf.models, nf._fitted = [teacher.model], True
+    forecast = nf.predict()
+    column = "NHITS-median" if "NHITS-median" in forecast else forecast.columns[-1]
+    wide = forecast.pivot(index="ds", columns="unique_id", values=column)
+    return wide[frame.columns].to_numpy()
+
+
+@pytest.mark.parametrize(
+    "make, features",
+    [
+        # an own scaler (TemporalNorm) on the teacher: forecasts must come back in data scale
+        (
+            lambda: PatchTST(
+                h=H, input_size=L, hidden_size=16, n_heads=2, encoder_layers=1,
+                linear_hidden_size=32, scaler_type="standard", **STEPS,
+            ),
+            192,  # d_model 16 x 12 patches ((96 - 16) / 8 + 2), flattened per channel
+        ),
+        (
+            lambda: iTransformer(
+                h=H, input_size=L, n_series=7, hidden_size=16, d_ff=16, n_heads=2, **STEPS
+            ),
+            16,  # one encoder token per variate
+        ),
+        (
+            lambda: NHITS(
+                h=H, input_size=L, loss=MQLoss(quantiles=[0.1, 0.5, 0.9]),
+                scaler_type="robust", **STEPS,
+            ),
+            None,
+        ),
+    ],
+    ids=["patchtst-standard-scaler", "itransformer", "nhits-quantiles-robust-scaler"],
+)
+def test_forecast_equals_neuralforecast_predict(etth1_wide, make, features):
+    user_model = make()
+    teacher = as_teacher(user_model)
+    assert isinstance(teacher, NeuralForecastTeacher) and not teacher.is_fitted
+    teacher.fit([etth1_wide])
+
+    assert teacher.is_fitted
+    assert teacher.model is not user_model  # NeuralForecast trained a deep copy
+    assert not user_model.train_trajectories  # the object the user passed stays unfitted
+    window = torch.tensor(etth1_wide.to_numpy()[-L:][None])
+    out = teacher.forecast(window)
+    assert out.prediction.shape == (1, H, 7)
+    np.testing.assert_allclose(
+        out.prediction[0].numpy(), _nf_predict(teacher, user_model, etth1_wide), atol=2e-5
+    )
+    if features is None:
+        assert out.features is None
+    else:
+        assert out.features.shape == (1, 7, features)
+
+
+def test_distribution_teacher_gives_its_median(etth1_wide):
+    teacher = as_teacher(NHITS(h=H, input_size=L, loss=DistributionLoss("Normal"), **STEPS))
+    teacher.fit([etth1_wide])
+    window = torch.tensor(etth1_wide.to_numpy()[-L:][None])
+    prediction = teacher.forecast(window).prediction
+    # NeuralForecast's first column is the sample mean; a Normal's median is its mean.
+    nf_mean = _nf_predict_mean(teacher, etth1_wide)
+    assert prediction.shape == (1, H, 7)
+    np.testing.assert_allclose(prediction[0].numpy(), nf_mean, atol=0.15)
+
+
+def _nf_predict_mean(teacher, frame):
+    nf = NeuralForecast(models=[NHITS(h=H, input_size=L, **STEPS)], freq="h")
+    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
+    long = long.rename(columns={"value": "y"})
+    nf.dataset, nf.uids, nf.last_dates, nf.ds = nf._prepare_fit(
+        long, None, "unique_id", "ds", "y"
+    )
+    nf.models, nf._fitted = [teacher.model], True
+    wide = nf.predict().pivot(index="ds", columns="unique_id", values="NHITS")
+    return wide[frame.columns].to_numpy()
+
+
+def test_fitted_model_is_detected_and_left_untouched(etth1_long, etth1_wide):
+    nf = NeuralForecast(models=[PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)], freq="h")
+    nf.fit(etth1_long)
+    fitted = nf.models[0]
+    before = {k: v.clone() for k, v in fitted.state_dict().items()}
+    teacher = as_teacher(fitted)
+    assert teacher.is_fitted and teacher.model is fitted
+    teacher.forecast(torch.tensor(etth1_wide.to_numpy()[:L][None]))
+    after = fitted.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert fitted.training == nf.models[0].training
+
+
+def test_feature_layer_by_name_and_none(etth1_wide):
+    model = PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)
+    teacher = NeuralForecastTeacher(model, feature_layer="model.backbone.encoder")
+    teacher.fit([etth1_wide])
+    out = teacher.forecast(torch.tensor(etth1_wide.to_numpy()[:L][None]))
+    assert out.features.shape[:2] == (1, 7)
+    assert not NeuralForecastTeacher(model, feature_layer=None).has_features
+    with pytest.raises(ValueError, match="not a submodule"):
+        NeuralForecastTeacher(model, feature_layer="no.such.layer")
+
+
+def test_recurrent_and_multivariate_mismatch_are_rejected(etth1_wide):
+    with pytest.raises(ValueError, match="recurrent NeuralForecast model, which is not supported"):
+        as_teacher(LSTM(h=H, input_size=L, recurrent=True, **STEPS))
+    teacher = as_teacher(iTransformer(h=H, input_size=L, n_series=3, hidden_size=16, **STEPS))
+    with pytest.raises(ValueError, match="n_series=3 but the data holds 7"):
+        teacher.fit([etth1_wide])
