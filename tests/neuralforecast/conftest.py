@@ -7,6 +7,7 @@ import logging
 import pandas as pd
 import pytest
 import torch
+from nf_helpers import to_long
 
 pytest.importorskip("neuralforecast")
 
@@ -15,22 +16,6 @@ pytest.importorskip("neuralforecast")
 torch.set_num_threads(1)
 for _name in ("lightning_fabric", "pytorch_lightning", "lightning"):
     logging.getLogger(_name).setLevel(logging.ERROR)
-
-H = 24
-L = 96
-TRAINER = dict(
-    enable_progress_bar=False,
-    logger=False,
-    enable_model_summary=False,
-    enable_checkpointing=False,
-    accelerator="cpu",
-)
-
-
-def to_long(frame: pd.DataFrame) -> pd.DataFrame:
-    """Wide frame (DatetimeIndex, one column per series) -> ``unique_id, ds, y``."""
-    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
-    return long.rename(columns={"value": "y"})[["unique_id", "ds", "y"]]
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import H, L, TRAINER
 from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
 from neuralforecast.models import PatchTST, iTransformer
+from nf_helpers import TRAINER, H, L
 
 from tsdistill_plugin.core import forecast_horizon
 from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
@@ -26,14 +26,27 @@ STUDENT = dict(hidden_size=32, max_steps=30, val_check_steps=10, **TRAINER)
 
 def _patchtst(**kwargs) -> PatchTST:
     return PatchTST(
-        h=H, input_size=L, hidden_size=16, n_heads=2, encoder_layers=1, linear_hidden_size=32,
-        max_steps=20, **TRAINER, **kwargs,
+        h=H,
+        input_size=L,
+        hidden_size=16,
+        n_heads=2,
+        encoder_layers=1,
+        linear_hidden_size=32,
+        max_steps=20,
+        **TRAINER,
+        **kwargs,
     )
 
 
 def _itransformer() -> iTransformer:
     return iTransformer(
-        h=H, input_size=L, n_series=7, hidden_size=16, d_ff=16, n_heads=2, max_steps=20,
+        h=H,
+        input_size=L,
+        n_series=7,
+        hidden_size=16,
+        d_ff=16,
+        n_heads=2,
+        max_steps=20,
         **TRAINER,
     )
 
@@ -117,9 +130,7 @@ def test_no_teacher(etth1_long, tmp_path):
     assert len(cv) == 7 * 2 * H
 
 
-def test_fitted_teacher_is_untouched_and_distillation_pulls_towards_it(
-    etth1_long, fitted_patchtst
-):
+def test_fitted_teacher_is_untouched_and_distillation_pulls_towards_it(etth1_long, fitted_patchtst):
     before = _state(fitted_patchtst)
     train = etth1_long.groupby("unique_id").head(500)
     distances = {}

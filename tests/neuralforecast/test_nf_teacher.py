@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import H, L, TRAINER
 from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
 from neuralforecast.models import LSTM, NHITS, PatchTST, iTransformer
+from nf_helpers import TRAINER, H, L
 
 from tsdistill_plugin import as_teacher
 from tsdistill_plugin.neuralforecast import NeuralForecastTeacher
@@ -22,9 +22,7 @@ def _nf_predict(teacher: NeuralForecastTeacher, user_model, frame: pd.DataFrame)
     nf = NeuralForecast(models=[user_model], freq="h")
     long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
     long = long.rename(columns={"value": "y"})
-    nf.dataset, nf.uids, nf.last_dates, nf.ds = nf._prepare_fit(
-        long, None, "unique_id", "ds", "y"
-    )
+    nf.dataset, nf.uids, nf.last_dates, nf.ds = nf._prepare_fit(long, None, "unique_id", "ds", "y")
     nf.models, nf._fitted = [teacher.model], True
     forecast = nf.predict()
     column = "NHITS-median" if "NHITS-median" in forecast else forecast.columns[-1]
@@ -38,8 +36,14 @@ def _nf_predict(teacher: NeuralForecastTeacher, user_model, frame: pd.DataFrame)
         # an own scaler (TemporalNorm) on the teacher: forecasts must come back in data scale
         (
             lambda: PatchTST(
-                h=H, input_size=L, hidden_size=16, n_heads=2, encoder_layers=1,
-                linear_hidden_size=32, scaler_type="standard", **STEPS,
+                h=H,
+                input_size=L,
+                hidden_size=16,
+                n_heads=2,
+                encoder_layers=1,
+                linear_hidden_size=32,
+                scaler_type="standard",
+                **STEPS,
             ),
             192,  # d_model 16 x 12 patches ((96 - 16) / 8 + 2), flattened per channel
         ),
@@ -51,8 +55,11 @@ def _nf_predict(teacher: NeuralForecastTeacher, user_model, frame: pd.DataFrame)
         ),
         (
             lambda: NHITS(
-                h=H, input_size=L, loss=MQLoss(quantiles=[0.1, 0.5, 0.9]),
-                scaler_type="robust", **STEPS,
+                h=H,
+                input_size=L,
+                loss=MQLoss(quantiles=[0.1, 0.5, 0.9]),
+                scaler_type="robust",
+                **STEPS,
             ),
             None,
         ),
@@ -95,9 +102,7 @@ def _nf_predict_mean(teacher, frame):
     nf = NeuralForecast(models=[NHITS(h=H, input_size=L, **STEPS)], freq="h")
     long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
     long = long.rename(columns={"value": "y"})
-    nf.dataset, nf.uids, nf.last_dates, nf.ds = nf._prepare_fit(
-        long, None, "unique_id", "ds", "y"
-    )
+    nf.dataset, nf.uids, nf.last_dates, nf.ds = nf._prepare_fit(long, None, "unique_id", "ds", "y")
     nf.models, nf._fitted = [teacher.model], True
     wide = nf.predict().pivot(index="ds", columns="unique_id", values="NHITS")
     return wide[frame.columns].to_numpy()
