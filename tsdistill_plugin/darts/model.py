@@ -96,10 +96,6 @@ class _DistilledMLPModule(PLForecastingModule):
         Passed to :class:`~tsdistill_plugin.core.DMLP`.
     alpha, beta, temperature, scale_levels
         Passed to :class:`~tsdistill_plugin.core.DistillationLoss`.
-    teacher_feature_dim
-        Width of the teacher's features, or ``None`` when feature-level distillation is off;
-        sizes the :class:`~tsdistill_plugin.core.FeatureRegressor` (a training-only part that
-        predictions never use).
     **kwargs
         ``PLForecastingModule`` arguments.
 
@@ -107,7 +103,9 @@ class _DistilledMLPModule(PLForecastingModule):
     -----
     The teacher's outputs come from :attr:`teacher_source`, a ``TeacherCache`` (read by the
     batch's window indices), a ``Teacher`` (called on each batch) or ``None``. It is a plain
-    attribute: never a submodule, never a hyperparameter, never saved.
+    attribute: never a submodule, never a hyperparameter, never saved. The
+    :class:`~tsdistill_plugin.core.FeatureRegressor` that maps the teacher's features trains
+    with the student but predictions never use it, so checkpoints leave it out.
     """
 
     def __init__(
@@ -119,7 +117,6 @@ class _DistilledMLPModule(PLForecastingModule):
         beta: float,
         temperature: float,
         scale_levels: int,
-        teacher_feature_dim: int | None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -127,10 +124,29 @@ class _DistilledMLPModule(PLForecastingModule):
             self.input_chunk_length, self.output_chunk_length, n_channels, hidden_size, norm
         )
         self.distillation = DistillationLoss(alpha, beta, temperature, scale_levels)
-        self.regressor = (
-            FeatureRegressor(teacher_feature_dim, hidden_size) if teacher_feature_dim else None
-        )
+        self.regressor: FeatureRegressor | None = None
         self.teacher_source: TeacherCache | Teacher | None = None
+
+    def attach_teacher(
+        self, source: TeacherCache | Teacher | None, feature_dim: int | None
+    ) -> None:
+        """Use ``source`` for the next training run, with a feature regressor for teacher
+        features of width ``feature_dim`` (``None``: no feature-level terms).
+
+        An existing regressor of the right width is kept (training continues); otherwise a
+        new one is made (Lightning moves it to the module's device and precision).
+        """
+        self.teacher_source = source
+        if feature_dim is None:
+            self.regressor = None
+        elif self.regressor is None or self.regressor[0].in_features != feature_dim:
+            self.regressor = FeatureRegressor(feature_dim, self.student.hidden_size)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        state = checkpoint["state_dict"]
+        for key in [k for k in state if k.startswith("regressor.")]:
+            del state[key]
 
     @io_processor
     def forward(self, x_in: PLModuleInput) -> PLModuleOutput:
@@ -309,7 +325,6 @@ class DistilledMLPModel(PastCovariatesTorchModel):
         self.refit_teacher = refit_teacher
         self._shared_teacher = shared
         self._teacher: Teacher | None = shared.teacher
-        self._teacher_feature_dim: int | None = None
         self._teacher_source: TeacherCache | Teacher | None = None
 
     # --- Darts plumbing: the teacher is shared by copies and never saved ------------------
@@ -423,21 +438,23 @@ class DistilledMLPModel(PastCovariatesTorchModel):
 
     def _setup_for_train(self, train_dataset, val_dataset=None, **kwargs: Any) -> dict[str, Any]:
         """Fill the teacher cache over the training windows, then index the training samples."""
-        self._teacher_source = self._teacher_source_for(train_dataset)
+        self._teacher_source, feature_dim = self._teacher_source_for(train_dataset)
         params = super()._setup_for_train(train_dataset, val_dataset, **kwargs)
         module: _DistilledMLPModule = params["model"]
-        module.teacher_source = self._teacher_source
+        module.attach_teacher(self._teacher_source, feature_dim)
         if isinstance(self._teacher_source, TeacherCache):
             datamodule = params["datamodule"]
             datamodule.train_dataset = IndexedDataset(train_dataset)
             datamodule.dataloader_kwargs["collate_fn"] = collate_indexed
         return params
 
-    def _teacher_source_for(self, train_dataset) -> TeacherCache | Teacher | None:
+    def _teacher_source_for(
+        self, train_dataset
+    ) -> tuple[TeacherCache | Teacher | None, int | None]:
+        """The teacher's outputs for ``train_dataset`` and the width of its features."""
         teacher = self._teacher
         if teacher is None or (self.alpha == 0 and self.beta == 0):
-            self._teacher_feature_dim = None
-            return None
+            return None, None
         if isinstance(teacher, FittableTeacher) and not teacher.is_fitted:
             raise ValueError(
                 "the teacher is not fitted; call fit(series) (which fits it) rather than "
@@ -464,20 +481,7 @@ class DistilledMLPModel(PastCovariatesTorchModel):
             )
             features = source.features
         use_features = features is not None and self.beta > 0
-        self._teacher_feature_dim = int(features.shape[-1]) if use_features else None
-        if self.model is not None:
-            self._check_feature_dim()
-        return source
-
-    def _check_feature_dim(self) -> None:
-        regressor = self.model.regressor
-        width = None if regressor is None else regressor[0].in_features
-        if width != self._teacher_feature_dim:
-            raise ValueError(
-                f"this model was trained with teacher features of width {width} but the teacher "
-                f"now gives {self._teacher_feature_dim}; continue training with the same "
-                "teacher, or start from untrained_model()."
-            )
+        return source, int(features.shape[-1]) if use_features else None
 
     def _create_model(self, train_sample: TorchTrainingSample) -> _DistilledMLPModule:
         return _DistilledMLPModule(
@@ -488,7 +492,6 @@ class DistilledMLPModel(PastCovariatesTorchModel):
             beta=self.beta,
             temperature=self.temperature,
             scale_levels=self.scale_levels,
-            teacher_feature_dim=self._teacher_feature_dim,
             **self.pl_module_params,
         )
 
