@@ -1,0 +1,189 @@
+"""The experiment with Darts: ``DistilledMLPModel``, Darts teachers and ``DLinearModel``.
+
+iTransformer and PatchTST have no Darts implementation; they run as NeuralForecast models inside
+Darts' own wrapper ``NeuralForecastModel`` (trained by Darts like any Darts model). Every model is
+trained by Darts' trainer with the plan's epochs, batch size, Adam learning rate, per-epoch
+halving (``LambdaLR``), early stopping on the validation MSE and the best epoch's weights
+restored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from darts import TimeSeries
+from darts.models import (
+    DLinearModel,
+    NeuralForecastModel,
+    NHiTSModel,
+    TiDEModel,
+    TSMixerModel,
+)
+from pytorch_lightning.callbacks import EarlyStopping
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+from ..core.schedule import halving_lr_factor
+from ..core.teacher import Teacher
+from ..darts import DistilledMLPModel
+from .base import BestWeights, Fitted, Stopwatch, StudentSpec, Task
+from .reference import TeacherConfig, TrainingPlan
+
+VAL_METRIC = "val_loss"
+
+
+def _training_kwargs(plan: TrainingPlan, task: Task) -> dict[str, Any]:
+    """Darts ``TorchForecastingModel`` arguments that carry out ``plan`` on ``task.device``."""
+    scheduler = (
+        {"lr_scheduler_cls": LambdaLR, "lr_scheduler_kwargs": {"lr_lambda": halving_lr_factor}}
+        if plan.halving
+        else {}
+    )
+    return {
+        "batch_size": plan.batch_size,
+        "n_epochs": plan.epochs,
+        "optimizer_kwargs": {"lr": plan.lr},
+        "random_state": task.seed,
+        "pl_trainer_kwargs": {
+            "accelerator": task.device,
+            "callbacks": [
+                EarlyStopping(VAL_METRIC, patience=plan.patience, mode="min"),
+                BestWeights(VAL_METRIC),
+            ],
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "logger": False,
+            "enable_checkpointing": False,
+        },
+        **scheduler,
+    }
+
+
+def _itransformer(arch: dict[str, Any]) -> tuple[type, dict[str, Any]]:
+    return NeuralForecastModel, {
+        "model": "iTransformer",
+        "model_kwargs": {
+            "hidden_size": arch["width"],
+            "d_ff": arch["ff_width"],
+            "e_layers": arch["layers"],
+            "n_heads": arch["heads"],
+            "dropout": arch["dropout"],
+            "use_norm": True,
+        },
+    }
+
+
+def _patchtst(arch: dict[str, Any]) -> tuple[type, dict[str, Any]]:
+    return NeuralForecastModel, {
+        "model": "PatchTST",
+        "model_kwargs": {
+            "encoder_layers": arch["layers"],
+            "hidden_size": arch["width"],
+            "linear_hidden_size": arch["ff_width"],
+            "n_heads": arch["heads"],
+            "dropout": arch["dropout"],
+            "patch_len": arch["patch"],
+            "stride": arch["stride"],
+            "revin": True,
+        },
+    }
+
+
+def _tide(arch: dict[str, Any]) -> tuple[type, dict[str, Any]]:
+    return TiDEModel, {
+        "num_encoder_layers": arch["layers"],
+        "num_decoder_layers": arch["layers"],
+        "hidden_size": arch["width"],
+        "dropout": arch["dropout"],
+        "use_reversible_instance_norm": True,
+    }
+
+
+def _tsmixer(arch: dict[str, Any]) -> tuple[type, dict[str, Any]]:
+    return TSMixerModel, {
+        "hidden_size": arch["width"],
+        "ff_size": arch["ff_width"],
+        "num_blocks": arch["layers"],
+        "dropout": arch["dropout"],
+        "use_reversible_instance_norm": True,
+    }
+
+
+def _nhits(arch: dict[str, Any]) -> tuple[type, dict[str, Any]]:
+    return NHiTSModel, {
+        "num_layers": arch["layers"],
+        "layer_widths": arch["width"],
+        "dropout": arch["dropout"],
+        "use_reversible_instance_norm": True,
+    }
+
+
+TEACHERS: dict[str, tuple[Callable[[dict[str, Any]], tuple[type, dict[str, Any]]], str]] = {
+    "itransformer": (_itransformer, "nf.encoder"),
+    "patchtst": (_patchtst, "nf.model.backbone"),
+    "tide": (_tide, "auto"),
+    "tsmixer": (_tsmixer, "auto"),
+    "nhits": (_nhits, "auto"),
+}
+"""Teacher name -> (neutral architecture -> Darts class and arguments, feature layer to distill
+from). iTransformer's is its encoder, which ends in the final LayerNorm, as in the reference."""
+
+
+class DartsBackend:
+    """Fits the experiment's models with Darts; see the module docstring."""
+
+    name = "darts"
+
+    @staticmethod
+    def _series(task: Task) -> tuple[TimeSeries, TimeSeries]:
+        return (
+            TimeSeries.from_dataframe(task.train_frame()),
+            TimeSeries.from_dataframe(task.val_frame()),
+        )
+
+    def _fit(self, model: Any, task: Task) -> Fitted:
+        train, val = self._series(task)
+        with Stopwatch() as watch:
+            model.fit(train, val_series=val)
+        return Fitted(model, type(model).__name__, watch.seconds, model.epochs_trained)
+
+    def fit_teacher(self, config: TeacherConfig, task: Task) -> Fitted:
+        build, layer = TEACHERS[config.name]
+        cls, arguments = build(config.arch)
+        model = cls(
+            input_chunk_length=task.lookback,
+            output_chunk_length=task.horizon,
+            **arguments,
+            **_training_kwargs(config.plan, task),
+        )
+        fitted = self._fit(model, task)
+        fitted.name = arguments.get("model", fitted.name)
+        fitted.feature_layer = layer
+        return fitted
+
+    def fit_student(self, spec: StudentSpec, teacher: Teacher | None, task: Task) -> Fitted:
+        model = DistilledMLPModel(
+            input_chunk_length=task.lookback,
+            output_chunk_length=task.horizon,
+            teacher=teacher,
+            hidden_size=spec.hidden_size,
+            norm=spec.norm,
+            alpha=spec.alpha,
+            beta=spec.beta,
+            **_training_kwargs(spec.plan, task),
+        )
+        return self._fit(model, task)
+
+    def fit_dlinear(self, plan: TrainingPlan, task: Task) -> Fitted:
+        model = DLinearModel(
+            input_chunk_length=task.lookback,
+            output_chunk_length=task.horizon,
+            kernel_size=25,
+            shared_weights=True,
+            **_training_kwargs(plan, task),
+        )
+        return self._fit(model, task)
+
+    def module(self, fitted: Fitted) -> nn.Module:
+        return fitted.model.model

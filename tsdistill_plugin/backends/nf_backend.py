@@ -1,0 +1,203 @@
+"""The experiment with NeuralForecast: ``DistilledMLPMultivariate``, NF teachers and ``DLinear``.
+
+NeuralForecast trains in steps, not epochs: an epoch of the plan is ``ceil(training windows /
+batch size)`` steps, validation runs once per epoch, early stopping counts epochs
+(``early_stop_patience_steps``) and the learning rate halves per epoch through a step-wise
+``LambdaLR``. A batch holds ``batch_size`` windows of every channel: multivariate models sample
+``batch_size`` windows, channel-independent ones ``batch_size x channels`` single-channel ones.
+The student is the multivariate DMLP (``DistilledMLPMultivariate``), the reference's layout with
+per-channel BatchNorm, for every teacher.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from neuralforecast import NeuralForecast
+from neuralforecast.losses.pytorch import MSE
+from neuralforecast.models import NHITS, DLinear, PatchTST, TiDE, TSMixer, iTransformer
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+from ..core.schedule import halving_lr_factor
+from ..core.teacher import Teacher
+from ..neuralforecast import DistilledMLPMultivariate
+from .base import BestWeights, Fitted, Stopwatch, StudentSpec, Task
+from .reference import TeacherConfig, TrainingPlan
+
+VAL_METRIC = "ptl/val_loss"
+
+
+def halving_per_step(step: int, steps_per_epoch: int) -> float:
+    """:func:`~tsdistill_plugin.core.halving_lr_factor` for a scheduler stepped every batch."""
+    return halving_lr_factor(step // steps_per_epoch)
+
+
+def _training_kwargs(plan: TrainingPlan, task: Task, multivariate: bool) -> dict[str, Any]:
+    """NF ``BaseModel`` arguments that carry out ``plan`` on ``task.device``."""
+    steps = math.ceil(task.n_train_windows() / plan.batch_size)
+    scheduler = (
+        {
+            "lr_scheduler": LambdaLR,
+            "lr_scheduler_kwargs": {
+                "lr_lambda": functools.partial(halving_per_step, steps_per_epoch=steps)
+            },
+        }
+        if plan.halving
+        else {}
+    )
+    return {
+        "loss": MSE(),
+        "valid_loss": MSE(),
+        "learning_rate": plan.lr,
+        "max_steps": plan.epochs * steps,
+        "val_check_steps": steps,
+        "early_stop_patience_steps": plan.patience,
+        "batch_size": task.n_channels,
+        "valid_batch_size": task.n_channels,
+        "windows_batch_size": plan.batch_size * (1 if multivariate else task.n_channels),
+        "inference_windows_batch_size": 1024,
+        "random_seed": task.seed,
+        "accelerator": task.device,
+        "callbacks": [BestWeights(VAL_METRIC)],
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "logger": False,
+        "enable_checkpointing": False,
+        **scheduler,
+    }
+
+
+def _itransformer(arch: dict[str, Any], task: Task) -> tuple[type, dict[str, Any]]:
+    return iTransformer, {
+        "n_series": task.n_channels,
+        "hidden_size": arch["width"],
+        "d_ff": arch["ff_width"],
+        "e_layers": arch["layers"],
+        "n_heads": arch["heads"],
+        "dropout": arch["dropout"],
+        "use_norm": True,
+    }
+
+
+def _patchtst(arch: dict[str, Any], task: Task) -> tuple[type, dict[str, Any]]:
+    return PatchTST, {
+        "encoder_layers": arch["layers"],
+        "hidden_size": arch["width"],
+        "linear_hidden_size": arch["ff_width"],
+        "n_heads": arch["heads"],
+        "dropout": arch["dropout"],
+        "patch_len": arch["patch"],
+        "stride": arch["stride"],
+        "revin": True,
+    }
+
+
+def _tide(arch: dict[str, Any], task: Task) -> tuple[type, dict[str, Any]]:
+    return TiDE, {
+        "hidden_size": arch["width"],
+        "num_encoder_layers": arch["layers"],
+        "num_decoder_layers": arch["layers"],
+        "dropout": arch["dropout"],
+        "scaler_type": "standard",
+    }
+
+
+def _tsmixer(arch: dict[str, Any], task: Task) -> tuple[type, dict[str, Any]]:
+    return TSMixer, {
+        "n_series": task.n_channels,
+        "n_block": arch["layers"],
+        "ff_dim": arch["ff_width"],
+        "dropout": arch["dropout"],
+        "revin": True,
+    }
+
+
+def _nhits(arch: dict[str, Any], task: Task) -> tuple[type, dict[str, Any]]:
+    return NHITS, {
+        "mlp_units": 3 * [[arch["width"]] * arch["layers"]],
+        "dropout_prob_theta": arch["dropout"],
+        "scaler_type": "standard",
+    }
+
+
+TEACHERS: dict[str, tuple[Callable[[dict[str, Any], Task], tuple[type, dict[str, Any]]], str]] = {
+    "itransformer": (_itransformer, "auto"),
+    "patchtst": (_patchtst, "auto"),
+    "tide": (_tide, "auto"),
+    "tsmixer": (_tsmixer, "auto"),
+    "nhits": (_nhits, "auto"),
+}
+"""Teacher name -> ((neutral architecture, task) -> NF class and arguments, feature layer).
+``"auto"`` is the NF teacher adapter's choice: iTransformer's encoder output (after its final
+LayerNorm, as in the reference) and PatchTST's backbone; no features for the others."""
+
+
+def long_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``[time, channels]`` to NeuralForecast's long format (``unique_id``, ``ds``, ``y``);
+    a positional index becomes integer time stamps."""
+    wide = frame.copy()
+    wide.index = pd.Index(
+        frame.index if isinstance(frame.index, pd.DatetimeIndex) else range(len(frame)),
+        name="ds",
+    )
+    long = wide.reset_index().melt(id_vars="ds", var_name="unique_id", value_name="y")
+    return long[["unique_id", "ds", "y"]]
+
+
+class NeuralForecastBackend:
+    """Fits the experiment's models with NeuralForecast; see the module docstring."""
+
+    name = "neuralforecast"
+
+    def _fit(self, model: Any, task: Task) -> Fitted:
+        train = task.dataset.split("train")
+        val = task.dataset.split("val")
+        frame = (
+            pd.concat([train, val])
+            if isinstance(train.index, pd.DatetimeIndex)
+            else (pd.concat([train, val], ignore_index=True))
+        )
+        nf = NeuralForecast(models=[model], freq=task.dataset.freq or 1)
+        with Stopwatch() as watch:
+            nf.fit(long_frame(frame), val_size=len(val))
+        fitted = nf.models[0]
+        epochs = sum(step > 0 for step, _ in fitted.valid_trajectories)  # step 0: sanity check
+        return Fitted(fitted, type(fitted).__name__, watch.seconds, epochs)
+
+    def _build(self, cls: type, arguments: dict[str, Any], plan: TrainingPlan, task: Task) -> Any:
+        return cls(
+            h=task.horizon,
+            input_size=task.lookback,
+            **arguments,
+            **_training_kwargs(plan, task, multivariate=cls.MULTIVARIATE),
+        )
+
+    def fit_teacher(self, config: TeacherConfig, task: Task) -> Fitted:
+        build, layer = TEACHERS[config.name]
+        cls, arguments = build(config.arch, task)
+        fitted = self._fit(self._build(cls, arguments, config.plan, task), task)
+        fitted.feature_layer = layer
+        return fitted
+
+    def fit_student(self, spec: StudentSpec, teacher: Teacher | None, task: Task) -> Fitted:
+        arguments = {
+            "n_series": task.n_channels,
+            "teacher": teacher,
+            "hidden_size": spec.hidden_size,
+            "norm": spec.norm,
+            "alpha": spec.alpha,
+            "beta": spec.beta,
+        }
+        model = self._build(DistilledMLPMultivariate, arguments, spec.plan, task)
+        return self._fit(model, task)
+
+    def fit_dlinear(self, plan: TrainingPlan, task: Task) -> Fitted:
+        return self._fit(self._build(DLinear, {"moving_avg_window": 25}, plan, task), task)
+
+    def module(self, fitted: Fitted) -> nn.Module:
+        return fitted.model

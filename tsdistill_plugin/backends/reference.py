@@ -1,0 +1,202 @@
+"""The reference's settings as tables: training plans, teacher architectures, alpha/beta.
+
+Values come from the TimeDistill reference implementation (github.com/LingFengGold/TimeDistill
+@ 7f2e7d0) as summarized in ``docs/method.md`` sections 3 and 5; where the reference gives no
+value (teachers other than iTransformer, data sets outside its eight, DLinear), the choice is ours
+and says so. Architectures are written in library-neutral terms (``width``, ``layers``, ...);
+each backend maps them to its library's constructor arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How a model is trained.
+
+    Attributes
+    ----------
+    lr
+        Adam learning rate.
+    epochs
+        Maximum number of epochs.
+    batch_size
+        Windows per batch (each window holds every channel).
+    patience
+        Epochs without a lower validation MSE before stopping; the best epoch's weights are
+        restored.
+    halving
+        Halve the learning rate after every epoch from the second on (``lradj="type1"``).
+    """
+
+    lr: float
+    epochs: int
+    batch_size: int = 32
+    patience: int = 5
+    halving: bool = True
+
+    def capped(self, epochs: int | None) -> TrainingPlan:
+        """The plan with at most ``epochs`` epochs (unchanged for ``None``)."""
+        return self if epochs is None else replace(self, epochs=min(self.epochs, epochs))
+
+
+@dataclass(frozen=True)
+class StudentSettings:
+    """Per-data-set settings of the student in the reference's distillation scripts.
+
+    Attributes
+    ----------
+    alpha, beta
+        Prediction- and feature-level weights with an iTransformer teacher
+        (``run_scripts/train_student_iTransformer.sh``).
+    epochs, batch_size
+        Maximum epochs and batch size.
+    hidden_size
+        Student width ``d``.
+    norm
+        ``"mean"`` (the reference's "non-stationary") or ``"revin"``.
+    """
+
+    alpha: float = 1.0
+    beta: float = 1.0
+    epochs: int = 100
+    batch_size: int = 32
+    hidden_size: int = 512
+    norm: str = "mean"
+
+
+STUDENT_LR = 0.01
+"""Adam learning rate of the student (and of the feature regressor trained with it)."""
+
+STUDENT_SETTINGS: dict[str, StudentSettings] = {
+    "electricity": StudentSettings(alpha=0.1, beta=0.5, epochs=30),
+    "ETTh1": StudentSettings(alpha=2.0, beta=2.0),
+    "ETTh2": StudentSettings(alpha=1.0, beta=0.5),
+    "ETTm1": StudentSettings(alpha=1.0, beta=1.0),
+    "ETTm2": StudentSettings(alpha=1.0, beta=0.1),
+    "solar": StudentSettings(alpha=0.1, beta=1.0, epochs=30),
+    "traffic": StudentSettings(
+        alpha=0.5, beta=0.5, epochs=10, batch_size=8, hidden_size=1024, norm="revin"
+    ),
+    "weather": StudentSettings(alpha=0.1, beta=0.1),
+}
+"""The reference's per-data-set student settings; other data sets get ``StudentSettings()``
+(alpha = beta = 1 as the reference's generic ``train_student.sh``)."""
+
+
+def student_settings(dataset: str) -> StudentSettings:
+    """The reference's student settings for ``dataset`` (defaults for data sets it lacks)."""
+    return STUDENT_SETTINGS.get(dataset, StudentSettings())
+
+
+DLINEAR_LR = 0.005
+"""DLinear's learning rate (our choice, the DLinear authors' ETT setting); the rest of its plan
+is the student's, so the light baseline gets the same budget."""
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """A teacher architecture and how it is trained, in library-neutral terms.
+
+    Attributes
+    ----------
+    name
+        Command-line name.
+    plan
+        Training plan.
+    arch
+        Neutral architecture values (``width``, ``ff_width``, ``layers``, ``heads``,
+        ``dropout``, ``patch``, ``stride``) that each backend maps to its constructor.
+    by_dataset
+        Overrides of ``arch`` and of the plan's ``lr``/``batch_size`` per data set.
+    """
+
+    name: str
+    plan: TrainingPlan
+    arch: dict[str, Any]
+    by_dataset: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def for_dataset(self, dataset: str) -> TeacherConfig:
+        """This configuration with ``dataset``'s overrides applied."""
+        overrides = dict(self.by_dataset.get(dataset, {}))
+        plan_keys = {"lr", "batch_size"}
+        plan = replace(self.plan, **{k: overrides.pop(k) for k in plan_keys & set(overrides)})
+        return replace(self, plan=plan, arch={**self.arch, **overrides}, by_dataset={})
+
+
+def _itransformer_size(layers: int, width: int, **plan: Any) -> dict[str, Any]:
+    return {"layers": layers, "width": width, "ff_width": width, **plan}
+
+
+TEACHERS: dict[str, TeacherConfig] = {
+    config.name: config
+    for config in (
+        # The reference's iTransformer: run.py defaults (Adam lr 1e-4, 10 epochs, batch 32,
+        # patience 5, type1, dropout 0.1, 8 heads) and config.json's sizes per data set; data
+        # sets outside config.json get its most common size (2 layers of width 128).
+        TeacherConfig(
+            "itransformer",
+            TrainingPlan(lr=1e-4, epochs=10),
+            {"layers": 2, "width": 128, "ff_width": 128, "heads": 8, "dropout": 0.1},
+            by_dataset={
+                "ETTh1": _itransformer_size(2, 256),
+                "ETTh2": _itransformer_size(2, 128),
+                "ETTm1": _itransformer_size(2, 128),
+                "ETTm2": _itransformer_size(2, 128),
+                "electricity": _itransformer_size(3, 512, lr=5e-4, batch_size=16),
+                "weather": _itransformer_size(3, 512),
+                "traffic": _itransformer_size(4, 512, lr=1e-3, batch_size=16),
+                "solar": _itransformer_size(2, 512, lr=5e-4),
+            },
+        ),
+        # The other teachers have no per-data-set configuration in the reference; these are
+        # their papers' / libraries' usual sizes with the reference's teacher schedule.
+        TeacherConfig(
+            "patchtst",
+            TrainingPlan(lr=1e-4, epochs=10),
+            {
+                "layers": 3,
+                "width": 128,
+                "ff_width": 256,
+                "heads": 16,
+                "dropout": 0.2,
+                "patch": 16,
+                "stride": 8,
+            },
+        ),
+        TeacherConfig(
+            "tide",
+            TrainingPlan(lr=1e-3, epochs=10),
+            {"layers": 1, "width": 256, "dropout": 0.3},
+        ),
+        TeacherConfig(
+            "tsmixer",
+            TrainingPlan(lr=1e-3, epochs=10),
+            {"layers": 2, "width": 64, "ff_width": 64, "dropout": 0.1},
+        ),
+        TeacherConfig(
+            "nhits",
+            TrainingPlan(lr=1e-3, epochs=10),
+            {"layers": 2, "width": 512, "dropout": 0.0},
+        ),
+    )
+}
+
+
+def teacher_config(name: str, dataset: str) -> TeacherConfig:
+    """The configuration of teacher ``name`` for ``dataset``.
+
+    Raises
+    ------
+    ValueError
+        Unknown teacher name.
+    """
+    key = name.lower()
+    if key not in TEACHERS:
+        raise ValueError(
+            f"unknown teacher {name!r}; choose one of {', '.join(TEACHERS)} (--teacher)."
+        )
+    return TEACHERS[key].for_dataset(dataset)
