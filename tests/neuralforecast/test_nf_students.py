@@ -149,17 +149,33 @@ def test_fitted_teacher_is_untouched_and_distillation_pulls_towards_it(etth1_lon
     assert distances[2.0] < distances[0.0]
 
 
-@pytest.mark.parametrize("multivariate", [False, True], ids=["univariate", "multivariate"])
+def _unequal_lengths(df: pd.DataFrame) -> pd.DataFrame:
+    """One series starts 150 hours late (NeuralForecast left-pads it with zeros)."""
+    late = df[df.unique_id == "OT"].iloc[150:]
+    return pd.concat([df[df.unique_id != "OT"], late], ignore_index=True)
+
+
+@pytest.mark.parametrize(
+    "multivariate, options, unequal",
+    [
+        (False, {}, False),
+        (True, {}, False),
+        (False, {"step_size": 3, "start_padding_enabled": True}, True),
+        (True, {"step_size": 2}, True),
+    ],
+    ids=["univariate", "multivariate", "univariate-steps-padding-unequal", "multivariate-unequal"],
+)
 def test_cached_outputs_equal_the_teachers_online_forecasts(
-    etth1_long, fitted_patchtst, monkeypatch, multivariate
+    etth1_long, fitted_patchtst, monkeypatch, multivariate, options, unequal
 ):
     """Every window NeuralForecast samples gets the teacher output of exactly that window
-    (including the series order of multivariate batches, which NF shuffles)."""
+    (including the series order of batches, which NF shuffles)."""
     checked = []
     original = Distiller.outputs
 
-    def outputs(self, insample, keys, batch_rows):
-        cached = original(self, insample, keys, batch_rows)
+    def outputs(self, insample, *mapping):
+        cached = original(self, insample, *mapping)
+        assert self.cache is not None
         online = forecast_horizon(self.teacher, insample, self.h)
         torch.testing.assert_close(cached.prediction, online.prediction, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(cached.features, online.features, atol=1e-5, rtol=1e-5)
@@ -169,9 +185,12 @@ def test_cached_outputs_equal_the_teachers_online_forecasts(
     monkeypatch.setattr(Distiller, "outputs", outputs)
     cls = DistilledMLPMultivariate if multivariate else DistilledMLP
     extra = {"n_series": 7} if multivariate else {}
-    student = cls(teacher=fitted_patchtst, **extra, **{**STUDENT, "max_steps": 3})
-    NeuralForecast(models=[student], freq="h").fit(etth1_long, val_size=H)
-    assert len(checked) == 3
+    student = cls(
+        teacher=fitted_patchtst, batch_size=3, **extra, **options, **{**STUDENT, "max_steps": 4}
+    )
+    df = _unequal_lengths(etth1_long) if unequal else etth1_long
+    NeuralForecast(models=[student], freq="h").fit(df, val_size=H)
+    assert len(checked) == 4
 
 
 def test_deep_copies_share_the_teacher_and_hparams_hold_none():
@@ -229,14 +248,3 @@ def test_saved_hyperparameters_are_plain(etth1_long, tmp_path):
     assert "teacher" not in hparams and hparams["h"] == H
     loaded = DistilledMLP.load(str(path))
     assert loaded.teacher is None and loaded.alias == "kd"
-
-
-def test_data_with_fewer_rows_than_unique_ids(etth1_long):
-    """A series shorter than the others (left-padded by NF) still trains with the cache."""
-    df = pd.concat(
-        [etth1_long[etth1_long.unique_id != "OT"], etth1_long[etth1_long.unique_id == "OT"][200:]]
-    )
-    student = DistilledMLP(teacher=_patchtst(), **{**STUDENT, "max_steps": 3})
-    nf = NeuralForecast(models=[student], freq="h")
-    nf.fit(df)
-    assert nf.predict()["DistilledMLP"].notna().all()

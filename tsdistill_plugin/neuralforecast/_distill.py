@@ -3,8 +3,8 @@
 - :class:`TeacherRef` holds the teacher, is shared (not copied) by NeuralForecast's deep
   copies, fits an unfitted teacher on the student's training data and warns about look-ahead.
 - :class:`Distiller` gives the teacher's outputs for the windows NeuralForecast samples in a
-  training step: read back from a :class:`~tsdistill_plugin.core.TeacherCache` through a row
-  key column added to the training dataset, or computed online.
+  training step: read back from a :class:`~tsdistill_plugin.core.TeacherCache` by window
+  position and series, or computed online.
 """
 
 from __future__ import annotations
@@ -25,17 +25,6 @@ from ..teachers import as_teacher
 from .teacher import NeuralForecastTeacher
 
 logger = logging.getLogger(__name__)
-
-KEY_COLUMN = "_tsdistill_row"
-"""Temporal column added to the student's training dataset: global row index + 1 (0 = padding).
-
-NeuralForecast windows, normalizes and samples it along with the target but never feeds it to
-the network (it is no exogenous variable), so each sampled window carries the row of its last
-input step, which identifies its cached teacher output.
-"""
-
-MAX_EXACT_KEY = 2**24
-"""Rows beyond this cannot be told apart in the dataset's float32 columns: online teacher."""
 
 
 class TeacherRef:
@@ -175,79 +164,79 @@ class _PositionWindows(Sequence):
 class Distiller:
     """Teacher outputs for the windows of a NeuralForecast training step.
 
+    NeuralForecast samples a step's windows as indices into all windows of the step's batch of
+    series (``BaseModel._sample_windows``'s ``final_condition[w_idxs]``). An index gives the
+    window's position in time; the series are recognised by their content (the loader
+    shuffles them). Together they pick the window's output from a
+    :class:`~tsdistill_plugin.core.TeacherCache` computed once, before training, for every
+    training window.
+
     Parameters
     ----------
     teacher
         The fitted teacher.
     dataset
         The student's training dataset.
-    input_size, h
-        The student's lookback and horizon.
+    model
+        The student (its ``input_size``, ``h``, ``step_size``, ``start_padding_enabled`` and
+        ``MULTIVARIATE`` define the windows).
     val_size, test_size
         The tails NeuralForecast keeps out of training.
-    multivariate
-        Whether the student takes all series at once.
     progress
         Show a progress bar while the cache is computed.
 
     Attributes
     ----------
-    dataset
-        The dataset to train on: ``dataset`` plus the :data:`KEY_COLUMN` when outputs are
-        cached, else ``dataset`` itself.
     cache
-        The :class:`TeacherCache`, or ``None`` when the teacher runs online.
+        The :class:`TeacherCache`, or ``None`` when the teacher runs online (the reason is
+        logged).
     """
 
     def __init__(
         self,
         teacher: Teacher,
         dataset: object,
-        input_size: int,
-        h: int,
+        model: object,
         val_size: int,
         test_size: int,
-        multivariate: bool,
         progress: bool,
     ) -> None:
-        self.teacher, self.input_size, self.h = teacher, input_size, h
-        self.multivariate = multivariate
+        self.teacher, self.input_size, self.h = teacher, model.input_size, model.h
+        self.multivariate = model.MULTIVARIATE
+        self.step_size = model.step_size
+        self.left_pad = model.input_size - 1 if model.start_padding_enabled else 0
         self.cache: TeacherCache | None = None
-        self.dataset = dataset
-        reason = _online_reason(dataset)
-        if reason is not None:
-            logger.info("Teacher outputs are computed online, every step: %s.", reason)
+        if not isinstance(dataset, TimeSeriesDataset):
+            logger.info(
+                "Teacher outputs are computed online, every step: the training data comes as "
+                "%s (files or distributed), whose windows cannot be mapped to cached outputs.",
+                type(dataset).__name__,
+            )
             return
         y = dataset.temporal[:, dataset.y_idx].numpy()
-        indptr = dataset.indptr
-        sizes = np.diff(indptr)
-        self.series_of_row = np.repeat(np.arange(len(sizes)), sizes)
+        self.indptr = dataset.indptr
+        sizes = np.diff(self.indptr)
+        self.pad = dataset.max_size - sizes
+        self._ids: dict[bytes, list[int]] = {}
+        for i in range(len(sizes)):
+            row = dataset[i]["temporal"][dataset.y_idx].numpy()
+            self._ids.setdefault(row.tobytes(), []).append(i)
         train_sizes = sizes - val_size - test_size
-        if multivariate:
+        if self.multivariate:
             matrix = np.zeros((dataset.max_size, len(sizes)), np.float32)
-            for i, (a, b) in enumerate(zip(indptr[:-1], indptr[1:], strict=True)):
+            for i, (a, b) in enumerate(zip(self.indptr[:-1], self.indptr[1:], strict=True)):
                 matrix[dataset.max_size - (b - a) :, i] = y[a:b]
-            pad = dataset.max_size - sizes
-            self.position_of_row = np.arange(len(y)) - indptr[:-1][self.series_of_row]
-            self.position_of_row += pad[self.series_of_row]
             n_positions = dataset.max_size - val_size - test_size
-            windows: Sequence = _PositionWindows(matrix, n_positions, input_size)
+            windows: Sequence = _PositionWindows(matrix, n_positions, self.input_size)
         else:
-            offsets = np.arange(len(y)) - indptr[:-1][self.series_of_row]
-            rows = np.flatnonzero(offsets < train_sizes[self.series_of_row])
+            series_of_row = np.repeat(np.arange(len(sizes)), sizes)
+            offsets = np.arange(len(y)) - self.indptr[:-1][series_of_row]
+            rows = np.flatnonzero(offsets < train_sizes[series_of_row])
             self.slot_of_row = np.full(len(y), -1, dtype=np.int64)
             self.slot_of_row[rows] = np.arange(len(rows))
-            windows = _RowWindows(y, rows, indptr[:-1][self.series_of_row[rows]], input_size)
-        self.cache = TeacherCache(teacher, windows, h, progress=progress)
-        keys = np.arange(1, len(y) + 1, dtype=np.float32)[:, None]
-        self.dataset = TimeSeriesDataset(
-            temporal=torch.cat([dataset.temporal, torch.from_numpy(keys)], dim=1),
-            temporal_cols=list(dataset.temporal_cols) + [KEY_COLUMN],
-            indptr=indptr,
-            y_idx=dataset.y_idx,
-            static=dataset.static,
-            static_cols=dataset.static_cols,
-        )
+            starts = self.indptr[:-1][series_of_row[rows]]
+            windows = _RowWindows(y, rows, starts, self.input_size)
+        self.cache = TeacherCache(teacher, windows, self.h, progress=progress)
 
     @property
     def feature_size(self) -> int | None:
@@ -259,8 +248,28 @@ class Distiller:
         features = self.teacher.forecast(probe).features
         return None if features is None else int(features.shape[-1])
 
+    def batch_series(self, y: Tensor) -> np.ndarray | None:
+        """Dataset index of each series of a batch, from its values ``[series, time]``.
+
+        Identical series get distinct indices in order, so a batch maps one-to-one.
+        """
+        if self.cache is None:
+            return None
+        taken: dict[bytes, int] = {}
+        ids = []
+        for row in y.detach().cpu().numpy():
+            key = row.tobytes()
+            candidates = self._ids[key]
+            ids.append(candidates[taken.get(key, 0) % len(candidates)])
+            taken[key] = taken.get(key, 0) + 1
+        return np.asarray(ids)
+
     def outputs(
-        self, insample: Tensor, keys: Tensor | None, batch_rows: Tensor | None
+        self,
+        insample: Tensor,
+        window_index: Tensor,
+        windows_per_series: int,
+        batch_series: np.ndarray | None,
     ) -> TeacherOutput:
         """The teacher's outputs for sampled windows, in the batch's series order.
 
@@ -268,12 +277,12 @@ class Distiller:
         ----------
         insample
             The windows' raw input ``[windows, input_size, series]``.
-        keys
-            :data:`KEY_COLUMN` at each window's last input step ``[windows, series]``, or
-            ``None`` (online).
-        batch_rows
-            :data:`KEY_COLUMN` at the last step of each series of the batch ``[series]``
-            (multivariate students: gives the batch's series order), or ``None``.
+        window_index
+            Each window's index among all windows of the batch (``final_condition[w_idxs]``).
+        windows_per_series
+            Windows per series in that enumeration (univariate students).
+        batch_series
+            :meth:`batch_series` of the batch, or ``None`` (online).
 
         Returns
         -------
@@ -281,17 +290,21 @@ class Distiller:
             ``prediction`` ``[windows, h, series]`` and ``features`` ``[windows, series, d]``
             or ``None``, on ``insample``'s device.
         """
-        if self.cache is None or keys is None:
+        if self.cache is None or batch_series is None:
             return forecast_horizon(self.teacher, insample, self.h)
-        rows = keys.max(dim=1).values.long().cpu().numpy() - 1
+        index = window_index.cpu().numpy()
+        start = index if self.multivariate else index % windows_per_series
+        # last input step of each window, in the dataset's left-padded time axis
+        position = start * self.step_size + self.input_size - 1 - self.left_pad
         if self.multivariate:
-            output = self.cache[self.position_of_row[rows]]
-            order = torch.as_tensor(self.series_of_row[batch_rows.long().cpu().numpy() - 1])
+            output = self.cache[position]
             output = TeacherOutput(
-                output.prediction[:, :, order],
-                None if output.features is None else output.features[:, order],
+                output.prediction[:, :, batch_series],
+                None if output.features is None else output.features[:, batch_series],
             )
         else:
+            series = batch_series[index // windows_per_series]
+            rows = self.indptr[:-1][series] + position - self.pad[series]
             output = self.cache[self.slot_of_row[rows]]
         device = insample.device
         return TeacherOutput(
@@ -302,17 +315,3 @@ class Distiller:
     def close(self) -> None:
         if self.cache is not None:
             self.cache.close()
-
-
-def _online_reason(dataset: object) -> str | None:
-    if not isinstance(dataset, TimeSeriesDataset):
-        return (
-            f"the training data comes as {type(dataset).__name__} (files or distributed), "
-            "whose windows cannot be mapped to cached outputs"
-        )
-    if len(dataset.temporal) >= MAX_EXACT_KEY:
-        return (
-            f"the data has {len(dataset.temporal)} rows, more than the {MAX_EXACT_KEY} a "
-            "float32 row key can tell apart"
-        )
-    return None

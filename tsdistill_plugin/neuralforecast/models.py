@@ -22,7 +22,7 @@ from ..core.losses import TERM_NAMES, DistillationLoss
 from ..core.student import DMLP, NORM_MODES, StudentOutput
 from ..core.teacher import FeatureRegressor, FittableTeacher, TeacherOutput
 from ..teachers import AUTO
-from ._distill import KEY_COLUMN, Distiller, TeacherRef
+from ._distill import Distiller, TeacherRef
 from .teacher import median_point
 
 logger = logging.getLogger(__name__)
@@ -141,35 +141,43 @@ class _DistilledBase(BaseModel):
         self._distiller = Distiller(
             ref.teacher,
             dataset,
-            self.input_size,
-            self.h,
+            self,
             val_size,
             test_size,
-            multivariate=self.MULTIVARIATE,
             progress=self.trainer_kwargs.get("enable_progress_bar", True) is not False,
         )
         size = self._distiller.feature_size if self.distillation.beta > 0 else None
         self.regressor = None if size is None else FeatureRegressor(size, self.hidden_size)
         try:
-            return super().fit(
-                self._distiller.dataset, val_size, test_size, random_seed, distributed_config
-            )
+            return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
         finally:
             self._distiller.close()
             self._distiller = None
             self.regressor = None  # training-only: never saved with the student
 
-    def _sample_windows(self, windows_temporal: Tensor, *args: Any, **kwargs: Any) -> dict:
-        windows = super()._sample_windows(windows_temporal, *args, **kwargs)
-        if self._record:
-            temporal, columns = windows["temporal"], windows["temporal_cols"]
-            last = self.input_size - 1
-            self._insample = temporal[:, : self.input_size, self._y_idx].clone()
-            self._keys = (
-                temporal[:, last, columns.get_loc(KEY_COLUMN)].clone()
-                if KEY_COLUMN in columns
-                else None
-            )
+    def _sample_windows(
+        self,
+        windows_temporal: Tensor,
+        static: Any,
+        static_cols: Any,
+        temporal_cols: Any,
+        w_idxs: Tensor,
+        final_condition: Tensor,
+        sample_weight: Any = None,
+    ) -> dict:
+        windows = super()._sample_windows(
+            windows_temporal,
+            static,
+            static_cols,
+            temporal_cols,
+            w_idxs,
+            final_condition,
+            sample_weight,
+        )
+        if self._record:  # the raw inputs, before NF normalizes them in place
+            self._insample = windows["temporal"][:, : self.input_size, self._y_idx].clone()
+            self._window_index = final_condition[w_idxs]
+            self._windows_per_series = windows_temporal.shape[0] // self._n_batch_series
         return windows
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
@@ -177,23 +185,23 @@ class _DistilledBase(BaseModel):
         if self._distiller is None:
             return super().training_step(batch, batch_idx)
         self._y_idx = batch["y_idx"]
+        self._n_batch_series = batch["temporal"].shape[0]
+        batch_series = self._distiller.batch_series(batch["temporal"][:, self._y_idx])
         self._record = True
         try:
             loss = super().training_step(batch, batch_idx)
         finally:
             self._record = False
-        columns = batch["temporal_cols"]
-        batch_rows = (
-            batch["temporal"][:, columns.get_loc(KEY_COLUMN), -1] if KEY_COLUMN in columns else None
+        teacher = self._distiller.outputs(
+            self._insample, self._window_index, self._windows_per_series, batch_series
         )
-        teacher = self._distiller.outputs(self._insample, self._keys, batch_rows)
         distill, terms = self._distillation_terms(self._student, teacher)
         terms["supervised"] = loss.detach()
         batch_size = self._insample.shape[0]
         for name in TERM_NAMES:
             value = float(terms[name].detach())
             self.log(f"train_{name}", value, batch_size=batch_size, on_epoch=True)
-        self._student = self._insample = self._keys = None
+        self._student = self._insample = self._window_index = None
         return loss + distill
 
     def _distillation_terms(
@@ -277,10 +285,11 @@ _DOC_COMMON = """
     reference's epochs with halving per epoch.
 
     Teacher outputs are cached: before training, the teacher forecasts every training window
-    once; a key column added to the training dataset (never fed to the network) maps each
-    window NeuralForecast samples to its cached output. When the data comes as files or
-    spark (no in-memory dataset) or has more than 2**24 rows, the teacher runs online on each
-    step's windows instead and the reason is logged once.
+    once, and each window NeuralForecast samples is read back by its index in the step's
+    enumeration of windows (its position in time) and its series (recognised by content, as
+    the loader shuffles series). When the data comes as files or spark (no in-memory
+    dataset), the teacher runs online on each step's windows instead and the reason is
+    logged once.
 
     The distillation terms compare the student's and teacher's forecasts in the student's
     normalized space (the student's scaler statistics of each window, i.e. the data's scale
