@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 
@@ -106,7 +107,24 @@ def test_darts_api_end_to_end(tide, train, val, frame, tmp_path):
     size = os.path.getsize(path) + os.path.getsize(f"{path}.ckpt")
     assert size < 300_000, size  # the teacher (and its training data) is not in the files
     assert b"TiDE" not in path.read_bytes()
+    checkpoint = torch.load(f"{path}.ckpt", weights_only=False)  # the regressor is training-only
+    assert not any(key.startswith("regressor.") for key in checkpoint["state_dict"])
+    saved = checkpoint["optimizer_states"][0]["param_groups"][0]["params"]
+    assert len(saved) == len(list(loaded.model.parameters()))
 
+    # the teacher is neither a submodule nor a hyperparameter; copies share it
+    assert "teacher" not in model.model.hparams
+    assert {name.split(".")[0] for name, _ in model.model.named_modules() if name} <= {
+        "student",
+        "distillation",
+        "regressor",
+        "criterion",
+        "train_criterion",
+        "val_criterion",
+        "train_metrics",
+        "val_metrics",
+    }
+    assert copy.deepcopy(model).teacher is model.teacher
     fresh = model.untrained_model()
     assert fresh.teacher is model.teacher
     fresh.load_weights(str(path))

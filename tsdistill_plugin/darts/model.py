@@ -143,10 +143,17 @@ class _DistilledMLPModule(PLForecastingModule):
             self.regressor = FeatureRegressor(feature_dim, self.student.hidden_size)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Leave the training-only regressor (weights and optimizer moments) out of the file."""
         super().on_save_checkpoint(checkpoint)
         state = checkpoint["state_dict"]
         for key in [k for k in state if k.startswith("regressor.")]:
             del state[key]
+        if self.regressor is None or not checkpoint.get("optimizer_states"):
+            return
+        training_only = {id(p) for p in self.regressor.parameters()}
+        optimizers = self.trainer.optimizers
+        for optimizer, saved in zip(optimizers, checkpoint["optimizer_states"], strict=True):
+            _drop_optimizer_params(optimizer, saved, training_only)
 
     @io_processor
     def forward(self, x_in: PLModuleInput) -> PLModuleOutput:
@@ -355,8 +362,10 @@ class DistilledMLPModel(PastCovariatesTorchModel):
 
     @property
     def teacher(self) -> Teacher | None:
-        """The teacher of the last ``fit`` (``None`` for the baseline and after loading)."""
-        return self._teacher
+        """The wrapped teacher: the one of the last ``fit`` (with ``refit_teacher``, that
+        fit's own copy), else the one shared with every copy of this model; ``None`` for the
+        baseline and after loading."""
+        return self._teacher if self._teacher is not None else self._shared_teacher.teacher
 
     @property
     def supports_past_covariates(self) -> bool:
@@ -494,6 +503,22 @@ class DistilledMLPModel(PastCovariatesTorchModel):
             scale_levels=self.scale_levels,
             **self.pl_module_params,
         )
+
+
+def _drop_optimizer_params(
+    optimizer: torch.optim.Optimizer, saved: dict[str, Any], drop: set[int]
+) -> None:
+    """Remove the parameters whose ``id`` is in ``drop`` from an optimizer's saved state."""
+    dropped = set()
+    for group, saved_group in zip(optimizer.param_groups, saved["param_groups"], strict=True):
+        kept = []
+        for param, key in zip(group["params"], saved_group["params"], strict=True):
+            if id(param) in drop:
+                dropped.add(key)
+            else:
+                kept.append(key)
+        saved_group["params"] = kept
+    saved["state"] = {k: v for k, v in saved["state"].items() if k not in dropped}
 
 
 def _chunk_lengths(
