@@ -73,6 +73,16 @@ def test_each_loss_term_is_logged_by_name_every_epoch(tide, train, tmp_path):
         assert f"train_{name}" in model.trainer.progress_bar_metrics
         assert (per_epoch[f"train_{name}"] > 0).all()
 
+    # saved right after training, the checkpoint holds the optimizer state, but neither the
+    # training-only feature regressor's weights nor its optimizer moments
+    path = tmp_path / "student.pt"
+    model.save(str(path))
+    checkpoint = torch.load(f"{path}.ckpt", weights_only=False)
+    assert not any(key.startswith("regressor.") for key in checkpoint["state_dict"])
+    saved = checkpoint["optimizer_states"][0]
+    assert len(saved["param_groups"][0]["params"]) == len(list(model.model.student.parameters()))
+    assert len(saved["state"]) == len(list(model.model.student.parameters()))
+
 
 def test_darts_api_end_to_end(tide, train, val, frame, tmp_path):
     second = TimeSeries.from_dataframe(frame.iloc[100:400])
@@ -107,10 +117,6 @@ def test_darts_api_end_to_end(tide, train, val, frame, tmp_path):
     size = os.path.getsize(path) + os.path.getsize(f"{path}.ckpt")
     assert size < 300_000, size  # the teacher (and its training data) is not in the files
     assert b"TiDE" not in path.read_bytes()
-    checkpoint = torch.load(f"{path}.ckpt", weights_only=False)  # the regressor is training-only
-    assert not any(key.startswith("regressor.") for key in checkpoint["state_dict"])
-    saved = checkpoint["optimizer_states"][0]["param_groups"][0]["params"]
-    assert len(saved) == len(list(loaded.model.parameters()))
 
     # the teacher is neither a submodule nor a hyperparameter; copies share it
     assert "teacher" not in model.model.hparams
