@@ -62,6 +62,14 @@ def test_cached_teacher_outputs_match_a_direct_call_on_every_training_batch(tide
     assert callback.max_diff < 1e-6
 
 
+def test_online_teacher_trains_the_same_student_as_the_cache(tide, train, val):
+    forecasts = [
+        student(teacher=tide, teacher_cache=mode).fit(train).predict(H, series=val).values()
+        for mode in ("online", "memory")
+    ]
+    np.testing.assert_allclose(forecasts[0], forecasts[1], atol=1e-5)
+
+
 def test_each_loss_term_is_logged_by_name_every_epoch(tide, train, tmp_path):
     model = student(teacher=tide, n_epochs=2)
     model.trainer_params["logger"] = CSVLogger(tmp_path)

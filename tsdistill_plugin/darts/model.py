@@ -33,7 +33,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from ..core.cache import TeacherCache
 from ..core.losses import DistillationLoss
 from ..core.schedule import halving_lr_factor
-from ..core.student import DMLP
+from ..core.student import DMLP, NORM_MODES
 from ..core.teacher import (
     FeatureRegressor,
     FittableTeacher,
@@ -306,7 +306,7 @@ class DistilledMLPModel(PastCovariatesTorchModel):
         input_chunk_length, output_chunk_length = _chunk_lengths(
             input_chunk_length, output_chunk_length, shared.teacher
         )
-        _check_arguments(params, teacher_cache)
+        _check_arguments(params, norm, teacher_cache, output_chunk_length, scale_levels)
         params.update(
             input_chunk_length=input_chunk_length,
             output_chunk_length=output_chunk_length,
@@ -552,7 +552,17 @@ def _chunk_lengths(
     return lookback, horizon
 
 
-def _check_arguments(params: dict, teacher_cache: str) -> None:
+def _check_arguments(
+    params: dict, norm: str, teacher_cache: str, horizon: int, scale_levels: int
+) -> None:
+    """Refuse bad constructor arguments before anything is built."""
+    if norm not in NORM_MODES:
+        raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}.")
+    if not isinstance(scale_levels, int) or scale_levels < 0 or horizon < 2**scale_levels:
+        raise ValueError(
+            f"scale_levels={scale_levels!r} needs output_chunk_length >= 2 ** scale_levels, "
+            f"but output_chunk_length is {horizon}; lower scale_levels."
+        )
     if teacher_cache not in CACHE_MODES:
         raise ValueError(f"teacher_cache must be one of {CACHE_MODES}, got {teacher_cache!r}.")
     if params.get("likelihood") is not None:
