@@ -96,6 +96,9 @@ class BenchmarkConfig:
         Windows per forward pass when computing the test metrics.
     onnx
         Also export the students with ``torch.onnx`` and time them with ``onnxruntime``.
+    threads
+        Torch intra-op threads for training and inference (default: torch's own choice). On a
+        machine shared with other jobs, 1 avoids threads spinning while they wait for a core.
     """
 
     dataset: str = "co2"
@@ -115,6 +118,7 @@ class BenchmarkConfig:
     warmup_runs: int = 5
     eval_batch: int = 512
     onnx: bool = False
+    threads: int | None = None
 
 
 @dataclass
@@ -401,6 +405,8 @@ def run_benchmark(config: BenchmarkConfig, command: str = "") -> BenchmarkResult
         splits.
     """
     teacher_config(config.teacher, config.dataset)  # fail fast on an unknown teacher
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
     dataset = load_dataset(config.dataset, config.data_dir)
     lookback = config.lookback or dataset.lookback
     horizons = config.horizons or dataset.horizons[:1]

@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also export the students with torch.onnx and time them with onnxruntime",
     )
+    bench.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="torch intra-op threads (default 1: the models are small, and on a machine shared "
+        "with other jobs more threads mostly wait for each other)",
+    )
     bench.add_argument("--out", type=Path, default=Path("tsdistill-report"), help="output folder")
     bench.add_argument("-v", "--verbose", action="store_true", help="log training progress")
     return parser
@@ -126,6 +133,7 @@ def benchmark(args: argparse.Namespace, command: str) -> int:
         hidden_size=args.hidden_size,
         latency_batch=args.latency_batch,
         onnx=args.onnx,
+        threads=args.threads,
     )
     result = run_benchmark(config, command=command)
     print(console_table(result))

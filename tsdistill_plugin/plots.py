@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
@@ -97,6 +98,7 @@ def period_figure(result: BenchmarkResult, run: HorizonRun, path: Path) -> Path:
         style = {"lw": 2.0, "ls": "--"} if role == "truth" else {"lw": 1.3}
         ax.plot(bins, run.periods[role], color=COLORS[role], label=LABELS[role], **style)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_xlabel(f"frequency bin k (period = {run.horizon}/k steps)")
     ax.set_ylabel("mean probability")
     ax.set_title(

@@ -99,8 +99,9 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
         "",
         "## Setup",
         "",
-        f"- Data: `{dataset.source}`, {dataset.n_channels} channel(s); splits train / val / "
-        f"test = {sizes['train']} / {sizes['val']} / {sizes['test']} rows, standardized with "
+        f"- Data: `{dataset.source}`, {dataset.n_channels} "
+        f"channel{'s' if dataset.n_channels > 1 else ''}; splits train / val / test = "
+        f"{sizes['train']} / {sizes['val']} / {sizes['test']} rows, standardized with "
         "the training split's mean and standard deviation; validation and test windows start "
         "`lookback` steps before their split, stride 1, none dropped.",
         f"- Backend: {config.backend}; device {config.device}; seed {config.seed}.",
