@@ -248,3 +248,25 @@ def test_saved_hyperparameters_are_plain(etth1_long, tmp_path):
     assert "teacher" not in hparams and hparams["h"] == H
     loaded = DistilledMLP.load(str(path))
     assert loaded.teacher is None and loaded.alias == "kd"
+
+
+def test_fitted_darts_teacher_is_used_as_is(etth1_wide, etth1_long):
+    darts = pytest.importorskip("darts")
+    from darts.models import NLinearModel
+
+    teacher = NLinearModel(
+        input_chunk_length=L,
+        output_chunk_length=H,
+        n_epochs=1,
+        pl_trainer_kwargs={"enable_progress_bar": False, "accelerator": "cpu"},
+    )
+    # a multivariate teacher sees the series in NeuralForecast's order: sorted by unique_id
+    teacher.fit(darts.TimeSeries.from_dataframe(etth1_wide[sorted(etth1_wide.columns)]))
+    before = _state(teacher.model)
+    student = DistilledMLPMultivariate(teacher=teacher, **STUDENT)  # 7 channels, like the teacher
+    assert student.n_series == 7
+    nf = NeuralForecast(models=[student], freq="h")
+    nf.fit(etth1_long)
+    after = _state(teacher.model)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert float(nf.models[0].metrics["train_prediction_period_epoch"]) > 0

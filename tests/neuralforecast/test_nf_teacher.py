@@ -138,3 +138,13 @@ def test_recurrent_and_multivariate_mismatch_are_rejected(etth1_wide):
     teacher = as_teacher(iTransformer(h=H, input_size=L, n_series=3, hidden_size=16, **STEPS))
     with pytest.raises(ValueError, match="n_series=3 but the data holds 7"):
         teacher.fit([etth1_wide])
+
+
+def test_model_loaded_from_disk_counts_as_fitted(etth1_long, tmp_path):
+    nf = NeuralForecast(models=[PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)], freq="h")
+    nf.fit(etth1_long)
+    nf.save(str(tmp_path))
+    loaded = NeuralForecast.load(str(tmp_path)).models[0]
+    assert not hasattr(loaded, "metrics")  # no training marks: detected by its weights
+    assert as_teacher(loaded).is_fitted
+    assert not as_teacher(PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)).is_fitted
