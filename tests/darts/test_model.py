@@ -70,6 +70,13 @@ def test_online_teacher_trains_the_same_student_as_the_cache(tide, train, val):
     np.testing.assert_allclose(forecasts[0], forecasts[1], atol=1e-5)
 
 
+def test_beta_zero_caches_no_teacher_features(tide, train):
+    model = student(teacher=tide, beta=0.0).fit(train, max_samples_per_ts=64)
+    assert model._teacher_source.features is None and model.model.regressor is None
+    assert model.trainer.callback_metrics["train_feature_scale"] == 0
+    assert model.trainer.callback_metrics["train_prediction_scale"] > 0
+
+
 def test_each_loss_term_is_logged_by_name_every_epoch(tide, train, tmp_path):
     model = student(teacher=tide, n_epochs=2)
     model.trainer_params["logger"] = CSVLogger(tmp_path)

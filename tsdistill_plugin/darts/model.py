@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from collections import OrderedDict
 from typing import Any, Literal
 
@@ -469,9 +470,12 @@ class DistilledMLPModel(PastCovariatesTorchModel):
                 "the teacher is not fitted; call fit(series) (which fits it) rather than "
                 "fit_from_dataset, or pass a fitted teacher."
             )
+        if self.beta == 0:
+            teacher = _PredictionsOnly(teacher)
         windows = PastTargets(train_dataset)
         dtype = torch.from_numpy(windows[0][:1]).dtype
         if self.teacher_cache == "online":
+            logger.info("teacher_cache='online': the teacher runs on every training batch.")
             probe = forecast_horizon(
                 teacher, torch.from_numpy(windows[0][None]), self.output_chunk_length
             )
@@ -479,6 +483,7 @@ class DistilledMLPModel(PastCovariatesTorchModel):
             features = probe.features
         else:
             windows_warning(teacher, len(windows))
+            start = time.perf_counter()
             source = TeacherCache(
                 teacher,
                 windows,
@@ -487,6 +492,11 @@ class DistilledMLPModel(PastCovariatesTorchModel):
                 storage=self.teacher_cache,
                 dtype=dtype,
                 progress=False,
+            )
+            logger.info(
+                "Teacher outputs for %d training windows computed in %.1f s.",
+                len(source),
+                time.perf_counter() - start,
             )
             features = source.features
         use_features = features is not None and self.beta > 0
@@ -503,6 +513,19 @@ class DistilledMLPModel(PastCovariatesTorchModel):
             scale_levels=self.scale_levels,
             **self.pl_module_params,
         )
+
+
+class _PredictionsOnly:
+    """A teacher's forecasts without its features (when ``beta == 0`` they are not needed)."""
+
+    def __init__(self, teacher: Teacher) -> None:
+        self.teacher = teacher
+        self.input_len = teacher.input_len
+        self.horizon = teacher.horizon
+        self.n_channels = teacher.n_channels
+
+    def forecast(self, x: Tensor) -> TeacherOutput:
+        return TeacherOutput(self.teacher.forecast(x).prediction, None)
 
 
 def _drop_optimizer_params(
