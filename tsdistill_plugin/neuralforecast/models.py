@@ -63,6 +63,8 @@ class _DistilledBase(BaseModel):
             hparams.pop("teacher", None)
             hparams.update(h=h, input_size=input_size)
         self._teacher_ref = ref
+        if ref is not None:
+            _check_teacher_channels(self, ref.teacher)
         self.hidden_size = hidden_size
         self.norm = norm
         self.refit_teacher = refit_teacher
@@ -128,6 +130,7 @@ class _DistilledBase(BaseModel):
         if ref is None or self.distillation.alpha == self.distillation.beta == 0:
             self._n_fits += 1
             return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
+        _check_teacher_channels(self, ref.teacher)
         ref.prepare(
             dataset,
             val_size,
@@ -137,7 +140,7 @@ class _DistilledBase(BaseModel):
             first_fit=self._n_fits == 0,
         )
         self._n_fits += 1
-        _check_teacher_channels(self, ref.teacher, dataset)
+        _check_teacher_channels(self, ref.teacher)  # known only now for some teachers
         self._distiller = Distiller(
             ref.teacher,
             dataset,
@@ -557,14 +560,16 @@ def _check_student_args(
             h,
             "cut" if teacher.horizon > h else "rolled out autoregressively",
         )
-    if refit_teacher and not isinstance(teacher, FittableTeacher):
+    if refit_teacher and not (
+        isinstance(teacher, FittableTeacher) and hasattr(teacher, "untrained")
+    ):
         raise ValueError(
-            f"refit_teacher=True needs a teacher that can be fitted (a NeuralForecast or Darts "
-            f"model), got {type(teacher).__name__}; pass refit_teacher=False."
+            f"refit_teacher=True needs a teacher that can be fitted afresh (a NeuralForecast or "
+            f"Darts model), got {type(teacher).__name__}; pass refit_teacher=False."
         )
 
 
-def _check_teacher_channels(student: _DistilledBase, teacher: object, dataset: Any) -> None:
+def _check_teacher_channels(student: _DistilledBase, teacher: object) -> None:
     channels = getattr(teacher, "n_channels", None)
     if channels is None:
         return
