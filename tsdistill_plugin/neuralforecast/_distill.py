@@ -73,6 +73,14 @@ class TeacherRef:
         fitted beforehand, by the user or by an earlier fit on longer series, may have seen
         the data after this fit's training cutoff: a ``UserWarning`` says so.
         """
+        if not isinstance(dataset, TimeSeriesDataset):
+            if self.fittable and (refit or not self.teacher.is_fitted):
+                raise ValueError(
+                    f"the student can fit its teacher only on an in-memory DataFrame, but the "
+                    f"data comes as {type(dataset).__name__} (files or spark); fit the teacher "
+                    "yourself first and pass refit_teacher=False."
+                )
+            return
         sizes = np.diff(dataset.indptr) - val_size - test_size
         if self.fittable and (refit or not self.teacher.is_fitted):
             if refit and self.teacher.is_fitted:

@@ -47,7 +47,6 @@ class _DistilledBase(BaseModel):
         beta: float,
         temperature: float,
         scale_levels: int,
-        teacher_feature_layer: str | None,
         refit_teacher: bool,
         moving_avg: int,
         **kwargs: Any,
@@ -66,7 +65,6 @@ class _DistilledBase(BaseModel):
         if ref is not None:
             _check_teacher_channels(self, ref.teacher)
         self.hidden_size = hidden_size
-        self.norm = norm
         self.refit_teacher = refit_teacher
         self.distillation = DistillationLoss(alpha, beta, temperature, levels=scale_levels)
         self.outputsize = self.loss.outputsize_multiplier
@@ -130,7 +128,6 @@ class _DistilledBase(BaseModel):
         if ref is None or self.distillation.alpha == self.distillation.beta == 0:
             self._n_fits += 1
             return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
-        _check_teacher_channels(self, ref.teacher)
         ref.prepare(
             dataset,
             val_size,
@@ -213,7 +210,9 @@ class _DistilledBase(BaseModel):
         """Compare student and teacher in the student's normalized space (like with like)."""
         loc, scale = self._get_loc_scale(self._y_idx)
         output = self.loss.domain_map(self._nf_layout(student.prediction))
-        point = self._point(output, loc, scale)
+        # the median of the loss's output (a distribution without a closed-form quantile
+        # function: its mean, which keeps the term differentiable)
+        point = median_point(self, output, loc, scale, differentiable=True)
         to_student_space = self.scaler.scaler
         prediction = to_student_space(point, loc, scale)
         teacher_prediction = to_student_space(
@@ -229,11 +228,6 @@ class _DistilledBase(BaseModel):
             features=features,
             teacher_features=teacher_features,
         )
-
-    def _point(self, output: Any, loc: Tensor, scale: Tensor) -> Tensor:
-        """The student's point forecast in the data's scale: the median of its loss's output
-        (the mean for distributions without a closed-form quantile function)."""
-        return median_point(self, output, loc, scale, differentiable=True)
 
 
 _DOC_COMMON = """
@@ -371,7 +365,6 @@ class DistilledMLP(_DistilledBase):
             beta=beta,
             temperature=temperature,
             scale_levels=scale_levels,
-            teacher_feature_layer=teacher_feature_layer,
             refit_teacher=refit_teacher,
             moving_avg=moving_avg,
             loss=loss,
@@ -477,7 +470,6 @@ class DistilledMLPMultivariate(_DistilledBase):
             beta=beta,
             temperature=temperature,
             scale_levels=scale_levels,
-            teacher_feature_layer=teacher_feature_layer,
             refit_teacher=refit_teacher,
             moving_avg=moving_avg,
             loss=loss,
