@@ -8,26 +8,30 @@ import pytest
 import torch
 from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
-from neuralforecast.models import LSTM, NHITS, PatchTST, iTransformer
+from neuralforecast.models import LSTM, NHITS, PatchTST, TSMixer, iTransformer
 from nf_helpers import TRAINER, H, L
 
 from tsdistill_plugin import as_teacher
 from tsdistill_plugin.neuralforecast import NeuralForecastTeacher
+from tsdistill_plugin.neuralforecast.teacher import frames_to_long
 
 STEPS = dict(max_steps=5, **TRAINER)
 
 
-def _nf_predict(teacher: NeuralForecastTeacher, user_model, frame: pd.DataFrame) -> np.ndarray:
-    """NeuralForecast's predict of the adapter's fitted model after ``frame``: [H, channels]."""
+def _nf_predict(
+    teacher: NeuralForecastTeacher, user_model, frame: pd.DataFrame, column: str | None = None
+) -> np.ndarray:
+    """NeuralForecast's predict of the adapter's fitted model after ``frame``: [H, channels],
+    with the series named as the adapter names them for fitting."""
     nf = NeuralForecast(models=[user_model], freq="h")
-    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
-    long = long.rename(columns={"value": "y"})
+    long, _ = frames_to_long([frame])
     nf.dataset, nf.uids, nf.last_dates, nf.ds = nf._prepare_fit(long, None, "unique_id", "ds", "y")
     nf.models, nf._fitted = [teacher.model], True
     forecast = nf.predict()
-    column = "NHITS-median" if "NHITS-median" in forecast else forecast.columns[-1]
+    if column is None:
+        column = "NHITS-median" if "NHITS-median" in forecast else forecast.columns[-1]
     wide = forecast.pivot(index="ds", columns="unique_id", values=column)
-    return wide[frame.columns].to_numpy()
+    return wide[long["unique_id"].unique()].to_numpy()
 
 
 @pytest.mark.parametrize(
@@ -53,6 +57,10 @@ def _nf_predict(teacher: NeuralForecastTeacher, user_model, frame: pd.DataFrame)
             ),
             16,  # one encoder token per variate
         ),
+        (  # not permutation-equivariant in the series: checks the channel order
+            lambda: TSMixer(h=H, input_size=L, n_series=7, n_block=1, ff_dim=16, **STEPS),
+            None,
+        ),
         (
             lambda: NHITS(
                 h=H,
@@ -64,7 +72,7 @@ def _nf_predict(teacher: NeuralForecastTeacher, user_model, frame: pd.DataFrame)
             None,
         ),
     ],
-    ids=["patchtst-standard-scaler", "itransformer", "nhits-quantiles-robust-scaler"],
+    ids=["patchtst-standard-scaler", "itransformer", "tsmixer", "nhits-quantiles-robust-scaler"],
 )
 def test_forecast_equals_neuralforecast_predict(etth1_wide, make, features):
     user_model = make()
@@ -93,19 +101,9 @@ def test_distribution_teacher_gives_its_median(etth1_wide):
     window = torch.tensor(etth1_wide.to_numpy()[-L:][None])
     prediction = teacher.forecast(window).prediction
     # NeuralForecast's first column is the sample mean; a Normal's median is its mean.
-    nf_mean = _nf_predict_mean(teacher, etth1_wide)
+    nf_mean = _nf_predict(teacher, NHITS(h=H, input_size=L, **STEPS), etth1_wide, "NHITS")
     assert prediction.shape == (1, H, 7)
     np.testing.assert_allclose(prediction[0].numpy(), nf_mean, atol=0.15)
-
-
-def _nf_predict_mean(teacher, frame):
-    nf = NeuralForecast(models=[NHITS(h=H, input_size=L, **STEPS)], freq="h")
-    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
-    long = long.rename(columns={"value": "y"})
-    nf.dataset, nf.uids, nf.last_dates, nf.ds = nf._prepare_fit(long, None, "unique_id", "ds", "y")
-    nf.models, nf._fitted = [teacher.model], True
-    wide = nf.predict().pivot(index="ds", columns="unique_id", values="NHITS")
-    return wide[frame.columns].to_numpy()
 
 
 def test_fitted_model_is_detected_and_left_untouched(etth1_long, etth1_wide):

@@ -379,8 +379,9 @@ def frames_to_long(series: list[pd.DataFrame]) -> tuple[pd.DataFrame, Any]:
     Returns
     -------
     tuple[pd.DataFrame, Any]
-        ``unique_id, ds, y`` (ids are the column names for one frame, ``"<frame>/<column>"``
-        for several) and the frequency to pass to ``NeuralForecast``.
+        ``unique_id, ds, y`` and the frequency to pass to ``NeuralForecast``. The ids
+        (``"<frame>/<channel>:<column>"``, zero-padded positions) sort in the frames' channel
+        order, which is the order NeuralForecast gives a multivariate model its series.
     """
     if not series:
         raise ValueError("series is empty; pass at least one frame to fit the teacher on.")
@@ -389,10 +390,11 @@ def frames_to_long(series: list[pd.DataFrame]) -> tuple[pd.DataFrame, Any]:
         raise ValueError(
             f"all frames must share one frequency, got {sorted(map(str, freqs))}; resample them."
         )
+    width = len(str(max(len(series), max(frame.shape[1] for frame in series))))
     parts = []
     for k, frame in enumerate(series):
-        for column in frame.columns:
-            uid = str(column) if len(series) == 1 else f"{k}/{column}"
+        for j, column in enumerate(frame.columns):
+            uid = f"{k:0{width}d}/{j:0{width}d}:{column}"
             values = frame[column].to_numpy(dtype="float32")
             parts.append(pd.DataFrame({"unique_id": uid, "ds": frame.index, "y": values}))
     return pd.concat(parts, ignore_index=True), freqs.pop()
