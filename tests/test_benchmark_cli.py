@@ -50,14 +50,17 @@ def _check_outputs(out: Path, backend: str, horizons: list[int]) -> dict:
 @pytest.mark.slow
 def test_darts_benchmark_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "report"
-    args = ["benchmark", *TINY, "--horizon", "8", "12", "--teacher", "tide", "--out", str(out)]
-    assert main(args) == 0
+    args = ["benchmark", *TINY, "--horizon", "8", "12", "--teacher", "tide", "--onnx"]
+    assert main([*args, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "MLP, distilled" in printed and "average over horizons [8, 12]" in printed
     result = _check_outputs(out, "darts", [8, 12])
     assert result["dataset"] == "co2" and result["teacher"] == "tide"
     assert result["alpha"] == 1.0 and result["beta"] == 1.0  # not a reference data set
     assert [a["role"] for a in result["average"]] == ["teacher", "mlp", "distilled", "dlinear"]
+    for row in result["results"]:
+        if row["role"] in ("mlp", "distilled"):  # the ONNX export computes the same forecasts
+            assert row["onnx_latency_ms"] > 0 and row["onnx_max_abs_diff"] < 1e-4
 
 
 @pytest.mark.slow

@@ -9,17 +9,20 @@ test split, identically for every model and library:
 - trainable parameters used at inference (a distilled student's feature regressor, which only
   serves training, is not counted);
 - latency: median wall time of one forward pass on the same batch of test windows on the same
-  device, over repeated runs after warm-up;
+  device, over repeated runs after warm-up, the models taking turns so that a change of load
+  on the machine affects them alike;
 - training wall time, and for the distilled student the part spent computing the teacher's
   outputs for the training windows (``cache_seconds``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import platform
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -242,15 +245,21 @@ def resolve_plans(config: BenchmarkConfig, dataset: Dataset) -> dict[str, Traini
     return {role: plan.capped(config.epochs) for role, plan in plans.items()}
 
 
-def _timed_ms(function: Callable[[], object], runs: int, warmup: int) -> float:
+def _interleaved_ms(
+    functions: dict[str, Callable[[], object]], runs: int, warmup: int
+) -> dict[str, float]:
+    """Median wall time in ms of each function, timed in turns (one call of each per round) so
+    that a load change on the machine affects every function alike."""
     for _ in range(warmup):
-        function()
-    times = []
+        for function in functions.values():
+            function()
+    times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times)
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1000.0 * statistics.median(values) for name, values in times.items()}
 
 
 def _evaluate(
@@ -306,39 +315,45 @@ class _DMLPForecast(nn.Module):
         return self.student(x).prediction
 
 
-def _onnx_latency(
-    module: nn.Module, batch: Tensor, reference: Tensor, runs: int, warmup: int
-) -> tuple[float | None, float | None]:
-    """Export the DMLP inside ``module`` with ``torch.onnx`` and time it with ``onnxruntime``;
-    returns (median ms, max |onnx - torch|) or (None, None) when there is no DMLP."""
+def _onnx_session(
+    module: nn.Module, batch: Tensor, reference: Tensor
+) -> tuple[Callable[[], object], float] | None:
+    """Export the DMLP inside ``module`` with ``torch.onnx`` and load it in ``onnxruntime``.
+
+    Returns
+    -------
+    tuple or None
+        A function running the session on ``batch`` and the largest absolute difference of its
+        output from ``reference`` (PyTorch's forecast), or ``None`` when there is no DMLP.
+    """
     import io
 
     import onnxruntime
 
     student = next((m for m in module.modules() if isinstance(m, DMLP)), None)
     if student is None:
-        return None, None
-    wrapper = _DMLPForecast(student).eval()
+        return None
     buffer = io.BytesIO()
     sample = batch.cpu().float()
-    torch.onnx.export(
-        wrapper,
-        (sample,),
-        buffer,
-        input_names=["x"],
-        output_names=["forecast"],
-        dynamic_axes={"x": {0: "batch"}, "forecast": {0: "batch"}},
-        dynamo=False,
-    )
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation and trace notes
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _DMLPForecast(student).eval(),
+            (sample,),
+            buffer,
+            input_names=["x"],
+            output_names=["forecast"],
+            dynamic_axes={"x": {0: "batch"}, "forecast": {0: "batch"}},
+            dynamo=False,
+        )
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     session = onnxruntime.InferenceSession(
         buffer.getvalue(), options, providers=["CPUExecutionProvider"]
     )
     feed = {"x": sample.numpy()}
-    output = session.run(None, feed)[0]
-    diff = float(np.abs(output - reference.cpu().numpy()).max())
-    return _timed_ms(lambda: session.run(None, feed), runs, warmup), diff
+    diff = float(np.abs(session.run(None, feed)[0] - reference.cpu().numpy()).max())
+    return (lambda: session.run(None, feed)), diff
 
 
 def _measure(
@@ -350,12 +365,12 @@ def _measure(
     test: tuple[np.ndarray, np.ndarray],
     run: HorizonRun,
 ) -> ModelResult:
+    """Test metrics of one fitted model (latency is filled in by :func:`_time_models`)."""
     device = torch.device("cuda" if config.device == "cuda" else "cpu")
-    forecast = predictor(fitted)
     x, y = test
-    mse, mae, periods, examples = _evaluate(forecast, x, y, config.eval_batch, device)
-    batch = torch.from_numpy(np.ascontiguousarray(x[: config.latency_batch])).to(device)
-    latency = _timed_ms(lambda: forecast(batch), config.latency_runs, config.warmup_runs)
+    mse, mae, periods, examples = _evaluate(predictor(fitted), x, y, config.eval_batch, device)
+    run.periods[role] = periods
+    run.examples[role] = examples
     result = ModelResult(
         role=role,
         model=fitted.name,
@@ -363,24 +378,47 @@ def _measure(
         mse=mse,
         mae=mae,
         params=trainable_parameters(backend.module(fitted)),
-        latency_ms=latency,
+        latency_ms=float("nan"),
         train_seconds=fitted.train_seconds,
         epochs=fitted.epochs,
         cache_seconds=fitted.cache_seconds,
     )
-    if config.onnx and role in ("mlp", "distilled"):
-        with torch.no_grad():
-            reference = forecast(batch)
-        result.onnx_latency_ms, result.onnx_max_abs_diff = _onnx_latency(
-            backend.module(fitted), batch, reference, config.latency_runs, config.warmup_runs
-        )
-    run.periods[role] = periods
-    run.examples[role] = examples
     logger.info(
-        "H=%d %-9s %-22s MSE %.4f MAE %.4f params %d latency %.2f ms train %.1f s",
-        task.horizon, role, fitted.name, mse, mae, result.params, latency, fitted.train_seconds,
+        "H=%d %-9s %-22s MSE %.4f MAE %.4f params %d train %.1f s",
+        task.horizon, role, fitted.name, mse, mae, result.params, fitted.train_seconds,
     )  # fmt: skip
     return result
+
+
+def _time_models(
+    fits: dict[str, Fitted],
+    results: list[ModelResult],
+    backend: Backend,
+    config: BenchmarkConfig,
+    x: np.ndarray,
+) -> None:
+    """Fill in the latencies: every model (and ONNX student) on the same batch, in turns."""
+    device = torch.device("cuda" if config.device == "cuda" else "cpu")
+    batch = torch.from_numpy(np.ascontiguousarray(x[: config.latency_batch])).to(device)
+    forecasts = {role: predictor(fitted) for role, fitted in fits.items()}
+    timers: dict[str, Callable[[], object]] = {
+        role: functools.partial(forecast, batch) for role, forecast in forecasts.items()
+    }
+    by_role = {row.role: row for row in results}
+    if config.onnx:
+        for role in ("mlp", "distilled"):
+            with torch.no_grad():
+                reference = forecasts[role](batch)
+            exported = _onnx_session(backend.module(fits[role]), batch, reference)
+            if exported is not None:
+                timers[f"{role}/onnx"], by_role[role].onnx_max_abs_diff = exported
+    times = _interleaved_ms(timers, config.latency_runs, config.warmup_runs)
+    for name, ms in times.items():
+        role, _, kind = name.partition("/")
+        if kind:
+            by_role[role].onnx_latency_ms = ms
+        else:
+            by_role[role].latency_ms = ms
 
 
 def run_benchmark(config: BenchmarkConfig, command: str = "") -> BenchmarkResult:
@@ -431,22 +469,30 @@ def run_benchmark(config: BenchmarkConfig, command: str = "") -> BenchmarkResult
         run.examples["history"] = np.asarray(test[0][indices, -min(lookback, 2 * horizon) :, -1])
         run.examples["truth"] = np.asarray(test[1][indices, :, -1])
 
+        fits: dict[str, Fitted] = {}
         seed_everything(config.seed)
-        fitted = backend.fit_teacher(teacher, task)
-        run.results.append(_measure("teacher", fitted, backend, task, config, test, run))
-        timed = TimedTeacher(as_teacher(fitted.model, feature_layer=fitted.feature_layer))
+        fits["teacher"] = backend.fit_teacher(teacher, task)
+        run.results.append(_measure("teacher", fits["teacher"], backend, task, config, test, run))
+        timed = TimedTeacher(
+            as_teacher(fits["teacher"].model, feature_layer=fits["teacher"].feature_layer)
+        )
 
         spec = StudentSpec(hidden, settings.norm, alpha, beta, plans["mlp"])
         for role, source in (("mlp", None), ("distilled", timed)):
             seed_everything(config.seed)
-            student = backend.fit_student(spec, source, task)
+            fits[role] = backend.fit_student(spec, source, task)
             if source is not None:
-                student.cache_seconds = source.seconds
-            run.results.append(_measure(role, student, backend, task, config, test, run))
+                fits[role].cache_seconds = source.seconds
+            run.results.append(_measure(role, fits[role], backend, task, config, test, run))
 
         seed_everything(config.seed)
-        baseline = backend.fit_dlinear(plans["dlinear"], task)
-        run.results.append(_measure("dlinear", baseline, backend, task, config, test, run))
+        fits["dlinear"] = backend.fit_dlinear(plans["dlinear"], task)
+        run.results.append(_measure("dlinear", fits["dlinear"], backend, task, config, test, run))
+        _time_models(fits, run.results, backend, config, test[0])
+        logger.info(
+            "H=%d latency ms: %s",
+            horizon, ", ".join(f"{r.role} {r.latency_ms:.2f}" for r in run.results),
+        )  # fmt: skip
         runs.append(run)
     return BenchmarkResult(
         dataset=dataset,

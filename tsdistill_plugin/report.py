@@ -45,6 +45,12 @@ def _relative(new: float, old: float) -> str:
     return f"{100.0 * (new - old) / old:+.1f}%"
 
 
+def _times(value: float, reference: float) -> str:
+    if value <= reference:
+        return f"{reference / value:.1f}x fewer"
+    return f"{value / reference:.1f}x more"
+
+
 def summary_lines(result: BenchmarkResult) -> list[str]:
     """One sentence per horizon comparing the distilled student with the plain MLP, the
     teacher and DLinear, and its speed with the teacher's."""
@@ -59,8 +65,9 @@ def summary_lines(result: BenchmarkResult) -> list[str]:
             f"{_relative(student.mse, by_role['dlinear'].mse)} vs DLinear "
             f"({by_role['dlinear'].mse:.4f}); the student forecasts a batch "
             f"{teacher.latency_ms / student.latency_ms:.1f}x as fast as the teacher "
-            f"({student.latency_ms:.2f} vs {teacher.latency_ms:.2f} ms) with "
-            f"{student.params / teacher.params:.2f}x its parameters."
+            f"({student.latency_ms:.2f} vs {teacher.latency_ms:.2f} ms) and has "
+            f"{_times(student.params, teacher.params)} parameters ({student.params:,} vs "
+            f"{teacher.params:,})."
         )
     return lines
 
