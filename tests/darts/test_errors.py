@@ -89,7 +89,7 @@ def test_unavailable_accelerator():
 def test_bad_student_options():
     with pytest.raises(ValueError, match="norm must be one of"):
         student(input_chunk_length=L, output_chunk_length=H, norm="batch")
-    with pytest.raises(ValueError, match="needs output_chunk_length >= 2 \*\* scale_levels"):
+    with pytest.raises(ValueError, match=r"needs output_chunk_length >= 2 \*\* scale_levels"):
         student(input_chunk_length=L, output_chunk_length=4, scale_levels=3)
     with pytest.raises(ValueError, match="teacher_cache must be one of"):
         student(input_chunk_length=L, output_chunk_length=H, teacher_cache="ram")
