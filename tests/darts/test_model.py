@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 import torch
 from darts import TimeSeries
 from darts.models import TiDEModel
-from darts_helpers import H, L, small
+from darts_helpers import H, KeepTeacherSource, L, small
 from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.loggers import CSVLogger
 
@@ -71,8 +71,11 @@ def test_online_teacher_trains_the_same_student_as_the_cache(tide, train, val):
 
 
 def test_beta_zero_caches_no_teacher_features(tide, train):
-    model = student(teacher=tide, beta=0.0).fit(train, max_samples_per_ts=64)
-    assert model._teacher_source.features is None and model.model.regressor is None
+    model = student(teacher=tide, beta=0.0)
+    keep = KeepTeacherSource()
+    model.trainer_params["callbacks"] = [keep]
+    model.fit(train, max_samples_per_ts=64)
+    assert keep.source.features is None and model.model.regressor is None
     assert model.trainer.callback_metrics["train_feature_scale"] == 0
     assert model.trainer.callback_metrics["train_prediction_scale"] > 0
 

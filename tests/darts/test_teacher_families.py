@@ -7,7 +7,7 @@ import pytest
 import torch
 from darts import TimeSeries
 from darts.models import LinearRegressionModel, Theta, TiDEModel
-from darts_helpers import H, L, small
+from darts_helpers import H, KeepTeacherSource, L, small
 from torch import nn
 
 from tsdistill_plugin.core import TeacherCache, TorchTeacher, forecast_horizon
@@ -18,7 +18,16 @@ def distill(teacher: object, series: TimeSeries, **fit_kwargs: object) -> Distil
     model = DistilledMLPModel(
         **small(input_chunk_length=L, output_chunk_length=H, teacher=teacher, hidden_size=16)
     )
-    return model.fit(series, **fit_kwargs)
+    return fit_keeping_cache(model, series, **fit_kwargs)
+
+
+def fit_keeping_cache(model: DistilledMLPModel, series: TimeSeries, **fit_kwargs: object):
+    """Fit, keeping the teacher cache on ``model.kept_cache`` for inspection."""
+    keep = KeepTeacherSource()
+    model.trainer_params["callbacks"] = [keep]
+    model.fit(series, **fit_kwargs)
+    model.kept_cache = keep.source
+    return model
 
 
 def check_cache(
@@ -29,8 +38,8 @@ def check_cache(
     Darts' training sample ``i`` is the window whose forecast ends ``i * stride`` steps before
     the end of the series.
     """
-    cache = model._teacher_source
-    assert isinstance(cache, TeacherCache)
+    cache = model.kept_cache
+    assert isinstance(cache, TeacherCache) and model._teacher_source is None
     values = series.values(copy=False)
     starts = [len(series) - i * stride - H - L for i in indices]
     x = torch.as_tensor(np.stack([values[start : start + L] for start in starts]))
@@ -59,7 +68,7 @@ def test_darts_regression_teacher_with_a_shorter_horizon_is_rolled_out(train):
 def test_darts_local_teacher_is_refitted_per_window_on_a_strided_series(train):
     series = train.univariate_component("OT")[:200]
     model = distill(Theta(seasonality_period=24), series, stride=20)
-    assert len(model._teacher_source) == 8  # 141 windows, every 20th
+    assert len(model.kept_cache) == 8  # 141 windows, every 20th
     check_cache(model, series, [0, 3, 7], stride=20)
 
 
@@ -91,7 +100,7 @@ def test_neuralforecast_patchtst_teacher_with_automatic_features(train, val):
         logger=False,
         accelerator="cpu",
     )
-    model = DistilledMLPModel(**small(teacher=teacher, hidden_size=16)).fit(train)
+    model = fit_keeping_cache(DistilledMLPModel(**small(teacher=teacher, hidden_size=16)), train)
     assert (model.input_chunk_length, model.output_chunk_length) == (L, H)  # the teacher's
     assert model.teacher.is_fitted
     check_cache(model, train, [0, 200])

@@ -440,10 +440,10 @@ class DistilledMLPModel(PastCovariatesTorchModel):
         bind = getattr(teacher, "bind", None)
         if bind is not None:
             bind(self.input_chunk_length, self.output_chunk_length)
+        sizes = (self.input_chunk_length, self.output_chunk_length, series[0].n_components)
+        check_teacher(teacher, *sizes)  # before fitting, with what is already known
         fit_teacher(shared, teacher, series, val_series, self.refit_teacher)
-        check_teacher(
-            teacher, self.input_chunk_length, self.output_chunk_length, series[0].n_components
-        )
+        check_teacher(teacher, *sizes)
         self._teacher = teacher
 
     def _setup_for_train(self, train_dataset, val_dataset=None, **kwargs: Any) -> dict[str, Any]:
@@ -457,6 +457,15 @@ class DistilledMLPModel(PastCovariatesTorchModel):
             datamodule.train_dataset = IndexedDataset(train_dataset)
             datamodule.dataloader_kwargs["collate_fn"] = collate_indexed
         return params
+
+    def _train(self, *args: Any, **kwargs: Any) -> None:
+        """Train, then let go of the teacher's cached outputs (they can be large)."""
+        try:
+            super()._train(*args, **kwargs)
+        finally:
+            self._teacher_source = None
+            if self.model is not None:
+                self.model.teacher_source = None
 
     def _teacher_source_for(
         self, train_dataset
