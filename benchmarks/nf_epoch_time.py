@@ -163,7 +163,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="student steps per measurement")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per set-up")
     parser.add_argument("--warmup", type=int, default=10, help="steps left out of the median")
-    parser.add_argument("--windows-batch-size", type=int, default=32)
+    parser.add_argument("--windows-batch-size", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=10, help="predict calls to time")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--accelerator", default="cpu")

@@ -277,9 +277,11 @@ _DOC_COMMON = """
     Notes
     -----
     Defaults follow the reference where NeuralForecast allows: ``MSE`` loss, Adam with
-    ``learning_rate=0.01``, 32 windows per step, no dropout. Training length and learning-rate
-    decay keep NeuralForecast's conventions (``max_steps``, ``num_lr_decays``) instead of the
-    reference's epochs with halving per epoch.
+    ``learning_rate=0.01``, batches of 32 multivariate windows (``DistilledMLPMultivariate``:
+    ``windows_batch_size=32``; ``DistilledMLP``: 256 one-series windows, about 32 windows of
+    8 channels), no dropout. Training length and learning-rate decay keep NeuralForecast's
+    conventions (``max_steps``, ``num_lr_decays``) instead of the reference's epochs with the
+    learning rate halved each epoch.
 
     Teacher outputs are cached: before training, the teacher forecasts every training window
     once, and each window NeuralForecast samples is read back by its index in the step's
@@ -337,7 +339,7 @@ class DistilledMLP(_DistilledBase):
         val_check_steps: int = 100,
         batch_size: int = 32,
         valid_batch_size: int | None = None,
-        windows_batch_size: int = 32,
+        windows_batch_size: int = 256,
         inference_windows_batch_size: int = -1,
         start_padding_enabled: bool = False,
         step_size: int = 1,
