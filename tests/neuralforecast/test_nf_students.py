@@ -222,6 +222,10 @@ def test_refit_teacher_refits_per_window(etth1_long, fitted_patchtst, monkeypatc
 
 def test_refit_cross_validation_with_a_prefitted_teacher_warns(etth1_long, fitted_patchtst):
     nf = NeuralForecast(models=[DistilledMLP(teacher=fitted_patchtst, **STUDENT)], freq="h")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*leak the future.*")
+        nf.fit(etth1_long)
+        nf.fit(etth1_long)  # refitting on the same data is no look-ahead
     with pytest.warns(UserWarning, match="refit_teacher=True"):
         nf.cross_validation(etth1_long, n_windows=2, step_size=H, refit=True)
 

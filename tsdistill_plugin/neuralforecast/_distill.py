@@ -65,13 +65,20 @@ class TeacherRef:
         test_size: int,
         multivariate: bool,
         refit: bool,
-        first_fit: bool,
-    ) -> None:
+        first_sizes: np.ndarray | None,
+    ) -> np.ndarray | None:
         """Fit the teacher on the student's training data when needed; warn about look-ahead.
 
         The teacher is fitted when it is unfitted, or afresh when ``refit`` is set. A teacher
-        fitted beforehand, by the user or by an earlier fit on longer series, may have seen
-        the data after this fit's training cutoff: a ``UserWarning`` says so.
+        fitted beforehand may have seen the data after this fit's training cutoff, and a
+        ``UserWarning`` says so: when the student fitted it on longer series, or when the user
+        did and the student is now fitted with held-out test rows (``cross_validation``) or on
+        series of other lengths than at its first fit (``cross_validation(refit=...)``).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The training length of each series (``None`` for file or spark data).
         """
         if not isinstance(dataset, TimeSeriesDataset):
             if self.fittable and (refit or not self.teacher.is_fitted):
@@ -80,20 +87,21 @@ class TeacherRef:
                     f"data comes as {type(dataset).__name__} (files or spark); fit the teacher "
                     "yourself first and pass refit_teacher=False."
                 )
-            return
+            return None
         sizes = np.diff(dataset.indptr) - val_size - test_size
         if self.fittable and (refit or not self.teacher.is_fitted):
             if refit and self.teacher.is_fitted:
                 self.teacher = self.teacher.untrained()
             self._fit(dataset, val_size, test_size, multivariate)
             self.train_sizes = sizes
-            return
+            return sizes
         if self.train_sizes is not None:
-            seen_more = len(sizes) != len(self.train_sizes) or bool(
+            seen_more = sizes.shape != self.train_sizes.shape or bool(
                 np.any(self.train_sizes > sizes)
             )
         else:
-            seen_more = test_size > 0 or not first_fit
+            refitting = first_sizes is not None and not np.array_equal(first_sizes, sizes)
+            seen_more = test_size > 0 or refitting
         if seen_more:
             warnings.warn(
                 "the teacher was fitted before this training run"
@@ -105,6 +113,7 @@ class TeacherRef:
                 UserWarning,
                 stacklevel=4,
             )
+        return sizes
 
     def _fit(
         self, dataset: TimeSeriesDataset, val_size: int, test_size: int, multivariate: bool

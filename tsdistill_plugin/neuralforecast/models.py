@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import torch
 from neuralforecast.common._base_model import BaseModel
 from neuralforecast.losses.pytorch import MSE
@@ -79,7 +80,7 @@ class _DistilledBase(BaseModel):
         self.regressor: FeatureRegressor | None = None
         self._distiller: Distiller | None = None
         self._record = False
-        self._n_fits = 0
+        self._first_train_sizes: np.ndarray | None = None  # series lengths at the first fit
 
     @property
     def teacher(self) -> object | None:
@@ -126,17 +127,17 @@ class _DistilledBase(BaseModel):
         _check_dataset(self, dataset, val_size, test_size)
         ref = self._teacher_ref
         if ref is None or self.distillation.alpha == self.distillation.beta == 0:
-            self._n_fits += 1
             return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
-        ref.prepare(
+        sizes = ref.prepare(
             dataset,
             val_size,
             test_size,
             multivariate=self.MULTIVARIATE,
             refit=self.refit_teacher,
-            first_fit=self._n_fits == 0,
+            first_sizes=self._first_train_sizes,
         )
-        self._n_fits += 1
+        if self._first_train_sizes is None:
+            self._first_train_sizes = sizes
         _check_teacher_channels(self, ref.teacher)  # known only now for some teachers
         self._distiller = Distiller(
             ref.teacher,
