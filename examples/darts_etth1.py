@@ -32,7 +32,11 @@ models = {
 for name, model in models.items():
     model.fit(train, val_series=val)  # the distilled model fits its teacher first
     forecasts = model.historical_forecasts(
-        test, start=LOOKBACK, forecast_horizon=HORIZON, stride=HORIZON, retrain=False,
+        test,
+        start=LOOKBACK,
+        forecast_horizon=HORIZON,
+        stride=HORIZON,
+        retrain=False,
         last_points_only=False,
     )
     errors = [mse(test, forecast) for forecast in forecasts]
