@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from tsdistill_plugin import data
+from tsdistill_plugin.backends.reference import TrainingPlan, student_settings, teacher_config
+from tsdistill_plugin.benchmark import BenchmarkConfig, resolve_plans
 from tsdistill_plugin.cli import main
+from tsdistill_plugin.data import load_dataset
 
 ROW_KEYS = {
     "role", "model", "horizon", "mse", "mae", "params", "latency_ms", "train_seconds",
@@ -109,3 +112,17 @@ def test_unknown_backend_is_rejected_by_the_parser(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         main(["benchmark", "--backend", "sklearn"])
     assert "invalid choice: 'sklearn'" in capsys.readouterr().err
+
+
+def test_reference_settings_and_epoch_caps(data_dir: Path) -> None:
+    etth1 = load_dataset("ETTh1", data_dir)
+    plans = resolve_plans(BenchmarkConfig(dataset="ETTh1"), etth1)
+    assert plans["mlp"] == TrainingPlan(lr=0.01, epochs=100, batch_size=32, patience=5)
+    assert plans["teacher"] == TrainingPlan(lr=1e-4, epochs=10, batch_size=32, patience=5)
+    assert teacher_config("itransformer", "ETTh1").arch["width"] == 256
+    assert teacher_config("iTransformer", "weather").arch["layers"] == 3
+    assert (student_settings("ETTh1").alpha, student_settings("ETTh1").beta) == (2.0, 2.0)
+    assert (student_settings("weather").alpha, student_settings("weather").beta) == (0.1, 0.1)
+    capped = resolve_plans(BenchmarkConfig(epochs=3, teacher_epochs=1), etth1)
+    assert capped["teacher"].epochs == 1
+    assert capped["mlp"].epochs == capped["distilled"].epochs == capped["dlinear"].epochs == 3

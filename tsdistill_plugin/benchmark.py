@@ -86,6 +86,8 @@ class BenchmarkConfig:
         Distillation weights (default: the reference's per data set).
     epochs
         Cap on every model's maximum epochs (default: the reference's plans uncapped).
+    teacher_epochs
+        Cap on the teacher's epochs alone (default: ``epochs``).
     seed
         Random seed of every model.
     device
@@ -113,6 +115,7 @@ class BenchmarkConfig:
     alpha: float | None = None
     beta: float | None = None
     epochs: int | None = None
+    teacher_epochs: int | None = None
     seed: int = 2021
     device: str = "cpu"
     hidden_size: int | None = None
@@ -216,6 +219,7 @@ class BenchmarkResult:
             "hidden_size": self.hidden_size,
             "device": self.config.device,
             "epochs_cap": self.config.epochs,
+            "teacher_epochs_cap": self.config.teacher_epochs,
             "command": self.command,
             "splits": self.dataset.split_sizes(),
             "n_channels": self.dataset.n_channels,
@@ -232,7 +236,8 @@ class BenchmarkResult:
 
 
 def resolve_plans(config: BenchmarkConfig, dataset: Dataset) -> dict[str, TrainingPlan]:
-    """Training plans per role: the reference's, capped at ``config.epochs``."""
+    """Training plans per role: the reference's, capped at ``config.epochs`` (the teacher's
+    at ``config.teacher_epochs`` when given)."""
     settings = student_settings(dataset.name)
     student = TrainingPlan(lr=STUDENT_LR, epochs=settings.epochs, batch_size=settings.batch_size)
     teacher = teacher_config(config.teacher, dataset.name).plan
@@ -242,7 +247,8 @@ def resolve_plans(config: BenchmarkConfig, dataset: Dataset) -> dict[str, Traini
         "distilled": student,
         "dlinear": replace(student, lr=DLINEAR_LR),
     }
-    return {role: plan.capped(config.epochs) for role, plan in plans.items()}
+    caps = {"teacher": config.teacher_epochs or config.epochs}
+    return {role: plan.capped(caps.get(role, config.epochs)) for role, plan in plans.items()}
 
 
 def _interleaved_ms(

@@ -76,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="cap on every model's epochs (default: the reference's, e.g. 100 for students)",
     )
+    bench.add_argument(
+        "--teacher-epochs",
+        type=_positive_int,
+        help="cap on the teacher's epochs alone (default: --epochs)",
+    )
     bench.add_argument("--seed", type=int, default=2021)
     bench.add_argument(
         "--device", default="cpu", choices=["cpu", "cuda", "mps", "auto"], help="default: cpu"
@@ -128,6 +133,7 @@ def benchmark(args: argparse.Namespace, command: str) -> int:
         alpha=args.alpha,
         beta=args.beta,
         epochs=args.epochs,
+        teacher_epochs=args.teacher_epochs,
         seed=args.seed,
         device=args.device,
         hidden_size=args.hidden_size,

@@ -124,6 +124,11 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
         f"otherwise the students' plan.",
         "- Epochs cap (`--epochs`): "
         + ("none (the reference's maxima)" if config.epochs is None else str(config.epochs))
+        + (
+            ""
+            if config.teacher_epochs is None
+            else f"; teacher's cap (`--teacher-epochs`): {config.teacher_epochs}"
+        )
         + ".",
         "",
         "MSE and MAE are on the standardized scale, averaged over every test window and "
