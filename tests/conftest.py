@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("TSDISTILL_DATA", REPO.parent / "shared" / "data"))
+
+# The tests train tiny models: with more torch threads than free cores (CI shares 2 cores with
+# the data loaders), spin-waiting makes them 10-100x slower, so the whole suite uses one thread.
+torch.set_num_threads(1)
 
 # ETTh1 protocol (../shared/data/README.md): 12 months of hourly rows for training.
 ETTH1_TRAIN_ROWS = 8640

@@ -6,7 +6,6 @@ import logging
 
 import pandas as pd
 import pytest
-import torch
 
 pytest.importorskip("darts")
 
@@ -16,9 +15,6 @@ from darts_helpers import L  # noqa: E402
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread_and_quiet() -> None:
-    # The machine's 2 cores are shared by parallel runs; more torch threads than free cores
-    # makes tiny models 10-50x slower (spin-waiting), one thread keeps them fast.
-    torch.set_num_threads(1)
     for name in ("pytorch_lightning", "lightning_fabric", "darts"):
         logging.getLogger(name).setLevel(logging.ERROR)
 

@@ -6,14 +6,10 @@ import logging
 
 import pandas as pd
 import pytest
-import torch
 from nf_helpers import to_long
 
 pytest.importorskip("neuralforecast")
 
-# Tiny models on a shared 2-core machine: one thread avoids oversubscription, which slows
-# small torch ops down by two orders of magnitude when other processes are busy.
-torch.set_num_threads(1)
 for _name in ("lightning_fabric", "pytorch_lightning", "lightning"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
