@@ -14,7 +14,7 @@ from darts_helpers import L  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _one_thread_and_quiet() -> None:
+def _quiet_training_logs() -> None:
     for name in ("pytorch_lightning", "lightning_fabric", "darts"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
