@@ -48,10 +48,14 @@ def _check_dim(x: Tensor, dim: int, name: str) -> int:
 
 
 def _pool(x: Tensor, dim: int, window: int) -> Tensor:
-    """Average-pool ``x`` along ``dim`` with kernel = stride = ``window`` (floor on odd lengths)."""
-    moved = x.movedim(dim, -1)
-    pooled = F.avg_pool1d(moved.reshape(-1, 1, moved.shape[-1]), window, window)
-    return pooled.reshape(*moved.shape[:-1], pooled.shape[-1]).movedim(-1, dim)
+    """Average-pool ``x`` along ``dim`` with kernel = stride = ``window`` (floor on odd lengths).
+
+    Written as a reshape and a mean: the same numbers as ``avg_pool1d`` without its
+    one-channel layout, which is several times slower on the large feature tensors.
+    """
+    usable = x.shape[dim] // window * window
+    blocks = x.narrow(dim, 0, usable).unflatten(dim, (usable // window, window))
+    return blocks.mean(dim=dim + 1)
 
 
 def multi_scale_loss(
