@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from neuralforecast import NeuralForecast
 from neuralforecast.models import LSTM, PatchTST, iTransformer
 from nf_helpers import TRAINER, H, L
@@ -82,3 +83,10 @@ def test_refit_teacher_needs_a_fittable_teacher():
 def test_unsupported_teacher_type():
     with pytest.raises(TypeError, match="unsupported teacher type"):
         DistilledMLP(teacher="PatchTST", h=H, input_size=L, **FAST)
+
+
+def test_unavailable_accelerator():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError, match="accelerator='gpu' is not available"):
+        DistilledMLP(h=H, input_size=L, hidden_size=16, max_steps=2, accelerator="gpu")

@@ -185,29 +185,6 @@ def fresh_teacher(teacher: Teacher) -> Teacher:
     return untrained()
 
 
-def check_accelerator(pl_trainer_kwargs: dict | None) -> None:
-    """Reject an accelerator that this machine does not have, before any training starts."""
-    from pytorch_lightning.accelerators import Accelerator, AcceleratorRegistry
-
-    accelerator = (pl_trainer_kwargs or {}).get("accelerator", "auto")
-    if isinstance(accelerator, Accelerator):
-        available, name = accelerator.is_available(), type(accelerator).__name__
-    elif accelerator in ("auto", None):
-        return
-    elif accelerator == "gpu":
-        available, name = torch.cuda.is_available() or torch.backends.mps.is_available(), "gpu"
-    elif accelerator in AcceleratorRegistry:
-        name = accelerator
-        available = AcceleratorRegistry[accelerator]["accelerator"].is_available()
-    else:
-        return
-    if not available:
-        raise ValueError(
-            f"pl_trainer_kwargs['accelerator']={name!r} is not available on this machine; "
-            "use 'cpu', or 'auto' to take whatever device exists."
-        )
-
-
 @dataclass(slots=True)
 class IndexedSample(TorchTrainingSample):
     """A training sample that knows its position in the training dataset."""

@@ -42,13 +42,13 @@ from ..core.teacher import (
     TeacherOutput,
     forecast_horizon,
 )
+from ..devices import check_accelerator
 from ..teachers import AUTO, as_teacher
 from ._fitting import (
     IndexedBatch,
     IndexedDataset,
     PastTargets,
     SharedTeacher,
-    check_accelerator,
     check_series,
     check_teacher,
     collate_indexed,
@@ -612,4 +612,5 @@ def _check_arguments(
             "DistilledMLPModel does not use covariates, so add_encoders is not supported; "
             "remove it."
         )
-    check_accelerator(params.get("pl_trainer_kwargs"))
+    accelerator = (params.get("pl_trainer_kwargs") or {}).get("accelerator")
+    check_accelerator(accelerator, "pl_trainer_kwargs['accelerator']")

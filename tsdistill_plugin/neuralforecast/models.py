@@ -22,6 +22,7 @@ from torch import Tensor
 from ..core.losses import TERM_NAMES, DistillationLoss
 from ..core.student import DMLP, NORM_MODES, StudentOutput
 from ..core.teacher import FeatureRegressor, FittableTeacher, TeacherOutput
+from ..devices import check_accelerator
 from ..teachers import AUTO
 from ._distill import Distiller, TeacherRef
 from .teacher import median_point
@@ -58,6 +59,7 @@ class _DistilledBase(BaseModel):
         # from the hyperparameters below, so saved students hold no teacher.
         ref = teacher
         _check_student_args(h, input_size, norm, scale_levels, ref, refit_teacher)
+        check_accelerator(kwargs.get("accelerator"), "accelerator")
         super().__init__(h=h, input_size=input_size, **kwargs)
         for hparams in (self.hparams, self._hparams_initial):
             hparams.pop("teacher", None)
