@@ -73,6 +73,7 @@ def test_neuralforecast_benchmark_end_to_end(tmp_path: Path) -> None:
     assert main([*args, "--teacher", "nhits", "--alpha", "0.5", "--out", str(out)]) == 0
     result = _check_outputs(out, "neuralforecast", [12])
     assert result["alpha"] == 0.5
+    assert result["wall_seconds"] > sum(r["train_seconds"] for r in result["results"])
 
 
 def _error(args: list[str], capsys: pytest.CaptureFixture) -> str:

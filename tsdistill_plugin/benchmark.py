@@ -184,6 +184,7 @@ class BenchmarkResult:
     plans: dict[str, TrainingPlan]
     runs: list[HorizonRun]
     command: str = ""
+    wall_seconds: float = 0.0
 
     def rows(self) -> list[ModelResult]:
         """Every model's results, horizon by horizon."""
@@ -221,6 +222,7 @@ class BenchmarkResult:
             "epochs_cap": self.config.epochs,
             "teacher_epochs_cap": self.config.teacher_epochs,
             "command": self.command,
+            "wall_seconds": self.wall_seconds,
             "splits": self.dataset.split_sizes(),
             "n_channels": self.dataset.n_channels,
             "teacher_arch": self.teacher_arch,
@@ -448,6 +450,7 @@ def run_benchmark(config: BenchmarkConfig, command: str = "") -> BenchmarkResult
         Unknown data set, backend or teacher, or a lookback and horizon that do not fit the
         splits.
     """
+    started = time.perf_counter()
     teacher_config(config.teacher, config.dataset)  # fail fast on an unknown teacher
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -511,4 +514,5 @@ def run_benchmark(config: BenchmarkConfig, command: str = "") -> BenchmarkResult
         plans=plans,
         runs=runs,
         command=command,
+        wall_seconds=time.perf_counter() - started,
     )

@@ -84,6 +84,7 @@ def console_table(result: BenchmarkResult) -> str:
         text.append(f"  {ROLE_NAMES[avg['role']]:<22} MSE {avg['mse']:.4f}  MAE {avg['mae']:.4f}")
     text.append("")
     text.extend(summary_lines(result))
+    text.append(f"\nwall time of the whole run: {result.wall_seconds:.0f} s")
     return "\n".join(text)
 
 
@@ -153,6 +154,9 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
     )
     lines += ["", "## Reading the results", ""]
     lines += [f"- {line}" for line in summary_lines(result)]
+    lines += [
+        f"- Wall time of the whole run (data, training, evaluation): {result.wall_seconds:.0f} s."
+    ]
     lines += ["", "## Figures", ""]
     for horizon, paths in figures.items():
         lines += [
