@@ -82,6 +82,17 @@ def test_decomposition_replicates_the_ends():
     torch.testing.assert_close(seasonal + trend, x)
 
 
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_decomposition_matches_average_pooling_of_the_padded_series(offset):
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 720) + offset
+    padded = torch.cat([x[..., :1].expand(-1, -1, 12), x, x[..., -1:].expand(-1, -1, 12)], -1)
+    expected = torch.nn.functional.avg_pool1d(padded.double(), 25, stride=1).float()
+    seasonal, trend = MovingAverageDecomposition(25)(x)
+    torch.testing.assert_close(trend, expected, rtol=1e-5, atol=1e-5 * max(offset, 1.0))
+    torch.testing.assert_close(seasonal + trend, x)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_dtypes(dtype):
     model = DMLP(24, 6, 2, hidden_size=8).to(dtype)

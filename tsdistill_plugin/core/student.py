@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 NormMode = Literal["mean", "revin", "none"]
@@ -38,7 +39,9 @@ class MovingAverageDecomposition(nn.Module):
     """Split a series into trend (moving average) and seasonal (remainder) parts.
 
     The ends are padded by replicating the first and last values so that the trend has the
-    input's length.
+    input's length. The average is taken from a cumulative sum (one pass, whatever the kernel)
+    of the window minus its mean, which keeps the float32 sums small; it equals
+    ``AvgPool1d(kernel_size, stride=1)`` on the padded series up to rounding.
 
     Parameters
     ----------
@@ -54,7 +57,6 @@ class MovingAverageDecomposition(nn.Module):
                 "use an odd kernel such as 25 (the reference's)."
             )
         self.kernel_size = kernel_size
-        self.pool = nn.AvgPool1d(kernel_size=kernel_size, stride=1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Decompose ``x``.
@@ -70,11 +72,15 @@ class MovingAverageDecomposition(nn.Module):
             ``(seasonal, trend)``, both ``[batch, channels, time]``.
         """
         pad = (self.kernel_size - 1) // 2
+        level = x.mean(dim=-1, keepdim=True)
+        centred = x - level
         padded = torch.cat(
-            [x[..., :1].expand(-1, -1, pad), x, x[..., -1:].expand(-1, -1, pad)], dim=-1
+            [centred[..., :1].expand(-1, -1, pad), centred, centred[..., -1:].expand(-1, -1, pad)],
+            dim=-1,
         )
-        trend = self.pool(padded)
-        return x - trend, trend
+        sums = F.pad(padded.cumsum(dim=-1), (1, 0))
+        trend = (sums[..., self.kernel_size :] - sums[..., : -self.kernel_size]) / self.kernel_size
+        return centred - trend, trend + level
 
 
 class RevIN(nn.Module):
