@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from tsdistill_plugin import data
-from tsdistill_plugin.backends.reference import TrainingPlan, student_settings, teacher_config
+from tsdistill_plugin.backends.reference import (
+    TrainingPlan,
+    default_teacher,
+    student_settings,
+    teacher_config,
+)
 from tsdistill_plugin.benchmark import BenchmarkConfig, resolve_plans
 from tsdistill_plugin.cli import main
 from tsdistill_plugin.data import load_dataset
@@ -53,13 +58,13 @@ def _check_outputs(out: Path, backend: str, horizons: list[int]) -> dict:
 @pytest.mark.slow
 def test_darts_benchmark_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "report"
-    args = ["benchmark", *TINY, "--horizon", "8", "12", "--teacher", "tide", "--onnx"]
+    args = ["benchmark", *TINY, "--horizon", "8", "12", "--onnx"]
     assert main([*args, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "MLP, distilled" in printed and "average over horizons [8, 12]" in printed
     result = _check_outputs(out, "darts", [8, 12])
     assert result["dataset"] == "co2" and result["teacher"] == "tide"
-    assert result["alpha"] == 1.0 and result["beta"] == 1.0  # not a reference data set
+    assert result["alpha"] == 0.1 and result["beta"] == 0.1  # the demo series' own defaults
     assert [a["role"] for a in result["average"]] == ["teacher", "mlp", "distilled", "dlinear"]
     for row in result["results"]:
         if row["role"] in ("mlp", "distilled"):  # the ONNX export computes the same forecasts
@@ -124,6 +129,11 @@ def test_reference_settings_and_epoch_caps(data_dir: Path) -> None:
     assert teacher_config("iTransformer", "weather").arch["layers"] == 3
     assert (student_settings("ETTh1").alpha, student_settings("ETTh1").beta) == (2.0, 2.0)
     assert (student_settings("weather").alpha, student_settings("weather").beta) == (0.1, 0.1)
+    assert (student_settings("exchange_rate").alpha, student_settings("exchange_rate").beta) == (
+        1.0,
+        1.0,
+    )  # not one of the reference's data sets: its generic alpha = beta = 1
+    assert default_teacher("co2") == "tide" and default_teacher("ETTh1") == "itransformer"
     capped = resolve_plans(BenchmarkConfig(epochs=3, teacher_epochs=1), etth1)
     assert capped["teacher"].epochs == 1
     assert capped["mlp"].epochs == capped["distilled"].epochs == capped["dlinear"].epochs == 3

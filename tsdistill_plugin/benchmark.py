@@ -47,6 +47,7 @@ from .backends.reference import (
     DLINEAR_LR,
     STUDENT_LR,
     TrainingPlan,
+    default_teacher,
     student_settings,
     teacher_config,
 )
@@ -81,7 +82,8 @@ class BenchmarkConfig:
     horizons
         Forecast lengths, one experiment each (default: the data set's first standard horizon).
     teacher
-        ``itransformer``, ``patchtst``, ``tide``, ``tsmixer`` or ``nhits``.
+        ``itransformer``, ``patchtst``, ``tide``, ``tsmixer`` or ``nhits`` (default: the
+        data set's, see :func:`~tsdistill_plugin.backends.reference.default_teacher`).
     alpha, beta
         Distillation weights (default: the reference's per data set).
     epochs
@@ -111,7 +113,7 @@ class BenchmarkConfig:
     backend: str = "darts"
     lookback: int | None = None
     horizons: tuple[int, ...] | None = None
-    teacher: str = "itransformer"
+    teacher: str | None = None
     alpha: float | None = None
     beta: float | None = None
     epochs: int | None = None
@@ -242,7 +244,7 @@ def resolve_plans(config: BenchmarkConfig, dataset: Dataset) -> dict[str, Traini
     at ``config.teacher_epochs`` when given)."""
     settings = student_settings(dataset.name)
     student = TrainingPlan(lr=STUDENT_LR, epochs=settings.epochs, batch_size=settings.batch_size)
-    teacher = teacher_config(config.teacher, dataset.name).plan
+    teacher = teacher_config(config.teacher or default_teacher(dataset.name), dataset.name).plan
     plans = {
         "teacher": teacher,
         "mlp": student,
@@ -451,6 +453,7 @@ def run_benchmark(config: BenchmarkConfig, command: str = "") -> BenchmarkResult
         splits.
     """
     started = time.perf_counter()
+    config = replace(config, teacher=config.teacher or default_teacher(config.dataset))
     teacher_config(config.teacher, config.dataset)  # fail fast on an unknown teacher
     if config.threads is not None:
         torch.set_num_threads(config.threads)

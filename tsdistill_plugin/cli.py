@@ -66,8 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--teacher",
         type=str.lower,
-        default="itransformer",
-        help=f"teacher architecture: {', '.join(TEACHERS)} (default: itransformer)",
+        help=f"teacher architecture: {', '.join(TEACHERS)} (default: itransformer; co2: tide)",
     )
     bench.add_argument("--alpha", type=float, help="prediction-level weight (default: reference)")
     bench.add_argument("--beta", type=float, help="feature-level weight (default: reference)")
