@@ -28,7 +28,12 @@ from ..core.schedule import halving_lr_factor
 from ..core.teacher import Teacher
 from ..darts import DistilledMLPModel
 from .base import BestWeights, Fitted, Stopwatch, StudentSpec, Task
-from .reference import TeacherConfig, TrainingPlan
+from .reference import (
+    TeacherConfig,
+    TrainingPlan,
+    itransformer_arguments,
+    patchtst_arguments,
+)
 
 VAL_METRIC = "val_loss"
 
@@ -63,31 +68,12 @@ def _training_kwargs(plan: TrainingPlan, task: Task) -> dict[str, Any]:
 def _itransformer(arch: dict[str, Any]) -> tuple[type, dict[str, Any]]:
     return NeuralForecastModel, {
         "model": "iTransformer",
-        "model_kwargs": {
-            "hidden_size": arch["width"],
-            "d_ff": arch["ff_width"],
-            "e_layers": arch["layers"],
-            "n_heads": arch["heads"],
-            "dropout": arch["dropout"],
-            "use_norm": True,
-        },
+        "model_kwargs": itransformer_arguments(arch),
     }
 
 
 def _patchtst(arch: dict[str, Any]) -> tuple[type, dict[str, Any]]:
-    return NeuralForecastModel, {
-        "model": "PatchTST",
-        "model_kwargs": {
-            "encoder_layers": arch["layers"],
-            "hidden_size": arch["width"],
-            "linear_hidden_size": arch["ff_width"],
-            "n_heads": arch["heads"],
-            "dropout": arch["dropout"],
-            "patch_len": arch["patch"],
-            "stride": arch["stride"],
-            "revin": True,
-        },
-    }
+    return NeuralForecastModel, {"model": "PatchTST", "model_kwargs": patchtst_arguments(arch)}
 
 
 def _tide(arch: dict[str, Any]) -> tuple[type, dict[str, Any]]:

@@ -30,7 +30,12 @@ from ..core.schedule import halving_lr_factor
 from ..core.teacher import Teacher
 from ..neuralforecast import DistilledMLPMultivariate
 from .base import BestWeights, Fitted, Stopwatch, StudentSpec, Task
-from .reference import TeacherConfig, TrainingPlan
+from .reference import (
+    TeacherConfig,
+    TrainingPlan,
+    itransformer_arguments,
+    patchtst_arguments,
+)
 
 VAL_METRIC = "ptl/val_loss"
 
@@ -76,28 +81,11 @@ def _training_kwargs(plan: TrainingPlan, task: Task, multivariate: bool) -> dict
 
 
 def _itransformer(arch: dict[str, Any], task: Task) -> tuple[type, dict[str, Any]]:
-    return iTransformer, {
-        "n_series": task.n_channels,
-        "hidden_size": arch["width"],
-        "d_ff": arch["ff_width"],
-        "e_layers": arch["layers"],
-        "n_heads": arch["heads"],
-        "dropout": arch["dropout"],
-        "use_norm": True,
-    }
+    return iTransformer, {"n_series": task.n_channels, **itransformer_arguments(arch)}
 
 
 def _patchtst(arch: dict[str, Any], task: Task) -> tuple[type, dict[str, Any]]:
-    return PatchTST, {
-        "encoder_layers": arch["layers"],
-        "hidden_size": arch["width"],
-        "linear_hidden_size": arch["ff_width"],
-        "n_heads": arch["heads"],
-        "dropout": arch["dropout"],
-        "patch_len": arch["patch"],
-        "stride": arch["stride"],
-        "revin": True,
-    }
+    return PatchTST, patchtst_arguments(arch)
 
 
 def _tide(arch: dict[str, Any], task: Task) -> tuple[type, dict[str, Any]]:

@@ -216,3 +216,30 @@ def teacher_config(name: str, dataset: str) -> TeacherConfig:
             f"unknown teacher {name!r}; choose one of {', '.join(TEACHERS)} (--teacher)."
         )
     return TEACHERS[key].for_dataset(dataset)
+
+
+def itransformer_arguments(arch: dict[str, Any]) -> dict[str, Any]:
+    """NeuralForecast ``iTransformer`` arguments for a neutral architecture (both backends run
+    NeuralForecast's iTransformer; Darts through its ``NeuralForecastModel``)."""
+    return {
+        "hidden_size": arch["width"],
+        "d_ff": arch["ff_width"],
+        "e_layers": arch["layers"],
+        "n_heads": arch["heads"],
+        "dropout": arch["dropout"],
+        "use_norm": True,
+    }
+
+
+def patchtst_arguments(arch: dict[str, Any]) -> dict[str, Any]:
+    """NeuralForecast ``PatchTST`` arguments for a neutral architecture (see above)."""
+    return {
+        "encoder_layers": arch["layers"],
+        "hidden_size": arch["width"],
+        "linear_hidden_size": arch["ff_width"],
+        "n_heads": arch["heads"],
+        "dropout": arch["dropout"],
+        "patch_len": arch["patch"],
+        "stride": arch["stride"],
+        "revin": True,
+    }
