@@ -18,10 +18,14 @@ from collections.abc import Callable
 
 from torch import nn
 
-from .core.teacher import Teacher, TorchTeacher
-
-AUTO = "auto"
-"""``feature_layer`` value asking the adapter to pick the teacher's feature layer itself."""
+from .core.teacher import (
+    AUTO,
+    FeatureLayer,
+    FeatureLayout,
+    Teacher,
+    TorchTeacher,
+    resolve_feature_layer,
+)
 
 _ADAPTERS: dict[str, str] = {
     "darts": "tsdistill_plugin.darts.teacher:DartsTeacher",
@@ -46,7 +50,7 @@ def _load(reference: str) -> Callable[..., Teacher]:
 def as_teacher(
     obj: object,
     *,
-    feature_layer: str | None = AUTO,
+    feature_layer: FeatureLayer = AUTO,
     input_len: int | None = None,
     horizon: int | None = None,
     n_channels: int | None = None,
@@ -60,7 +64,9 @@ def as_teacher(
         callable mapping ``[B, L, N]`` to ``[B, H, N]``.
     feature_layer
         ``"auto"`` lets a library adapter pick the hidden layer to distill from (no features
-        for a plain module); a dotted submodule name picks one; ``None`` disables features.
+        for a plain module); a dotted submodule name picks one (of the adapter's default
+        layout); a ``(name, layout)`` pair declares its
+        :class:`~tsdistill_plugin.core.FeatureLayout`; ``None`` disables features.
     input_len, horizon, n_channels
         Lookback, horizon and channel count of a plain module or callable (unused otherwise).
 
@@ -86,8 +92,9 @@ def as_teacher(
                 f"a plain {type(obj).__name__} teacher needs input_len and horizon; wrap it as "
                 "TorchTeacher(model, input_len=..., horizon=...) or pass both to as_teacher."
             )
-        layer = None if feature_layer == AUTO else feature_layer
-        return TorchTeacher(obj, input_len, horizon, n_channels, feature_layer=layer)
+        layer = resolve_feature_layer(feature_layer, None, FeatureLayout.PER_CHANNEL)
+        name, layout = layer if layer is not None else (None, FeatureLayout.PER_CHANNEL)
+        return TorchTeacher(obj, input_len, horizon, n_channels, name, layout)
     raise TypeError(
         f"unsupported teacher type {type(obj).__module__}.{type(obj).__qualname__}; pass a Darts "
         "forecasting model, a NeuralForecast model, a tsdistill_plugin.core.TorchTeacher, or an "

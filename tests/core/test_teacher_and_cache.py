@@ -14,6 +14,7 @@ from torch import nn
 from tsdistill_plugin import as_teacher
 from tsdistill_plugin.core import (
     DMLP,
+    FeatureLayout,
     TeacherCache,
     TorchTeacher,
     features_by_channel,
@@ -75,29 +76,63 @@ def test_rollout_extends_a_short_teacher_and_slices_long_inputs():
 
 
 @pytest.mark.parametrize(
-    ("shape", "expected"),
+    ("layout", "shape", "expected"),
     [
-        ((4, 3, 5, 2), (4, 3, 10)),  # [B, N, ...]
-        ((12, 7, 8), (4, 3, 56)),  # channels folded into the batch
-        ((4, 9, 3), (4, 3, 9)),  # [B, time, N]
-        ((4, 5, 8), (4, 3, 8)),  # variate tokens first, then extra tokens
-        ((4, 32), (4, 3, 32)),  # one vector per window
+        (FeatureLayout.PER_CHANNEL, (4, 3, 5, 2), (4, 3, 10)),
+        (FeatureLayout.CHANNELS_IN_BATCH, (12, 7, 8), (4, 3, 56)),
+        (FeatureLayout.CHANNELS_LAST, (4, 9, 3), (4, 3, 9)),
+        (FeatureLayout.VARIATE_TOKENS, (4, 5, 8), (4, 3, 8)),
+        (FeatureLayout.PER_WINDOW, (4, 32), (4, 3, 32)),
     ],
 )
-def test_features_by_channel_layouts(shape, expected):
-    assert features_by_channel(torch.randn(shape), batch=4, n_channels=3).shape == expected
+def test_features_by_channel_layouts(layout, shape, expected):
+    assert features_by_channel(torch.randn(shape), layout, batch=4, n_channels=3).shape == expected
 
 
 def test_features_by_channel_keeps_variate_tokens_in_order():
     tokens = torch.arange(4 * 5 * 2, dtype=torch.float32).reshape(4, 5, 2)
-    torch.testing.assert_close(features_by_channel(tokens, 4, 3), tokens[:, :3])
+    mapped = features_by_channel(tokens, "variate_tokens", 4, 3)
+    torch.testing.assert_close(mapped, tokens[:, :3])
 
 
-def test_unmappable_features_and_unknown_layers_are_explained():
-    with pytest.raises(ValueError, match="cannot map teacher features"):
-        features_by_channel(torch.randn(5, 2), batch=4, n_channels=3)
+def test_channels_folded_into_the_batch_keep_each_window_together():
+    # [batch * channels, d] with the channels of window b at rows b*N .. b*N + N - 1
+    folded = torch.arange(4 * 3, dtype=torch.float32).reshape(12, 1)
+    mapped = features_by_channel(folded, FeatureLayout.CHANNELS_IN_BATCH, 4, 3)
+    torch.testing.assert_close(mapped[1, :, 0], torch.tensor([3.0, 4.0, 5.0]))
+
+
+@pytest.mark.parametrize(
+    ("layout", "shape"),
+    [
+        # more tokens than channels is not "the first N tokens" unless declared so
+        (FeatureLayout.PER_CHANNEL, (4, 5, 8)),
+        (FeatureLayout.CHANNELS_IN_BATCH, (4, 8)),
+        (FeatureLayout.PER_WINDOW, (4, 3, 8)),
+        (FeatureLayout.VARIATE_TOKENS, (4, 2, 8)),
+    ],
+)
+def test_features_that_do_not_fit_their_declared_layout_are_refused(layout, shape):
+    with pytest.raises(ValueError, match=f"do not have the declared layout '{layout.value}'"):
+        features_by_channel(torch.randn(shape), layout, batch=4, n_channels=3)
+
+
+def test_unknown_layers_and_layouts_are_explained():
     with pytest.raises(ValueError, match="choose one of: hidden, head"):
         TorchTeacher(Linear3d(8, 2), input_len=8, horizon=2, feature_layer="encoder")
+    with pytest.raises(ValueError, match="'per_channel'"):
+        TorchTeacher(Linear3d(8, 2), 8, 2, feature_layer="hidden", feature_layout="tokens")
+    with pytest.raises(ValueError, match=r"a \(name, layout\) pair"):
+        as_teacher(Linear3d(8, 2), input_len=8, horizon=2, feature_layer=("hidden", "rows"))
+
+
+def test_a_declared_layout_reaches_the_features():
+    net = Linear3d(8, 2)  # its "hidden" output is [batch, channels, 16]
+    teacher = as_teacher(net, input_len=8, horizon=2, feature_layer=("hidden", "per_channel"))
+    assert teacher.forecast(torch.randn(5, 8, 3)).features.shape == (5, 3, 16)
+    wrong = as_teacher(net, input_len=8, horizon=2, feature_layer=("hidden", "channels_last"))
+    with pytest.raises(ValueError, match="declared layout 'channels_last'"):
+        wrong.forecast(torch.randn(5, 8, 4))
 
 
 def test_as_teacher_wraps_modules_and_rejects_other_objects():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytorch_lightning as pl
 
 L, H = 48, 12
@@ -21,12 +22,14 @@ def small(**kwargs: object) -> dict:
     return {"n_epochs": 1, "random_state": 0, "pl_trainer_kwargs": dict(QUIET), **kwargs}
 
 
-class KeepTeacherSource(pl.Callback):
-    """Keeps the training module's teacher source (the cache), which the model drops after
-    training; install with ``model.trainer_params["callbacks"] = [callback]``."""
+class KeepTeacherTargets(pl.Callback):
+    """Keeps a copy of the teacher's cached outputs of every training window (the model
+    releases the cache after training) as ``outputs``; install with
+    ``model.trainer_params["callbacks"] = [callback]``."""
 
     def __init__(self) -> None:
-        self.source = None
+        self.outputs = None
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.source = pl_module.teacher_source
+        cache = pl_module.targets.cache
+        self.outputs = cache[np.arange(len(cache))]

@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 import torch
 from darts import TimeSeries
 from darts.models import TiDEModel
-from darts_helpers import H, KeepTeacherSource, L, small
+from darts_helpers import H, KeepTeacherTargets, L, small
 from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.loggers import CSVLogger
 
@@ -44,7 +44,7 @@ class _CompareWithTeacher(pl.Callback):
         self.indices: list[np.ndarray] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        cached = pl_module.teacher_source[batch.window_index]
+        cached = pl_module.targets.cache[batch.window_index]
         direct = forecast_horizon(self.model.teacher, batch.past_target, H)
         for a, b in ((cached.prediction, direct.prediction), (cached.features, direct.features)):
             self.max_diff = max(self.max_diff, float((a - b).abs().max()))
@@ -72,10 +72,10 @@ def test_online_teacher_trains_the_same_student_as_the_cache(tide, train, val):
 
 def test_beta_zero_caches_no_teacher_features(tide, train):
     model = student(teacher=tide, beta=0.0)
-    keep = KeepTeacherSource()
+    keep = KeepTeacherTargets()
     model.trainer_params["callbacks"] = [keep]
     model.fit(train, max_samples_per_ts=64)
-    assert keep.source.features is None and model.model.regressor is None
+    assert keep.outputs.features is None and model.model.regressor is None
     assert model.trainer.callback_metrics["train_feature_scale"] == 0
     assert model.trainer.callback_metrics["train_prediction_scale"] > 0
 
@@ -221,12 +221,12 @@ def test_retraining_backtest_warns_about_look_ahead_and_refit_teacher_avoids_it(
     shared = model.teacher
     assert shared.is_fitted and teacher._fit_called and model.untrained_model().teacher is shared
     backtest = {"start": 240, "forecast_horizon": H, "stride": 24, "retrain": True}
-    with pytest.warns(UserWarning, match="seen the future"):
+    with pytest.warns(UserWarning, match="leak the slice's future"):
         model.backtest(series, **backtest)
 
     fresh_teacher = TiDEModel(L, H, hidden_size=8, **small())
     refitting = student(teacher=fresh_teacher, refit_teacher=True)
     with warnings.catch_warnings():
-        warnings.filterwarnings("error", message=".*seen the future.*")
+        warnings.filterwarnings("error", message=".*leak the slice's future.*")
         refitting.backtest(series, **backtest)
     assert not fresh_teacher._fit_called  # each slice fitted its own copy

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import pytest
 import torch
@@ -13,7 +11,7 @@ from darts.utils.likelihood_models import QuantileRegression
 from darts_helpers import H, L, small
 
 from tsdistill_plugin import as_teacher
-from tsdistill_plugin.core import FittableTeacher
+from tsdistill_plugin.core import FittableTeacher, LengthFreeTeacher
 from tsdistill_plugin.darts import DartsTeacher
 
 
@@ -52,13 +50,17 @@ def test_tsmixer_features_are_per_channel_and_layer_name_picks_a_submodule(train
     x = windows(val, 2)
     features = teacher.forecast(x).features
     assert features.shape == (2, 7, H)
-    named = DartsTeacher(model, feature_layer="fc_out").forecast(x).features
+    named = DartsTeacher(model, feature_layer=("fc_out", "channels_last")).forecast(x).features
     assert named.shape[:2] == (2, 7) and not torch.equal(named[:, :, :H], features)
+    # a layer named without a layout must be [batch, channels, ...]; fc_out is not, and its
+    # [batch, horizon, channels] output is refused rather than guessed
+    with pytest.raises(ValueError, match="declared layout 'per_channel'"):
+        DartsTeacher(model, feature_layer="fc_out").forecast(x)
     with pytest.raises(ValueError, match="not a submodule"):
         DartsTeacher(model, feature_layer="no_such_layer").forecast(x)
 
 
-def test_probabilistic_teacher_gives_its_median_and_no_features_is_logged_once(train, val, caplog):
+def test_probabilistic_teacher_gives_its_median(train, val):
     model = NHiTSModel(
         L,
         H,
@@ -68,9 +70,7 @@ def test_probabilistic_teacher_gives_its_median_and_no_features_is_logged_once(t
         likelihood=QuantileRegression([0.1, 0.5, 0.9]),
         **small(),
     )
-    with caplog.at_level(logging.INFO, logger="tsdistill_plugin.darts.teacher"):
-        teacher = DartsTeacher(model)
-    assert sum("no known feature layer" in r.message for r in caplog.records) == 1
+    teacher = DartsTeacher(model)
     teacher.fit([train.to_dataframe()])
     x = windows(val, 1)
     output = teacher.forecast(x)
@@ -95,7 +95,8 @@ def test_regression_teacher_reads_its_lags_and_matches_predict(train, val):
 def test_local_teacher_refits_each_window_without_fitting_the_users_model(val):
     model = Theta(seasonality_period=24)
     teacher = as_teacher(model)
-    assert teacher.is_local and teacher.is_fitted and teacher.horizon is None
+    assert isinstance(teacher, LengthFreeTeacher) and teacher.is_fitted and teacher.horizon is None
+    assert not isinstance(as_teacher(LinearRegressionModel(lags=4)), LengthFreeTeacher)
     teacher.bind(L, H)
     x = windows(val.univariate_component("OT"), 2)
     output = teacher.forecast(x)

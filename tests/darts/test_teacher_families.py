@@ -7,10 +7,10 @@ import pytest
 import torch
 from darts import TimeSeries
 from darts.models import LinearRegressionModel, Theta, TiDEModel
-from darts_helpers import H, KeepTeacherSource, L, small
+from darts_helpers import H, KeepTeacherTargets, L, small
 from torch import nn
 
-from tsdistill_plugin.core import TeacherCache, TorchTeacher, forecast_horizon
+from tsdistill_plugin.core import TorchTeacher, forecast_horizon
 from tsdistill_plugin.darts import DistilledMLPModel
 
 
@@ -22,11 +22,11 @@ def distill(teacher: object, series: TimeSeries, **fit_kwargs: object) -> Distil
 
 
 def fit_keeping_cache(model: DistilledMLPModel, series: TimeSeries, **fit_kwargs: object):
-    """Fit, keeping the teacher cache on ``model.kept_cache`` for inspection."""
-    keep = KeepTeacherSource()
+    """Fit, keeping the teacher's cached outputs on ``model.kept_outputs`` for inspection."""
+    keep = KeepTeacherTargets()
     model.trainer_params["callbacks"] = [keep]
     model.fit(series, **fit_kwargs)
-    model.kept_cache = keep.source
+    model.kept_outputs = keep.outputs
     return model
 
 
@@ -38,13 +38,13 @@ def check_cache(
     Darts' training sample ``i`` is the window whose forecast ends ``i * stride`` steps before
     the end of the series.
     """
-    cache = model.kept_cache
-    assert isinstance(cache, TeacherCache) and model._teacher_source is None
+    outputs = model.kept_outputs
+    assert model.model.targets is None  # released after training
     values = series.values(copy=False)
     starts = [len(series) - i * stride - H - L for i in indices]
     x = torch.as_tensor(np.stack([values[start : start + L] for start in starts]))
     direct = forecast_horizon(model.teacher, x, H).prediction
-    np.testing.assert_allclose(cache[indices].prediction.numpy(), direct.numpy(), atol=1e-5)
+    np.testing.assert_allclose(outputs.prediction[indices].numpy(), direct.numpy(), atol=1e-5)
     assert model.trainer.callback_metrics["train_prediction_scale"] > 0
 
 
@@ -59,7 +59,8 @@ def test_darts_torch_teacher_fitted_by_the_student_on_its_series(train):
 
 def test_darts_regression_teacher_with_a_shorter_horizon_is_rolled_out(train):
     teacher = LinearRegressionModel(lags=24, output_chunk_length=4)
-    model = distill(teacher, train)
+    with pytest.warns(UserWarning, match="gives no hidden features"):
+        model = distill(teacher, train)
     assert model.teacher.horizon == 4
     check_cache(model, train, [0, 7, 300])
     assert model.trainer.callback_metrics["train_feature_scale"] == 0  # no features
@@ -68,7 +69,7 @@ def test_darts_regression_teacher_with_a_shorter_horizon_is_rolled_out(train):
 def test_darts_local_teacher_is_refitted_per_window_on_a_strided_series(train):
     series = train.univariate_component("OT")[:200]
     model = distill(Theta(seasonality_period=24), series, stride=20)
-    assert len(model.kept_cache) == 8  # 141 windows, every 20th
+    assert len(model.kept_outputs.prediction) == 8  # 141 windows, every 20th
     check_cache(model, series, [0, 3, 7], stride=20)
 
 

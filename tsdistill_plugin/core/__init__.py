@@ -4,6 +4,7 @@ Nothing here imports Darts or NeuralForecast.
 """
 
 from .cache import TeacherCache
+from .distillation import CACHE_MODES, Distillation, TeacherTargets, TrainingData
 from .losses import (
     TERM_NAMES,
     DistillationLoss,
@@ -15,8 +16,11 @@ from .schedule import halving_lr_factor
 from .student import DMLP, StudentOutput
 from .teacher import (
     FeatureCapture,
+    FeatureLayout,
     FeatureRegressor,
     FittableTeacher,
+    LengthFreeTeacher,
+    RefittableTeacher,
     Teacher,
     TeacherOutput,
     TorchTeacher,
@@ -26,17 +30,24 @@ from .teacher import (
 )
 
 __all__ = [
+    "CACHE_MODES",
     "DMLP",
     "TERM_NAMES",
+    "Distillation",
     "DistillationLoss",
     "FeatureCapture",
+    "FeatureLayout",
     "FeatureRegressor",
     "FittableTeacher",
+    "LengthFreeTeacher",
+    "RefittableTeacher",
     "StudentOutput",
     "Teacher",
     "TeacherCache",
     "TeacherOutput",
+    "TeacherTargets",
     "TorchTeacher",
+    "TrainingData",
     "features_by_channel",
     "forecast_horizon",
     "frozen",

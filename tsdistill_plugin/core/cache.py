@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
+import warnings
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +28,8 @@ logger = logging.getLogger(__name__)
 Storage = Literal["auto", "memory", "disk"]
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 """Bytes of teacher outputs kept in memory before ``storage="auto"`` moves them to disk."""
+SLOW_FILL_SECONDS = 300.0
+"""Estimated fill time above which the cache warns that the teacher is slow for these windows."""
 
 
 class TeacherCache:
@@ -89,7 +93,9 @@ class TeacherCache:
         self._device = torch.device(device) if device is not None else torch.device("cpu")
         self._directory: Path | None = None
 
+        start = time.perf_counter()
         first = self._run(range(min(batch_size, n_windows)))
+        _report_cost(n_windows, len(first.prediction), time.perf_counter() - start)
         row_bytes = sum(_row_nbytes(t, dtype) for t in first if t is not None)
         self.nbytes = row_bytes * n_windows
         if storage == "auto":
@@ -168,6 +174,26 @@ class TeacherCache:
         if self._directory is not None:
             self._finalizer()
             self._directory = None
+
+
+def _report_cost(n_windows: int, first_batch: int, seconds: float) -> None:
+    """Log how long filling the cache will take, from the first batch; warn when it is long."""
+    estimate = seconds * n_windows / first_batch
+    logger.info(
+        "Teacher outputs for %d training windows: about %.0f s (the first %d took %.2f s).",
+        n_windows,
+        estimate,
+        first_batch,
+        seconds,
+    )
+    if estimate > SLOW_FILL_SECONDS:
+        warnings.warn(
+            f"the teacher needs about {estimate:.0f} s for the {n_windows} training windows "
+            f"({seconds / first_batch * 1e3:.1f} ms per window); distil from fewer windows: "
+            "teacher_stride=k (every k-th window), or thin the training windows themselves.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _row_nbytes(example: Tensor, dtype: torch.dtype) -> int:

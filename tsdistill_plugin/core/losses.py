@@ -8,6 +8,8 @@ Kullback-Leibler divergence KL(teacher || student) averaged over every element.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -199,15 +201,41 @@ class DistillationLoss(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("alpha", alpha), ("beta", beta)):
-            if not value >= 0:
-                raise ValueError(f"{name} must be >= 0, got {value!r}; 0 switches its terms off.")
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(
+                    f"{name} must be a finite number >= 0, got {value!r}; 0 switches its terms off."
+                )
+        if not (isinstance(temperature, int | float) and math.isfinite(temperature)):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}.")
         _check_positive("temperature", temperature)
         _check_positive("window", window)
+        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 0:
+            raise ValueError(
+                f"scale_levels must be a non-negative integer, got {levels!r}; the reference "
+                "uses 3."
+            )
         self.alpha = alpha
         self.beta = beta
         self.temperature = temperature
         self.levels = levels
         self.window = window
+
+    def check_length(self, length: int, name: str) -> None:
+        """Refuse a horizon too short for the multi-scale pyramid.
+
+        Parameters
+        ----------
+        length
+            The student's horizon.
+        name
+            The caller's name of the horizon argument, for the message.
+        """
+        if length < self.window**self.levels:
+            raise ValueError(
+                f"scale_levels={self.levels} needs {name} >= {self.window} ** scale_levels "
+                f"= {self.window**self.levels}, but {name}={length}; lower scale_levels or use a "
+                "longer horizon."
+            )
 
     def _align(self, student: Tensor, teacher: Tensor, dim: int) -> tuple[Tensor, Tensor]:
         scale = multi_scale_loss(student, teacher, dim, self.levels, self.window)
@@ -221,6 +249,7 @@ class DistillationLoss(nn.Module):
         teacher_prediction: Tensor | None = None,
         features: Tensor | None = None,
         teacher_features: Tensor | None = None,
+        supervised: Tensor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Compute the objective.
 
@@ -229,8 +258,8 @@ class DistillationLoss(nn.Module):
         prediction
             Student forecast ``[batch, horizon, channels]``.
         target
-            Ground truth ``[batch, horizon, channels]``; ``None`` when the caller computes the
-            supervised loss itself (the term is then 0).
+            Ground truth ``[batch, horizon, channels]``: the supervised term is the MSE against
+            it (the reference's). Leave it ``None`` when passing ``supervised``.
         teacher_prediction
             Teacher forecast ``[batch, horizon, channels]``, or ``None``.
         features
@@ -239,6 +268,10 @@ class DistillationLoss(nn.Module):
             Teacher features already mapped to the student's width ``[batch, channels,
             hidden]`` (see :class:`~tsdistill_plugin.core.teacher.FeatureRegressor`), or
             ``None``.
+        supervised
+            The supervised loss already computed by the host library (its own loss function,
+            sample weights, masks), used as the supervised term instead of the MSE against
+            ``target``.
 
         Returns
         -------
@@ -254,9 +287,16 @@ class DistillationLoss(nn.Module):
             )
         zero = prediction.new_zeros(())
         terms = dict.fromkeys(TERM_NAMES, zero)
+        if target is not None and supervised is not None:
+            raise ValueError(
+                "pass either target (the supervised term is their MSE) or supervised (a loss "
+                "computed by the caller), not both."
+            )
         if target is not None:
             _check_pair(prediction, target, ("prediction", "target"))
             terms["supervised"] = F.mse_loss(prediction, target)
+        elif supervised is not None:
+            terms["supervised"] = supervised
         if teacher_prediction is not None:
             _check_pair(prediction, teacher_prediction, ("prediction", "teacher_prediction"))
             terms["prediction_scale"], terms["prediction_period"] = self._align(

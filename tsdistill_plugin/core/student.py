@@ -19,6 +19,49 @@ NormMode = Literal["mean", "revin", "none"]
 NORM_MODES: tuple[str, ...] = ("mean", "revin", "none")
 
 
+def check_student_arguments(
+    *,
+    input_len: int | None = None,
+    horizon: int | None = None,
+    n_channels: int | None = None,
+    hidden_size: int | None = None,
+    norm: str | None = None,
+    moving_avg: int | None = None,
+) -> None:
+    """Refuse arguments a :class:`DMLP` cannot be built with, before anything is built.
+
+    Each argument is checked when given (the integrations check what they know at
+    construction; :class:`DMLP` checks all of them).
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, what was given and what is expected.
+    """
+    for name, value in (
+        ("input_len", input_len),
+        ("horizon", horizon),
+        ("n_channels", n_channels),
+        ("hidden_size", hidden_size),
+    ):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if norm is not None and norm not in NORM_MODES:
+        raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}.")
+    if moving_avg is not None and (
+        isinstance(moving_avg, bool)
+        or not isinstance(moving_avg, int)
+        or moving_avg < 1
+        or moving_avg % 2 == 0
+    ):
+        raise ValueError(
+            f"moving_avg must be a positive odd integer, got {moving_avg!r}; use an odd kernel "
+            "such as 25 (the reference's)."
+        )
+
+
 class StudentOutput(NamedTuple):
     """What the student computes for a batch of windows.
 
@@ -172,16 +215,14 @@ class DMLP(nn.Module):
         moving_avg: int = 25,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("input_len", input_len),
-            ("horizon", horizon),
-            ("n_channels", n_channels),
-            ("hidden_size", hidden_size),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-        if norm not in NORM_MODES:
-            raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}.")
+        check_student_arguments(
+            input_len=input_len,
+            horizon=horizon,
+            n_channels=n_channels,
+            hidden_size=hidden_size,
+            norm=norm,
+            moving_avg=moving_avg,
+        )
         self.input_len = input_len
         self.horizon = horizon
         self.n_channels = n_channels

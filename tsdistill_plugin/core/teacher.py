@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from enum import Enum
 from typing import NamedTuple, Protocol, runtime_checkable
 
 import pandas as pd
@@ -75,6 +76,25 @@ class FittableTeacher(Teacher, Protocol):
         ...
 
 
+@runtime_checkable
+class RefittableTeacher(FittableTeacher, Protocol):
+    """A fittable teacher that can make an unfitted copy of itself (``refit_teacher=True``)."""
+
+    def untrained(self) -> RefittableTeacher:
+        """A new, unfitted teacher with the same parameters."""
+        ...
+
+
+@runtime_checkable
+class LengthFreeTeacher(Teacher, Protocol):
+    """A teacher with no lookback or horizon of its own (a local statistical model refitted on
+    every window): it reads the student's whole window and forecasts the student's horizon."""
+
+    def bind(self, input_len: int, horizon: int) -> None:
+        """Take the student's lookback and horizon."""
+        ...
+
+
 class FeatureRegressor(nn.Sequential):
     """Maps teacher features to the student's width: ``Linear -> ReLU -> Linear``.
 
@@ -97,49 +117,126 @@ class FeatureRegressor(nn.Sequential):
         )
 
 
-def features_by_channel(features: Tensor, batch: int, n_channels: int) -> Tensor:
-    """Bring a captured hidden tensor to ``[batch, channels, d]``.
+class FeatureLayout(str, Enum):
+    """How a teacher's captured hidden tensor is laid out, declared by the teacher's adapter.
+
+    The layout says where the batch and channel axes are; :func:`features_by_channel` brings
+    every layout to ``[batch, channels, d]``. Shapes are never guessed: a tensor that does not
+    fit its declared layout is an error.
+    """
+
+    PER_CHANNEL = "per_channel"
+    """``[batch, channels, ...]``: the trailing axes are flattened into ``d``."""
+    CHANNELS_IN_BATCH = "channels_in_batch"
+    """``[batch * channels, ...]``: channels folded into the batch (channel-independent models
+    such as PatchTST), the trailing axes flattened into ``d``."""
+    CHANNELS_LAST = "channels_last"
+    """``[batch, d, channels]``: channels on the last axis (e.g. a layer over time)."""
+    VARIATE_TOKENS = "variate_tokens"
+    """``[batch, channels + k, d]``: one token per channel first, then ``k`` extra tokens
+    (iTransformer with time-mark tokens); the extra tokens are dropped."""
+    PER_WINDOW = "per_window"
+    """``[batch, d]``: one vector per window, shared by every channel (e.g. TiDE's encoder)."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> FeatureLayout:
+        layouts = ", ".join(repr(layout.value) for layout in cls)
+        raise ValueError(f"unknown feature layout {value!r}; use one of {layouts}.")
+
+
+AUTO = "auto"
+"""``feature_layer`` value asking a teacher's adapter to pick its feature layer itself."""
+
+FeatureLayer = str | tuple[str, "FeatureLayout | str"] | None
+"""How a user names a teacher's feature layer: ``"auto"``, a dotted submodule name (of the
+adapter's default layout), a ``(name, layout)`` pair, or ``None`` for no features."""
+
+
+def resolve_feature_layer(
+    spec: FeatureLayer, auto: tuple[str, FeatureLayout] | None, default_layout: FeatureLayout
+) -> tuple[str, FeatureLayout] | None:
+    """The ``(submodule name, layout)`` a :data:`FeatureLayer` stands for.
+
+    Parameters
+    ----------
+    spec
+        What the user passed.
+    auto
+        The adapter's own choice for this model, used for ``"auto"`` (``None``: no features).
+    default_layout
+        The layout of a layer named without one.
+
+    Raises
+    ------
+    ValueError
+        When ``spec`` is none of the accepted forms.
+    """
+    if spec is None:
+        return None
+    if spec == AUTO:
+        return auto
+    if isinstance(spec, str):
+        return spec, default_layout
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        try:
+            return spec[0], FeatureLayout(spec[1])
+        except ValueError:
+            pass
+    layouts = ", ".join(repr(layout.value) for layout in FeatureLayout)
+    raise ValueError(
+        f"teacher_feature_layer must be 'auto', a submodule name, a (name, layout) pair with a "
+        f"layout among {layouts}, or None; got {spec!r}."
+    )
+
+
+def features_by_channel(
+    features: Tensor, layout: FeatureLayout | str, batch: int, n_channels: int
+) -> Tensor:
+    """Bring a captured hidden tensor of a declared layout to ``[batch, channels, d]``.
 
     Parameters
     ----------
     features
         A hidden tensor captured from a teacher for ``batch`` windows of ``n_channels``
         channels.
+    layout
+        Its :class:`FeatureLayout` (or the layout's value).
     batch, n_channels
         Sizes of the windows it was computed from.
 
     Returns
     -------
     Tensor
-        ``[batch, n_channels, d]``. Accepted layouts, tried in this order: ``[batch, channels,
-        ...]``; channels folded into the batch ``[batch * channels, ...]``; ``[batch, time,
-        channels]``; tokens whose first ``channels`` are the variates ``[batch, channels + k,
-        d]`` (iTransformer with time-mark tokens); one vector per window ``[batch, d]``, shared
-        by every channel.
+        ``[batch, n_channels, d]``.
 
     Raises
     ------
     ValueError
-        When no layout fits; choose another layer.
+        When the tensor's shape does not fit the layout; choose another layer or declare the
+        layout that the layer produces.
     """
+    layout = FeatureLayout(layout)
     shape = tuple(features.shape)
-    if features.ndim >= 2 and shape[:2] == (batch, n_channels):
-        return features.reshape(batch, n_channels, -1)
-    if features.ndim >= 2 and shape[0] == batch * n_channels and n_channels > 1:
-        return features.reshape(batch, n_channels, -1)
-    if features.ndim == 3 and shape[0] == batch and shape[2] == n_channels:
-        return features.transpose(1, 2)
-    if features.ndim == 3 and shape[0] == batch and shape[1] > n_channels:
-        return features[:, :n_channels]
-    if features.ndim == 2 and shape[0] == batch:
-        return features.unsqueeze(1).expand(batch, n_channels, shape[1])
-    if n_channels == 1 and shape[0] == batch:
-        return features.reshape(batch, 1, -1)
+    if layout is FeatureLayout.PER_CHANNEL and features.ndim >= 2:
+        if shape[:2] == (batch, n_channels):
+            return features.reshape(batch, n_channels, -1)
+    elif layout is FeatureLayout.CHANNELS_IN_BATCH and features.ndim >= 2:
+        if shape[0] == batch * n_channels:
+            return features.reshape(batch, n_channels, -1)
+    elif layout is FeatureLayout.CHANNELS_LAST and features.ndim == 3:
+        if shape[0] == batch and shape[2] == n_channels:
+            return features.transpose(1, 2)
+    elif layout is FeatureLayout.VARIATE_TOKENS and features.ndim == 3:
+        if shape[0] == batch and shape[1] >= n_channels:
+            return features[:, :n_channels]
+    elif layout is FeatureLayout.PER_WINDOW and features.ndim == 2:
+        if shape[0] == batch:
+            return features.unsqueeze(1).expand(batch, n_channels, shape[1])
     raise ValueError(
-        f"cannot map teacher features of shape {list(shape)} to [batch={batch}, "
-        f"channels={n_channels}, d]; pick a layer whose output has the batch (and channel) axes "
-        "first, via teacher_feature_layer, or set teacher_feature_layer=None to skip "
-        "feature-level distillation."
+        f"teacher features of shape {list(shape)} do not have the declared layout "
+        f"{layout.value!r} for {batch} windows of {n_channels} channels (see FeatureLayout); "
+        "declare the layout the layer produces, pick another layer via teacher_feature_layer, "
+        "or pass teacher_feature_layer=None to skip feature-level distillation."
     )
 
 
@@ -156,7 +253,7 @@ def frozen(module: nn.Module) -> Iterator[nn.Module]:
 
 
 class FeatureCapture:
-    """Forward hook that keeps the last output of one submodule.
+    """Forward hook that keeps the last output of one submodule, of a declared layout.
 
     Parameters
     ----------
@@ -164,9 +261,11 @@ class FeatureCapture:
         The model to search.
     layer
         Dotted name of the submodule (as in ``module.named_modules()``).
+    layout
+        The :class:`FeatureLayout` of that submodule's output.
     """
 
-    def __init__(self, module: nn.Module, layer: str) -> None:
+    def __init__(self, module: nn.Module, layer: str, layout: FeatureLayout | str) -> None:
         submodules = dict(module.named_modules())
         if layer not in submodules:
             names = ", ".join(name for name in submodules if name) or "(none)"
@@ -175,6 +274,7 @@ class FeatureCapture:
                 f"choose one of: {names}."
             )
         self.layer = layer
+        self.layout = FeatureLayout(layout)
         self.module = submodules[layer]
         self.output: Tensor | None = None
 
@@ -190,6 +290,24 @@ class FeatureCapture:
             yield self
         finally:
             handle.remove()
+
+    def features(self, batch: int, n_channels: int, like: Tensor) -> Tensor:
+        """The captured output as ``[batch, n_channels, d]``, on the device and dtype of
+        ``like``.
+
+        Raises
+        ------
+        ValueError
+            When the layer did not run in the last forward pass, or its output does not fit
+            the declared layout.
+        """
+        if self.output is None:
+            raise ValueError(
+                f"teacher_feature_layer={self.layer!r} did not run in the forward pass; choose a "
+                "layer that does."
+            )
+        mapped = features_by_channel(self.output, self.layout, batch, n_channels)
+        return mapped.to(device=like.device, dtype=like.dtype)
 
 
 class TorchTeacher:
@@ -211,8 +329,11 @@ class TorchTeacher:
     n_channels
         Channels it was built for, or ``None`` when it accepts any number.
     feature_layer
-        Dotted name of a submodule whose output becomes the teacher's features (mapped to
-        ``[batch, channels, d]`` by :func:`features_by_channel`), or ``None`` for no features.
+        Dotted name of a submodule whose output becomes the teacher's features, or ``None`` for
+        no features.
+    feature_layout
+        The :class:`FeatureLayout` of that submodule's output (by default ``[batch, channels,
+        ...]``); it is mapped to ``[batch, channels, d]`` by :func:`features_by_channel`.
     """
 
     def __init__(
@@ -222,6 +343,7 @@ class TorchTeacher:
         horizon: int,
         n_channels: int | None = None,
         feature_layer: str | None = None,
+        feature_layout: FeatureLayout | str = FeatureLayout.PER_CHANNEL,
     ) -> None:
         if not callable(model):
             raise TypeError(
@@ -237,7 +359,12 @@ class TorchTeacher:
         self.input_len = int(input_len)
         self.horizon = int(horizon)
         self.n_channels = n_channels
-        self._capture = FeatureCapture(model, feature_layer) if feature_layer else None
+        self._capture = (
+            FeatureCapture(model, feature_layer, feature_layout) if feature_layer else None
+        )
+
+    def __repr__(self) -> str:
+        return f"TorchTeacher({type(self.model).__name__}, L={self.input_len}, H={self.horizon})"
 
     def _placement(self, x: Tensor) -> tuple[torch.device, torch.dtype]:
         if isinstance(self.model, nn.Module):
@@ -261,13 +388,7 @@ class TorchTeacher:
             )
         features = None
         if self._capture is not None:
-            if self._capture.output is None:
-                raise ValueError(
-                    f"teacher_feature_layer={self._capture.layer!r} did not run in the forward "
-                    "pass; choose a layer that does."
-                )
-            features = features_by_channel(self._capture.output, x.shape[0], x.shape[2])
-            features = features.to(device=x.device, dtype=x.dtype)
+            features = self._capture.features(x.shape[0], x.shape[2], like=x)
         return TeacherOutput(prediction.to(device=x.device, dtype=x.dtype), features)
 
 

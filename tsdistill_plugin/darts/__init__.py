@@ -7,11 +7,14 @@ Importing this module imports Darts (and never NeuralForecast). It registers the
 
 from darts.utils.serialization import add_safe_globals
 
+from ..core.distillation import Distillation
 from ..core.schedule import halving_lr_factor
-from ._fitting import SharedTeacher
+from ._windows import IndexedSample
 from .model import DistilledMLPModel, _DistilledMLPModule
-from .teacher import DartsTeacher
+from .teacher import DartsLocalTeacher, DartsTeacher
 
-add_safe_globals([DistilledMLPModel, _DistilledMLPModule, SharedTeacher, halving_lr_factor])
+add_safe_globals(
+    [DistilledMLPModel, _DistilledMLPModule, Distillation, IndexedSample, halving_lr_factor]
+)
 
-__all__ = ["DartsTeacher", "DistilledMLPModel"]
+__all__ = ["DartsLocalTeacher", "DartsTeacher", "DistilledMLPModel"]

@@ -1,25 +1,22 @@
 """``DistilledMLPModel``: TimeDistill's MLP student as a Darts torch forecasting model.
 
-The student is the core ``DMLP``; its training step adds the core ``DistillationLoss`` with the
-teacher's forecasts (and hidden features), which are computed once per training window before
-training starts (``TeacherCache``). Any Darts or NeuralForecast model can be the teacher
-(through :func:`tsdistill_plugin.teachers.as_teacher`); ``teacher=None`` trains the same MLP
-without distillation.
+The student is the core ``DMLP``; the teacher's whole lifecycle (fitting or checking it, its
+outputs per training window, the feature regressor, the loss) is the core's
+:class:`~tsdistill_plugin.core.Distillation`. This module is the Darts glue: the constructor in
+Darts' style, the training windows identified by their position in Darts' training dataset, and
+the distillation terms added to the loss of Darts' own training step.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-import time
-from collections import OrderedDict
-from typing import Any, Literal
+from typing import Any
 
+import numpy as np
 import torch
-from darts.models.forecasting.forecasting_model import _model_call_stack_top
 from darts.models.forecasting.pl_forecasting_module import PLForecastingModule, io_processor
-from darts.models.forecasting.torch_forecasting_model import PastCovariatesTorchModel
 from darts.timeseries import TimeSeries
+from darts.utils.data import TorchTrainingDataset
 from darts.utils.data.torch_datasets.utils import (
     ModuleStage,
     PLModuleInput,
@@ -31,38 +28,14 @@ from darts.utils.ts_utils import series2seq
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 
-from ..core.cache import TeacherCache
-from ..core.losses import DistillationLoss
+from ..core.distillation import CacheMode, Distillation, TeacherTargets
 from ..core.schedule import halving_lr_factor
-from ..core.student import DMLP, NORM_MODES
-from ..core.teacher import (
-    FeatureRegressor,
-    FittableTeacher,
-    Teacher,
-    TeacherOutput,
-    forecast_horizon,
-)
+from ..core.student import DMLP, StudentOutput, check_student_arguments
+from ..core.teacher import FeatureRegressor
 from ..devices import check_accelerator
 from ..teachers import AUTO, as_teacher
-from ._fitting import (
-    IndexedBatch,
-    IndexedDataset,
-    PastTargets,
-    SharedTeacher,
-    check_series,
-    check_teacher,
-    collate_indexed,
-    fit_teacher,
-    fresh_teacher,
-    windows_warning,
-)
-
-logger = logging.getLogger(__name__)
-
-CacheMode = Literal["auto", "memory", "disk", "online"]
-CACHE_MODES: tuple[str, ...] = ("auto", "memory", "disk", "online")
-TEACHER_BATCH_SIZE = 256
-"""Windows per teacher call while filling the cache."""
+from ._compat import StudentModelHooks
+from ._windows import IndexedBatch, IndexedDataset, PastTargets, collate_indexed, training_data
 
 DEFAULT_OPTIMIZER_KWARGS = {"lr": 0.01}
 """The reference's student optimizer: Adam at learning rate 0.01."""
@@ -73,21 +46,11 @@ DEFAULT_LR_SCHEDULER = {
 }
 """The reference's ``lradj="type1"``: base rate for two epochs, then halved every epoch."""
 
-TRAINING_ONLY_PARAMS = [
-    "teacher",
-    "alpha",
-    "beta",
-    "temperature",
-    "scale_levels",
-    "teacher_feature_layer",
-    "teacher_cache",
-    "refit_teacher",
-]
-"""Constructor arguments that change training but not the weights' shapes."""
+LENGTH_NAMES = ("input_chunk_length", "output_chunk_length")
 
 
 class _DistilledMLPModule(PLForecastingModule):
-    """The Lightning module: ``DMLP`` plus the distillation objective.
+    """The Lightning module: ``DMLP``, plus the distillation terms during training.
 
     Parameters
     ----------
@@ -95,53 +58,39 @@ class _DistilledMLPModule(PLForecastingModule):
         Number of target components ``N``.
     hidden_size, norm
         Passed to :class:`~tsdistill_plugin.core.DMLP`.
-    alpha, beta, temperature, scale_levels
-        Passed to :class:`~tsdistill_plugin.core.DistillationLoss`.
     **kwargs
         ``PLForecastingModule`` arguments.
 
     Notes
     -----
-    The teacher's outputs come from :attr:`teacher_source`, a ``TeacherCache`` (read by the
-    batch's window indices), a ``Teacher`` (called on each batch) or ``None``. It is a plain
-    attribute: never a submodule, never a hyperparameter, never saved. The
-    :class:`~tsdistill_plugin.core.FeatureRegressor` that maps the teacher's features trains
-    with the student but predictions never use it, so checkpoints leave it out.
+    :meth:`attach` hands the module a training run's lifecycle and teacher targets: plain
+    attributes, never submodules, hyperparameters or saved. The
+    :class:`~tsdistill_plugin.core.FeatureRegressor` trains with the student but predictions
+    never use it, so checkpoints leave it out.
     """
 
-    def __init__(
-        self,
-        n_channels: int,
-        hidden_size: int,
-        norm: str,
-        alpha: float,
-        beta: float,
-        temperature: float,
-        scale_levels: int,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, n_channels: int, hidden_size: int, norm: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.student = DMLP(
             self.input_chunk_length, self.output_chunk_length, n_channels, hidden_size, norm
         )
-        self.distillation = DistillationLoss(alpha, beta, temperature, scale_levels)
         self.regressor: FeatureRegressor | None = None
-        self.teacher_source: TeacherCache | Teacher | None = None
+        self.distillation: Distillation | None = None
+        self.targets: TeacherTargets | None = None
+        self._step: StudentOutput | None = None
 
-    def attach_teacher(
-        self, source: TeacherCache | Teacher | None, feature_dim: int | None
-    ) -> None:
-        """Use ``source`` for the next training run, with a feature regressor for teacher
-        features of width ``feature_dim`` (``None``: no feature-level terms).
+    def attach(self, distillation: Distillation, targets: TeacherTargets | None) -> None:
+        """Distil from ``targets`` in the next training run (``None``: train without them).
 
-        An existing regressor of the right width is kept (training continues); otherwise a
-        new one is made (Lightning moves it to the module's device and precision).
+        A regressor of the right width is kept (training continues); otherwise the
+        lifecycle makes a new one (Lightning moves it to the module's device and precision).
         """
-        self.teacher_source = source
-        if feature_dim is None:
+        self.distillation, self.targets = distillation, targets
+        width = None if targets is None else targets.feature_size
+        if width is None:
             self.regressor = None
-        elif self.regressor is None or self.regressor[0].in_features != feature_dim:
-            self.regressor = FeatureRegressor(feature_dim, self.student.hidden_size)
+        elif self.regressor is None or self.regressor[0].in_features != width:
+            self.regressor = distillation.regressor(targets, self.student.hidden_size)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Leave the training-only regressor (weights and optimizer moments) out of the file."""
@@ -156,60 +105,37 @@ class _DistilledMLPModule(PLForecastingModule):
         for optimizer, saved in zip(optimizers, checkpoint["optimizer_states"], strict=True):
             _drop_optimizer_params(optimizer, saved, training_only)
 
-    @io_processor
     def forward(self, x_in: PLModuleInput) -> PLModuleOutput:
         """Forecast ``x_in.past_target`` ``[batch, L, N]`` as ``[batch, H, N, 1]``.
 
-        In the training stage the student's features ``[batch, N, hidden]`` ride along as the
-        output's ``state``.
+        In the training stage the forecast and the student's features ``[batch, N, hidden]``
+        are kept for the distillation terms of the training step.
         """
-        output = self.student(x_in.past_target)
-        features = output.features if x_in.stage is ModuleStage.TRAIN else None
-        return PLModuleOutput(prediction=output.prediction.unsqueeze(-1), state=features)
+        output = self._forecast(x_in)
+        if x_in.stage is ModuleStage.TRAIN:
+            self._step = StudentOutput(output.prediction[..., 0], self._features)
+        return output
 
-    def _teacher_outputs(self, batch: TorchTrainingBatch) -> TeacherOutput | None:
-        source = self.teacher_source
-        if source is None:
-            return None
-        if isinstance(source, TeacherCache):
-            if not isinstance(batch, IndexedBatch) or batch.window_index is None:
-                raise RuntimeError(
-                    "the training batch carries no window indices, so cached teacher outputs "
-                    "cannot be matched to it; do not override dataloader_kwargs['collate_fn']."
-                )
-            output = source[batch.window_index]
-        else:
-            output = forecast_horizon(source, batch.past_target, self.output_chunk_length)
-        reference = batch.past_target
-        return TeacherOutput(
-            output.prediction.to(reference.device, reference.dtype),
-            None
-            if output.features is None
-            else output.features.to(reference.device, reference.dtype),
-        )
+    @io_processor
+    def _forecast(self, x_in: PLModuleInput) -> PLModuleOutput:
+        output = self.student(x_in.past_target)
+        self._features = output.features
+        return PLModuleOutput(prediction=output.prediction.unsqueeze(-1))
 
     def training_step(self, train_batch: TorchTrainingBatch, batch_idx: int) -> Tensor:
-        """Supervised loss (Darts' ``loss_fn``) plus the distillation terms, each logged."""
-        output = self(train_batch.to_module_input(stage=ModuleStage.TRAIN))
-        supervised = self._compute_loss(
-            output, train_batch.future_target, self.train_criterion, train_batch.sample_weight
+        """Darts' training step (its ``loss_fn``, logged as ``train_loss``) plus the
+        distillation terms, each logged as ``train_<term>``."""
+        supervised = super().training_step(train_batch, batch_idx)
+        step, self._step, self._features = self._step, None, None
+        if self.targets is None:
+            return supervised
+        window_ids = train_batch.window_index if isinstance(train_batch, IndexedBatch) else None
+        teacher = self.targets.get(window_ids, train_batch.past_target)
+        total, terms = self.distillation.loss(
+            step.prediction, supervised, teacher, step.features, self.regressor
         )
-        teacher = self._teacher_outputs(train_batch)
-        teacher_features = None
-        if teacher is not None and teacher.features is not None and self.regressor is not None:
-            teacher_features = self.regressor(teacher.features)
-        distillation, terms = self.distillation(
-            output.prediction[..., 0],
-            target=None,
-            teacher_prediction=None if teacher is None else teacher.prediction,
-            features=output.state if teacher_features is not None else None,
-            teacher_features=teacher_features,
-        )
-        loss = supervised + distillation
-        terms["supervised"] = supervised
         batch_size = train_batch.past_target.shape[0]
-        self.log("train_loss", loss, batch_size=batch_size, prog_bar=True, sync_dist=True)
-        for name, value in terms.items():
+        for name, value in (*terms.items(), ("total", total)):
             self.log(
                 f"train_{name}",
                 value,
@@ -219,11 +145,10 @@ class _DistilledMLPModule(PLForecastingModule):
                 prog_bar=True,
                 sync_dist=True,
             )
-        self._update_metrics(output, train_batch.future_target, self.train_metrics)
-        return loss
+        return total
 
 
-class DistilledMLPModel(PastCovariatesTorchModel):
+class DistilledMLPModel(StudentModelHooks):
     """TimeDistill's MLP student, distilled from any Darts or NeuralForecast model.
 
     Parameters
@@ -255,7 +180,9 @@ class DistilledMLPModel(PastCovariatesTorchModel):
         least ``2 ** scale_levels``).
     teacher_feature_layer
         ``"auto"`` (a known layer for NF PatchTST / iTransformer and Darts TSMixer / TiDE,
-        none otherwise), a dotted submodule name of the teacher's torch module, or ``None``.
+        none otherwise), a dotted submodule name of the teacher's torch module (with a
+        ``[batch, channels, ...]`` output), a ``(name, layout)`` pair with a
+        :class:`~tsdistill_plugin.core.FeatureLayout`, or ``None``.
     teacher_cache
         Where the teacher's outputs for the training windows live: ``"auto"`` (memory within a
         budget, else a memory-mapped file), ``"memory"``, ``"disk"``, or ``"online"`` (no
@@ -279,6 +206,18 @@ class DistilledMLPModel(PastCovariatesTorchModel):
     >>> forecast = model.predict(n=24)  # doctest: +SKIP
     """
 
+    shared_params = ("teacher",)
+    training_only_params = (
+        "teacher",
+        "alpha",
+        "beta",
+        "temperature",
+        "scale_levels",
+        "teacher_feature_layer",
+        "teacher_cache",
+        "refit_teacher",
+    )
+
     def __init__(
         self,
         input_chunk_length: int | None = None,
@@ -290,83 +229,51 @@ class DistilledMLPModel(PastCovariatesTorchModel):
         beta: float = 1.0,
         temperature: float = 0.5,
         scale_levels: int = 3,
-        teacher_feature_layer: str | None = AUTO,
+        teacher_feature_layer: str | tuple[str, str] | None = AUTO,
         teacher_cache: CacheMode = "auto",
         refit_teacher: bool = False,
         **darts_torch_model_kwargs: Any,
     ) -> None:
-        shared = teacher if isinstance(teacher, SharedTeacher) else None
-        if shared is None:
+        if isinstance(teacher, Distillation):  # shared by a copy (``untrained_model``)
+            distillation = teacher
+        else:
             wrapped = (
                 None
                 if teacher is None
                 else as_teacher(teacher, feature_layer=teacher_feature_layer)
             )
-            shared = SharedTeacher(wrapped)
-        params = dict(self.model_params)
-        input_chunk_length, output_chunk_length = _chunk_lengths(
-            input_chunk_length, output_chunk_length, shared.teacher
+            distillation = Distillation(
+                wrapped, alpha, beta, temperature, scale_levels, refit_teacher, teacher_cache
+            )
+        lookback, horizon = distillation.lengths(
+            input_chunk_length, output_chunk_length, LENGTH_NAMES
         )
-        _check_arguments(params, norm, teacher_cache, output_chunk_length, scale_levels)
+        check_student_arguments(hidden_size=hidden_size, norm=norm)
+        params = dict(self.model_params)
+        _check_darts_arguments(params)
         params.update(
-            input_chunk_length=input_chunk_length,
-            output_chunk_length=output_chunk_length,
-            output_chunk_shift=0,
+            input_chunk_length=lookback, output_chunk_length=horizon, output_chunk_shift=0
         )
         if "optimizer_kwargs" not in params:
             params["optimizer_kwargs"] = dict(DEFAULT_OPTIMIZER_KWARGS)
         if "lr_scheduler_cls" not in params and "lr_scheduler_kwargs" not in params:
             params.update(copy.deepcopy(DEFAULT_LR_SCHEDULER))
-        super().__init__(**self._extract_torch_model_params(**params))
-        self.pl_module_params = self._extract_pl_module_params(**params)
-        self._model_params.update(
-            input_chunk_length=input_chunk_length, output_chunk_length=output_chunk_length
+        torch_params, module_params = self.split_params(params)
+        super().__init__(**torch_params)
+        self.pl_module_params = module_params
+        self.model_params.update(
+            input_chunk_length=lookback, output_chunk_length=horizon, teacher=distillation
         )
-
         self.hidden_size = hidden_size
         self.norm = norm
-        self.alpha = alpha
-        self.beta = beta
-        self.temperature = temperature
-        self.scale_levels = scale_levels
-        self.teacher_cache = teacher_cache
-        self.refit_teacher = refit_teacher
-        self._shared_teacher = shared
-        self._teacher: Teacher | None = shared.teacher
-        self._teacher_source: TeacherCache | Teacher | None = None
-
-    # --- Darts plumbing: the teacher is shared by copies and never saved ------------------
-
-    def _extract_model_creation_params(self) -> OrderedDict:
-        """Deep-copy the creation parameters except the teacher, which is shared."""
-        params = _model_call_stack_top()
-        return OrderedDict(
-            (key, value if key == "teacher" else copy.deepcopy(value))
-            for key, value in params.items()
-        )
-
-    def untrained_model(self) -> DistilledMLPModel:
-        """A new, untrained student with the same parameters, sharing this one's teacher."""
-        params = {k: copy.deepcopy(v) for k, v in self.model_params.items() if k != "teacher"}
-        return self.__class__(teacher=self._shared_teacher, **params)
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state["_model_params"] = OrderedDict(state["_model_params"], teacher=None)
-        state["_teacher"] = None
-        state["_teacher_source"] = None
-        return state
+        self._distillation = distillation
+        self._targets: TeacherTargets | None = None
 
     @property
-    def _ckpt_skipped_params(self) -> list[str]:
-        return super()._ckpt_skipped_params + TRAINING_ONLY_PARAMS
-
-    @property
-    def teacher(self) -> Teacher | None:
-        """The wrapped teacher: the one of the last ``fit`` (with ``refit_teacher``, that
-        fit's own copy), else the one shared with every copy of this model; ``None`` for the
-        baseline and after loading."""
-        return self._teacher if self._teacher is not None else self._shared_teacher.teacher
+    def teacher(self) -> Any:
+        """The wrapped teacher (with ``refit_teacher``, the last fit's own copy); ``None`` for
+        the baseline and after loading."""
+        return self._distillation.teacher
 
     @property
     def supports_past_covariates(self) -> bool:
@@ -375,8 +282,6 @@ class DistilledMLPModel(PastCovariatesTorchModel):
     @property
     def supports_static_covariates(self) -> bool:
         return False
-
-    # --- fitting ----------------------------------------------------------------------------
 
     def fit(
         self,
@@ -388,12 +293,12 @@ class DistilledMLPModel(PastCovariatesTorchModel):
         val_future_covariates: Any = None,
         **kwargs: Any,
     ) -> DistilledMLPModel:
-        """Fit the teacher if needed, cache its outputs and train the student.
+        """Fit the teacher if needed and train the student.
 
         Parameters
         ----------
         series
-            One or several target series with the same components (no NaN, at least
+            One or several target series with the same components (finite values, at least
             ``input_chunk_length + output_chunk_length`` steps each).
         val_series
             Optional validation series: validation loss (ground-truth MSE) and early stopping.
@@ -424,117 +329,62 @@ class DistilledMLPModel(PastCovariatesTorchModel):
         train = series2seq(series)
         val = series2seq(val_series)
         length = self.input_chunk_length + self.output_chunk_length
-        check_series(train, "series", length)
+        _check_series(train, "series", length)
         if val is not None:
-            check_series(val, "val_series", length)
-        self._prepare_teacher(train, val)
+            _check_series(val, "val_series", length, train[0].n_components)
+        self._distillation.prepare(
+            training_data(train, val),
+            self.input_chunk_length,
+            self.output_chunk_length,
+            train[0].n_components,
+        )
         return super().fit(series, val_series=val_series, **kwargs)
 
-    def _prepare_teacher(
-        self, series: list[TimeSeries], val_series: list[TimeSeries] | None
-    ) -> None:
-        shared = self._shared_teacher
-        if shared.teacher is None:
-            return
-        teacher = fresh_teacher(shared.teacher) if self.refit_teacher else shared.teacher
-        bind = getattr(teacher, "bind", None)
-        if bind is not None:
-            bind(self.input_chunk_length, self.output_chunk_length)
-        sizes = (self.input_chunk_length, self.output_chunk_length, series[0].n_components)
-        check_teacher(teacher, *sizes)  # before fitting, with what is already known
-        fit_teacher(shared, teacher, series, val_series, self.refit_teacher)
-        check_teacher(teacher, *sizes)
-        self._teacher = teacher
+    def fit_from_dataset(
+        self,
+        train_dataset: TorchTrainingDataset,
+        val_dataset: TorchTrainingDataset | None = None,
+        trainer: Any = None,
+        verbose: bool | None = None,
+        epochs: int = 0,
+        dataloader_kwargs: dict[str, Any] | None = None,
+        load_best: bool = False,
+    ) -> DistilledMLPModel:
+        """Train the student on Darts datasets, distilling from the (fitted) teacher.
 
-    def _setup_for_train(self, train_dataset, val_dataset=None, **kwargs: Any) -> dict[str, Any]:
-        """Fill the teacher cache over the training windows, then index the training samples."""
-        self._teacher_source, feature_dim = self._teacher_source_for(train_dataset)
-        params = super()._setup_for_train(train_dataset, val_dataset, **kwargs)
-        module: _DistilledMLPModule = params["model"]
-        module.attach_teacher(self._teacher_source, feature_dim)
-        if isinstance(self._teacher_source, TeacherCache):
-            datamodule = params["datamodule"]
-            datamodule.train_dataset = IndexedDataset(train_dataset)
-            datamodule.dataloader_kwargs["collate_fn"] = collate_indexed
-        return params
-
-    def _train(self, *args: Any, **kwargs: Any) -> None:
-        """Train, then let go of the teacher's cached outputs (they can be large)."""
-        try:
-            super()._train(*args, **kwargs)
-        finally:
-            self._teacher_source = None
-            if self.model is not None:
-                self.model.teacher_source = None
-
-    def _teacher_source_for(
-        self, train_dataset
-    ) -> tuple[TeacherCache | Teacher | None, int | None]:
-        """The teacher's outputs for ``train_dataset`` and the width of its features."""
-        teacher = self._teacher
-        if teacher is None or (self.alpha == 0 and self.beta == 0):
-            return None, None
-        if isinstance(teacher, FittableTeacher) and not teacher.is_fitted:
-            raise ValueError(
-                "the teacher is not fitted; call fit(series) (which fits it) rather than "
-                "fit_from_dataset, or pass a fitted teacher."
-            )
-        if self.beta == 0:
-            teacher = _PredictionsOnly(teacher)
+        The teacher's outputs for every training window are computed first (or, with
+        ``teacher_cache="online"``, on every batch) and released after training. Arguments as
+        in Darts' ``TorchForecastingModel.fit_from_dataset``.
+        """
         windows = PastTargets(train_dataset)
-        dtype = torch.from_numpy(windows[0][:1]).dtype
-        if self.teacher_cache == "online":
-            logger.info("teacher_cache='online': the teacher runs on every training batch.")
-            probe = forecast_horizon(
-                teacher, torch.from_numpy(windows[0][None]), self.output_chunk_length
+        dtype = torch.from_numpy(np.asarray(windows[0][:1])).dtype
+        targets = self._distillation.targets(windows, self.output_chunk_length, dtype)
+        if targets is not None and targets.cache is not None:
+            train_dataset = IndexedDataset(train_dataset)
+            dataloader_kwargs = {**(dataloader_kwargs or {}), "collate_fn": collate_indexed}
+        self._targets = targets
+        if self.model is not None:
+            self.model.attach(self._distillation, targets)
+        try:
+            return super().fit_from_dataset(
+                train_dataset, val_dataset, trainer, verbose, epochs, dataloader_kwargs, load_best
             )
-            source = teacher
-            features = probe.features
-        else:
-            windows_warning(teacher, len(windows))
-            start = time.perf_counter()
-            source = TeacherCache(
-                teacher,
-                windows,
-                self.output_chunk_length,
-                batch_size=TEACHER_BATCH_SIZE,
-                storage=self.teacher_cache,
-                dtype=dtype,
-                progress=False,
-            )
-            logger.info(
-                "Teacher outputs for %d training windows computed in %.1f s.",
-                len(source),
-                time.perf_counter() - start,
-            )
-            features = source.features
-        use_features = features is not None and self.beta > 0
-        return source, int(features.shape[-1]) if use_features else None
+        finally:
+            self._targets = None
+            if targets is not None:
+                targets.close()
+            if self.model is not None:
+                self.model.targets = None
 
-    def _create_model(self, train_sample: TorchTrainingSample) -> _DistilledMLPModule:
-        return _DistilledMLPModule(
+    def create_module(self, train_sample: TorchTrainingSample) -> _DistilledMLPModule:
+        module = _DistilledMLPModule(
             n_channels=train_sample.past_target.shape[1],
             hidden_size=self.hidden_size,
             norm=self.norm,
-            alpha=self.alpha,
-            beta=self.beta,
-            temperature=self.temperature,
-            scale_levels=self.scale_levels,
             **self.pl_module_params,
         )
-
-
-class _PredictionsOnly:
-    """A teacher's forecasts without its features (when ``beta == 0`` they are not needed)."""
-
-    def __init__(self, teacher: Teacher) -> None:
-        self.teacher = teacher
-        self.input_len = teacher.input_len
-        self.horizon = teacher.horizon
-        self.n_channels = teacher.n_channels
-
-    def forecast(self, x: Tensor) -> TeacherOutput:
-        return TeacherOutput(self.teacher.forecast(x).prediction, None)
+        module.attach(self._distillation, self._targets)
+        return module
 
 
 def _drop_optimizer_params(
@@ -553,50 +403,34 @@ def _drop_optimizer_params(
     saved["state"] = {k: v for k, v in saved["state"].items() if k not in dropped}
 
 
-def _chunk_lengths(
-    input_chunk_length: int | None, output_chunk_length: int | None, teacher: Teacher | None
-) -> tuple[int, int]:
-    """The student's chunk lengths: the given ones, else the teacher's."""
-    lookback = (
-        input_chunk_length
-        if input_chunk_length is not None
-        else getattr(teacher, "input_len", None)
-    )
-    horizon = (
-        output_chunk_length
-        if output_chunk_length is not None
-        else getattr(teacher, "horizon", None)
-    )
-    if lookback is None or horizon is None:
-        missing = [
-            name
-            for name, value in (("input_chunk_length", lookback), ("output_chunk_length", horizon))
-            if value is None
-        ]
-        source = "there is no teacher" if teacher is None else "the teacher has no chunk lengths"
-        raise ValueError(
-            f"{' and '.join(missing)} not given and {source} to take them from; pass "
-            "input_chunk_length=<L> and output_chunk_length=<H>."
-        )
-    for name, value in (("input_chunk_length", lookback), ("output_chunk_length", horizon)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return lookback, horizon
-
-
-def _check_arguments(
-    params: dict, norm: str, teacher_cache: str, horizon: int, scale_levels: int
+def _check_series(
+    series: list[TimeSeries], name: str, min_length: int, width: int | None = None
 ) -> None:
-    """Refuse bad constructor arguments before anything is built."""
-    if norm not in NORM_MODES:
-        raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}.")
-    if not isinstance(scale_levels, int) or scale_levels < 0 or horizon < 2**scale_levels:
-        raise ValueError(
-            f"scale_levels={scale_levels!r} needs output_chunk_length >= 2 ** scale_levels, "
-            f"but output_chunk_length is {horizon}; lower scale_levels."
-        )
-    if teacher_cache not in CACHE_MODES:
-        raise ValueError(f"teacher_cache must be one of {CACHE_MODES}, got {teacher_cache!r}.")
+    """Reject non-finite values, too-short series and components that differ."""
+    width = series[0].n_components if width is None else width
+    for i, s in enumerate(series):
+        values = s.values(copy=False)
+        if not np.isfinite(values).all():
+            raise ValueError(
+                f"{name}[{i}] contains NaN or infinite values; the student and its teacher need "
+                "finite series. Fill or clip them first, e.g. with "
+                "darts.dataprocessing.transformers.MissingValuesFiller."
+            )
+        if len(s) < min_length:
+            raise ValueError(
+                f"{name}[{i}] has {len(s)} time steps, fewer than input_chunk_length + "
+                f"output_chunk_length = {min_length}; pass a longer series or shorter chunk "
+                "lengths."
+            )
+        if s.n_components != width:
+            raise ValueError(
+                f"{name}[{i}] has {s.n_components} components but series[0] has {width}; all "
+                "series of one student must have the same components."
+            )
+
+
+def _check_darts_arguments(params: dict[str, Any]) -> None:
+    """Refuse Darts arguments the student does not support, before anything is built."""
     if params.get("likelihood") is not None:
         raise ValueError(
             "DistilledMLPModel is a point forecaster; likelihood is not supported (got "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,20 +30,27 @@ from darts.models.forecasting.torch_forecasting_model import TorchForecastingMod
 from darts.utils.data.torch_datasets.utils import PLModuleInput
 from torch import Tensor, nn
 
-from ..core.teacher import FeatureCapture, TeacherOutput, features_by_channel, frozen
+from ..core.teacher import (
+    AUTO,
+    FeatureCapture,
+    FeatureLayer,
+    FeatureLayout,
+    TeacherOutput,
+    frozen,
+    resolve_feature_layer,
+)
+from ._compat import is_fitted, likelihood_median
 
-logger = logging.getLogger(__name__)
-
-AUTO = "auto"
-
-AUTO_FEATURE_LAYERS: dict[str, str] = {
-    "TSMixerModel": "fc_hist",
-    "TiDEModel": "encoders",
+AUTO_FEATURE_LAYERS: dict[str, tuple[str, FeatureLayout]] = {
+    "TSMixerModel": ("fc_hist", FeatureLayout.PER_CHANNEL),
+    "TiDEModel": ("encoders", FeatureLayout.PER_WINDOW),
 }
-"""Submodule whose output is the teacher's hidden representation, by Darts model class.
+"""Submodule whose output is the teacher's hidden representation, and its layout, by Darts
+model class.
 
 ``TSMixerModel.fc_hist`` maps each channel's lookback to ``[batch, channels, horizon]``;
 ``TiDEModel.encoders`` gives one vector ``[batch, hidden]`` per window, shared by every channel.
+A layer named by the user is taken to be ``[batch, channels, ...]`` unless a layout is given.
 """
 
 MEDIAN_SAMPLES = 200
@@ -80,7 +86,7 @@ def _check_no_covariate_use(model: ForecastingModel) -> None:
         )
 
 
-def _check_no_feature_layer(model: ForecastingModel, feature_layer: str | None) -> None:
+def _check_no_feature_layer(model: ForecastingModel, feature_layer: FeatureLayer) -> None:
     if feature_layer not in (None, AUTO):
         raise ValueError(
             f"teacher_feature_layer={feature_layer!r} needs a torch teacher, but "
@@ -94,35 +100,23 @@ def _likelihood_median(likelihood: object, output: Tensor) -> Tensor:
     quantiles = getattr(likelihood, "quantiles", None)
     if quantiles is not None:
         return output[..., list(quantiles).index(0.5)]
-    distribution = likelihood._distr_from_params(likelihood._params_from_output(output))
-    try:
-        return distribution.icdf(torch.tensor(0.5, dtype=output.dtype, device=output.device))
-    except NotImplementedError:
-        samples = torch.stack([likelihood.sample(output) for _ in range(MEDIAN_SAMPLES)])
-        return samples.median(dim=0).values
+    return likelihood_median(likelihood, output, MEDIAN_SAMPLES)
 
 
 class _TorchForecaster:
     """A Darts ``TorchForecastingModel`` run batch-wise through its Lightning module."""
 
-    def __init__(self, model: TorchForecastingModel, feature_layer: str | None) -> None:
+    def __init__(self, model: TorchForecastingModel, feature_layer: FeatureLayer) -> None:
         self.model = model
         self.input_len = int(model.input_chunk_length)
         self.horizon = int(model.output_chunk_length)
-        if feature_layer == AUTO:
-            feature_layer = AUTO_FEATURE_LAYERS.get(type(model).__name__)
-            if feature_layer is None:
-                logger.info(
-                    "teacher %s has no known feature layer: feature-level distillation is "
-                    "skipped (pass teacher_feature_layer='<submodule name>' to use one).",
-                    type(model).__name__,
-                )
-        self.feature_layer = feature_layer
+        auto = AUTO_FEATURE_LAYERS.get(type(model).__name__)
+        self.feature_layer = resolve_feature_layer(feature_layer, auto, FeatureLayout.PER_CHANNEL)
         self._capture: FeatureCapture | None = None
 
     @property
     def is_fitted(self) -> bool:
-        return self.model.model is not None and bool(self.model._fit_called)
+        return self.model.model is not None and is_fitted(self.model)
 
     @property
     def n_channels(self) -> int | None:
@@ -135,7 +129,7 @@ class _TorchForecaster:
     def forecast(self, x: Tensor) -> TeacherOutput:
         module: nn.Module = self.model.model
         if self._capture is None and self.feature_layer is not None:
-            self._capture = FeatureCapture(module, self.feature_layer)
+            self._capture = FeatureCapture(module, *self.feature_layer)
         parameter = next(module.parameters())
         inputs = PLModuleInput(past_target=x.to(parameter.device, parameter.dtype))
         capture = self._capture.capturing() if self._capture else contextlib.nullcontext()
@@ -148,15 +142,14 @@ class _TorchForecaster:
                 prediction = _likelihood_median(likelihood, output)
         features = None
         if self._capture is not None:
-            features = features_by_channel(self._capture.output, x.shape[0], x.shape[2])
-            features = features.to(x.device, x.dtype)
+            features = self._capture.features(x.shape[0], x.shape[2], like=x)
         return TeacherOutput(prediction.to(x.device, x.dtype), features)
 
 
 class _RegressionForecaster:
     """A Darts global regression model (``SKLearnModel`` family) predicting windows as series."""
 
-    def __init__(self, model: GlobalForecastingModel, feature_layer: str | None) -> None:
+    def __init__(self, model: GlobalForecastingModel, feature_layer: FeatureLayer) -> None:
         lags = getattr(model, "lags", None) or {}
         if not lags.get("target"):
             raise ValueError(
@@ -170,7 +163,7 @@ class _RegressionForecaster:
 
     @property
     def is_fitted(self) -> bool:
-        return bool(self.model._fit_called)
+        return is_fitted(self.model)
 
     @property
     def n_channels(self) -> int | None:
@@ -194,10 +187,10 @@ class _LocalForecaster:
 
     A local model has no lookback or horizon of its own: it reads the student's whole window
     and forecasts the student's horizon. ``input_len`` and ``horizon`` stay ``None`` until the
-    student sets them (:meth:`DartsTeacher.bind`).
+    student sets them (:meth:`DartsLocalTeacher.bind`).
     """
 
-    def __init__(self, model: LocalForecastingModel, feature_layer: str | None) -> None:
+    def __init__(self, model: LocalForecastingModel, feature_layer: FeatureLayer) -> None:
         _check_no_feature_layer(model, feature_layer)
         self.model = model
         self.input_len: int | None = None
@@ -224,7 +217,7 @@ class _LocalForecaster:
         if self.horizon is None:
             raise ValueError(
                 f"local teacher {type(self.model).__name__} has no horizon of its own; the "
-                "student sets it to its output_chunk_length (DartsTeacher.bind)."
+                "student sets it to its output_chunk_length (DartsLocalTeacher.bind)."
             )
         windows = x.detach().cpu().double().numpy()
         values = np.stack([self._forecast_window(window) for window in windows])
@@ -247,20 +240,21 @@ class DartsTeacher:
         A Darts ``TorchForecastingModel``, global regression model or local model, fitted or
         not. It is never changed except by :meth:`fit` (which the student calls only for an
         unfitted teacher) and a torch model's ``eval`` mode during a forward pass (restored).
+        A local model gives a :class:`DartsLocalTeacher`.
     feature_layer
         ``"auto"`` distills features from TSMixer (``fc_hist``) and TiDE (``encoders``) and
-        from no layer of other models (one info log line says so); a dotted submodule name of
-        the Lightning module picks that layer; ``None`` disables features.
+        from no layer of other models; a dotted submodule name of the Lightning module picks
+        that layer (output ``[batch, channels, ...]``); a ``(name, layout)`` pair declares the
+        layer's :class:`~tsdistill_plugin.core.FeatureLayout`; ``None`` disables features.
 
     Attributes
     ----------
     input_len
         Lookback the teacher reads: ``input_chunk_length`` for torch models, the largest target
-        lag for regression models, the student's lookback for local models (set by
-        :meth:`bind`).
+        lag for regression models, the student's lookback for local models.
     horizon
         Steps per call: ``output_chunk_length`` (torch and regression models) or the student's
-        horizon (local models, set by :meth:`bind`).
+        horizon (local models).
     n_channels
         Number of target components once fitted (``None`` before, and for local models, which
         take any number).
@@ -272,7 +266,12 @@ class DartsTeacher:
     teacher the target windows only.
     """
 
-    def __init__(self, model: ForecastingModel, feature_layer: str | None = AUTO) -> None:
+    def __new__(cls, model: ForecastingModel, feature_layer: FeatureLayer = AUTO) -> DartsTeacher:
+        if cls is DartsTeacher and isinstance(model, LocalForecastingModel):
+            cls = DartsLocalTeacher
+        return super().__new__(cls)
+
+    def __init__(self, model: ForecastingModel, feature_layer: FeatureLayer = AUTO) -> None:
         forecaster = next((f for base, f in _FORECASTERS if isinstance(model, base)), None)
         if forecaster is None:
             raise TypeError(
@@ -281,7 +280,12 @@ class DartsTeacher:
             )
         _check_no_covariate_use(model)
         self.model = model
+        self._feature_layer = feature_layer
         self._forecaster = forecaster(model, feature_layer)
+
+    def __repr__(self) -> str:
+        state = "fitted" if self.is_fitted else "unfitted"
+        return f"{type(self).__name__}({type(self.model).__name__}, {state})"
 
     @property
     def input_len(self) -> int | None:
@@ -298,17 +302,6 @@ class DartsTeacher:
     @property
     def is_fitted(self) -> bool:
         return self._forecaster.is_fitted
-
-    @property
-    def is_local(self) -> bool:
-        """Whether the model is refitted on each window (it then has no lengths of its own)."""
-        return isinstance(self._forecaster, _LocalForecaster)
-
-    def bind(self, input_len: int, horizon: int) -> None:
-        """Give a local teacher the student's lookback and horizon (no-op for other models)."""
-        if self.is_local:
-            self._forecaster.input_len = int(input_len)
-            self._forecaster.horizon = int(horizon)
 
     def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
         """Fit the model on frames (time index, one column per channel).
@@ -337,8 +330,21 @@ class DartsTeacher:
 
     def untrained(self) -> DartsTeacher:
         """A new, unfitted teacher with the same model parameters (for ``refit_teacher``)."""
-        layer = getattr(self._forecaster, "feature_layer", None)
-        fresh = DartsTeacher(self.model.untrained_model(), feature_layer=layer)
-        if self.is_local and self.horizon is not None:
+        return type(self)(self.model.untrained_model(), feature_layer=self._feature_layer)
+
+
+class DartsLocalTeacher(DartsTeacher):
+    """A Darts local model (``ExponentialSmoothing``, ``Theta``, ``ARIMA``, ...) as a teacher
+    refitted on every window: it has no lengths of its own and takes the student's (a
+    :class:`~tsdistill_plugin.core.LengthFreeTeacher`)."""
+
+    def bind(self, input_len: int, horizon: int) -> None:
+        """Take the student's lookback and horizon."""
+        self._forecaster.input_len = int(input_len)
+        self._forecaster.horizon = int(horizon)
+
+    def untrained(self) -> DartsLocalTeacher:
+        fresh = super().untrained()
+        if self.horizon is not None:
             fresh.bind(self.input_len, self.horizon)
         return fresh

@@ -1,0 +1,93 @@
+"""Every private name of Darts that the plugin uses, each with the reason no public hook serves.
+
+Checked against darts 0.48.1. Nothing else in the plugin touches a Darts name that starts with
+an underscore (``tests/test_library_boundaries.py`` fails otherwise), so a Darts upgrade is
+checked here alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from darts.models.forecasting.forecasting_model import ForecastingModel, _model_call_stack_top
+from darts.models.forecasting.pl_forecasting_module import PLForecastingModule
+from darts.models.forecasting.torch_forecasting_model import PastCovariatesTorchModel
+from darts.utils.data.torch_datasets.utils import (
+    TorchTrainingBatch,
+    TorchTrainingSample,
+    _batch_collate_fn_train,
+)
+
+CHECKED_VERSION = "0.48.1"
+
+
+class StudentModelHooks(PastCovariatesTorchModel):
+    """The private hooks of Darts' ``TorchForecastingModel`` that a student overrides, each
+    turned into a public-named attribute or method of the student.
+
+    - ``_extract_model_creation_params`` deep-copies every constructor argument when the model
+      is built; the arguments named in :attr:`shared_params` (the teacher) are kept as they
+      are instead, so that building a student never copies its teacher.
+    - ``_ckpt_skipped_params`` lists the arguments that may differ between a model and a
+      checkpoint it loads; :attr:`training_only_params` are added to it.
+    - ``_create_model`` (Darts' abstract factory of the Lightning module, the hook every Darts
+      model implements) calls :meth:`create_module`.
+    """
+
+    shared_params: tuple[str, ...] = ()
+    training_only_params: tuple[str, ...] = ()
+
+    def _extract_model_creation_params(self) -> OrderedDict:
+        return OrderedDict(
+            (key, value if key in self.shared_params else copy.deepcopy(value))
+            for key, value in _model_call_stack_top().items()
+        )
+
+    @property
+    def _ckpt_skipped_params(self) -> list[str]:
+        return super()._ckpt_skipped_params + list(self.training_only_params)
+
+    def _create_model(self, train_sample: TorchTrainingSample) -> PLForecastingModule:
+        return self.create_module(train_sample)
+
+    def create_module(self, train_sample: TorchTrainingSample) -> PLForecastingModule:
+        """Build the Lightning module for samples like ``train_sample``."""
+        raise NotImplementedError
+
+    @classmethod
+    def split_params(cls, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split constructor arguments into those of ``TorchForecastingModel`` and those of the
+        ``PLForecastingModule`` (as every Darts model's constructor does, with two private
+        class methods)."""
+        return cls._extract_torch_model_params(**params), cls._extract_pl_module_params(**params)
+
+
+def collate_training_samples(samples: Sequence[TorchTrainingSample]) -> TorchTrainingBatch:
+    """Darts' default collate function for training samples (private, and the only way to
+    batch samples as its Lightning modules expect them)."""
+    return _batch_collate_fn_train(list(samples))
+
+
+def is_fitted(model: ForecastingModel) -> bool:
+    """Whether ``fit`` was called on a Darts model (``_fit_called``: Darts has no public flag;
+    ``model_created`` exists for torch models only)."""
+    return bool(model._fit_called)
+
+
+def likelihood_median(likelihood: Any, output: torch.Tensor, samples: int) -> torch.Tensor:
+    """The median of a Darts likelihood's distribution, from the module's raw output
+    ``[batch, horizon, channels, n_params]``.
+
+    Darts exposes the distribution only through ``_params_from_output`` and
+    ``_distr_from_params``; without an inverse CDF the median of ``samples`` draws is taken.
+    """
+    distribution = likelihood._distr_from_params(likelihood._params_from_output(output))
+    try:
+        return distribution.icdf(torch.tensor(0.5, dtype=output.dtype, device=output.device))
+    except NotImplementedError:
+        draws = torch.stack([likelihood.sample(output) for _ in range(samples)])
+        return draws.median(dim=0).values

@@ -1,0 +1,85 @@
+"""How the Darts student identifies its training windows and hands its data to the lifecycle.
+
+The teacher's outputs are cached per training window and read back by the window's position in
+Darts' training dataset. Darts collates samples by the fields of its batch class, so the
+position travels in :class:`IndexedSample` / :class:`IndexedBatch` (subclasses with one more
+field) through :func:`collate_indexed`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from darts import TimeSeries
+from darts.utils.data import TorchTrainingDataset
+from darts.utils.data.torch_datasets.utils import TorchTrainingBatch, TorchTrainingSample
+
+from ..core.distillation import TrainingData
+from ._compat import collate_training_samples
+
+
+@dataclasses.dataclass(slots=True)
+class IndexedSample(TorchTrainingSample):
+    """A training sample that knows its position in the training dataset."""
+
+    window_index: np.ndarray | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class IndexedBatch(TorchTrainingBatch):
+    """A training batch with the dataset positions of its samples, ``[batch]``."""
+
+    window_index: torch.Tensor | None = None
+
+
+class IndexedDataset(TorchTrainingDataset):
+    """Darts' training dataset whose samples carry their index (the teacher cache's key)."""
+
+    def __init__(self, dataset: TorchTrainingDataset) -> None:
+        super().__init__()
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> IndexedSample:
+        sample = self.dataset[index]
+        fields = {f.name: getattr(sample, f.name) for f in dataclasses.fields(TorchTrainingSample)}
+        return IndexedSample(**fields, window_index=np.asarray(index, dtype=np.int64))
+
+
+def collate_indexed(samples: list[TorchTrainingSample]) -> TorchTrainingBatch:
+    """Collate training samples as Darts does, keeping the window indices of indexed ones."""
+    batch = collate_training_samples(samples)
+    if not isinstance(samples[0], IndexedSample):
+        return batch
+    fields = {f.name: getattr(batch, f.name) for f in dataclasses.fields(TorchTrainingBatch)}
+    index = torch.from_numpy(np.stack([sample.window_index for sample in samples]))
+    return IndexedBatch(**fields, window_index=index)
+
+
+class PastTargets(Sequence):
+    """The input windows ``[L, channels]`` of a training dataset, by sample index."""
+
+    def __init__(self, dataset: TorchTrainingDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return self.dataset[index].past_target
+
+
+def training_data(
+    series: Sequence[TimeSeries], val_series: Sequence[TimeSeries] | None
+) -> TrainingData:
+    """The student's training series as the lifecycle sees them: end times and frames."""
+    return TrainingData(
+        ends=tuple(s.end_time() for s in series),
+        frames=lambda: [s.to_dataframe(copy=True) for s in series],
+        val_frames=lambda: [s.to_dataframe(copy=True) for s in val_series] if val_series else None,
+    )
