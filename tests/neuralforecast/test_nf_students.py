@@ -19,7 +19,7 @@ from nf_helpers import TRAINER, H, L
 
 from tsdistill_plugin.core import forecast_horizon
 from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
-from tsdistill_plugin.neuralforecast._distill import Distiller
+from tsdistill_plugin.neuralforecast.models import _DistilledBase
 
 STUDENT = dict(hidden_size=32, max_steps=30, val_check_steps=10, **TRAINER)
 
@@ -91,7 +91,7 @@ def test_unfitted_patchtst_teacher_fit_predict_cv_save_load(etth1_long, tmp_path
     assert forecast.shape == (7 * H, 3) and np.isfinite(forecast["DistilledMLP"]).all()
     _roundtrip(nf, tmp_path, "DistilledMLP")
 
-    with pytest.warns(UserWarning, match="leak the future"):  # teacher saw the full df
+    with pytest.warns(UserWarning, match="leak the slice's future"):  # teacher saw the full df
         cv = nf.cross_validation(etth1_long, n_windows=2, step_size=H)
     assert len(cv) == 7 * 2 * H and cv["DistilledMLP"].notna().all()
 
@@ -171,18 +171,18 @@ def test_cached_outputs_equal_the_teachers_online_forecasts(
     """Every window NeuralForecast samples gets the teacher output of exactly that window
     (including the series order of batches, which NF shuffles)."""
     checked = []
-    original = Distiller.outputs
+    original = _DistilledBase._teacher_outputs
 
-    def outputs(self, insample, *mapping):
-        cached = original(self, insample, *mapping)
-        assert self.cache is not None
-        online = forecast_horizon(self.teacher, insample, self.h)
+    def outputs(self, batch, sampled):
+        cached = original(self, batch, sampled)
+        assert self._targets.cache is not None
+        online = forecast_horizon(self.teacher, sampled.insample, self.h)
         torch.testing.assert_close(cached.prediction, online.prediction, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(cached.features, online.features, atol=1e-5, rtol=1e-5)
-        checked.append(len(insample))
+        checked.append(len(sampled.insample))
         return cached
 
-    monkeypatch.setattr(Distiller, "outputs", outputs)
+    monkeypatch.setattr(_DistilledBase, "_teacher_outputs", outputs)
     cls = DistilledMLPMultivariate if multivariate else DistilledMLP
     extra = {"n_series": 7} if multivariate else {}
     student = cls(
@@ -204,17 +204,17 @@ def test_refit_teacher_refits_per_window(etth1_long, fitted_patchtst, monkeypatc
     fits = []
     from tsdistill_plugin.neuralforecast.teacher import NeuralForecastTeacher
 
-    original = NeuralForecastTeacher.fit_dataset
+    original = NeuralForecastTeacher.fit
 
-    def fit_dataset(self, dataset, val_size=0, test_size=0):
-        fits.append(int(np.diff(dataset.indptr).min()))
-        original(self, dataset, val_size=val_size, test_size=test_size)
+    def fit(self, series, val_series=None):
+        fits.append(min(len(frame) for frame in series))
+        original(self, series, val_series)
 
-    monkeypatch.setattr(NeuralForecastTeacher, "fit_dataset", fit_dataset)
+    monkeypatch.setattr(NeuralForecastTeacher, "fit", fit)
     student = DistilledMLP(teacher=fitted_patchtst, refit_teacher=True, **STUDENT)
     nf = NeuralForecast(models=[student], freq="h")
     with warnings.catch_warnings():
-        warnings.filterwarnings("error", message=".*leak the future.*")
+        warnings.filterwarnings("error", message=".*leak the slice's future.*")
         nf.cross_validation(etth1_long, n_windows=2, step_size=H, refit=True)
     assert fits == [600 - 2 * H, 600 - H]  # one fresh teacher per training window
     assert nf.models[0].teacher.model is not fitted_patchtst
@@ -223,7 +223,7 @@ def test_refit_teacher_refits_per_window(etth1_long, fitted_patchtst, monkeypatc
 def test_refit_cross_validation_with_a_prefitted_teacher_warns(etth1_long, fitted_patchtst):
     nf = NeuralForecast(models=[DistilledMLP(teacher=fitted_patchtst, **STUDENT)], freq="h")
     with warnings.catch_warnings():
-        warnings.filterwarnings("error", message=".*leak the future.*")
+        warnings.filterwarnings("error", message=".*leak the slice's future.*")
         nf.fit(etth1_long)
         nf.fit(etth1_long)  # refitting on the same data is no look-ahead
     with pytest.warns(UserWarning, match="refit_teacher=True"):

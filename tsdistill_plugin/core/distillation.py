@@ -397,7 +397,12 @@ class Distillation:
     # -- training ----------------------------------------------------------------------------
 
     def targets(
-        self, windows: Sequence, horizon: int, dtype: torch.dtype, progress: bool = False
+        self,
+        windows: Sequence,
+        horizon: int,
+        dtype: torch.dtype,
+        progress: bool = False,
+        storage: CacheMode | None = None,
     ) -> TeacherTargets | None:
         """The teacher's outputs for one training run, or ``None`` without distillation.
 
@@ -411,6 +416,9 @@ class Distillation:
             Dtype of the stored outputs.
         progress
             Show a progress bar while the cache is filled.
+        storage
+            Overrides the student's ``teacher_cache`` (``"online"`` where the library cannot
+            identify the windows; ``windows`` then holds one window, for the feature width).
         """
         if not self.active:
             return None
@@ -420,7 +428,7 @@ class Distillation:
                 "the teacher), or pass a fitted teacher."
             )
         teacher = self.teacher if self.loss_fn.beta > 0 else _PredictionsOnly(self.teacher)
-        targets = TeacherTargets(teacher, windows, horizon, self.cache, dtype, progress)
+        targets = TeacherTargets(teacher, windows, horizon, storage or self.cache, dtype, progress)
         if self.loss_fn.beta > 0 and targets.feature_size is None:
             warnings.warn(
                 f"the teacher {self.teacher!r} gives no hidden features, so the feature-level "

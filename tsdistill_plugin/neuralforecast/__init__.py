@@ -1,14 +1,17 @@
 """TimeDistill for NeuralForecast: the distilled MLP students and the NF teacher adapter.
 
-Importing this module imports NeuralForecast and registers the students with it (see
-``_registration``), so that ``NeuralForecast.save`` and ``NeuralForecast.load`` handle them
-like the library's own models.
+Importing this module imports NeuralForecast and registers the students in
+``neuralforecast.core.MODEL_FILENAME_DICT`` (where NeuralForecast looks models up by lower-cased
+class name), so that ``NeuralForecast.save`` and ``NeuralForecast.load`` handle them like the
+library's own models. Nothing else of NeuralForecast is changed.
 """
 
-from ._registration import register
+from neuralforecast import core
+
 from .models import DistilledMLP, DistilledMLPMultivariate
 from .teacher import NeuralForecastTeacher
 
-register()
+for _student in (DistilledMLP, DistilledMLPMultivariate):
+    core.MODEL_FILENAME_DICT[_student.__name__.lower()] = _student
 
 __all__ = ["DistilledMLP", "DistilledMLPMultivariate", "NeuralForecastTeacher"]

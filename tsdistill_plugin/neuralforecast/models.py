@@ -1,36 +1,54 @@
 """TimeDistill students as NeuralForecast models: ``DistilledMLP`` and ``DistilledMLPMultivariate``.
 
 Both are ``BaseModel`` subclasses (like NeuralForecast's ``MLP`` / ``MLPMultivariate``) whose
-network is the core's decomposition MLP (:class:`~tsdistill_plugin.core.DMLP`). Distillation
-is added to NeuralForecast's own training loss without copying its ``training_step``: the
-sampled windows and the student's output are recorded on the way (``_sample_windows`` and
-``forward``) and ``training_step`` adds the :class:`~tsdistill_plugin.core.DistillationLoss`
-terms to the loss the base class returns.
+network is the core's decomposition MLP (:class:`~tsdistill_plugin.core.DMLP`). The teacher's
+whole lifecycle is the core's :class:`~tsdistill_plugin.core.Distillation`; this module is the
+NeuralForecast glue: the constructors in NeuralForecast's style, the sampled windows identified
+(``_windows``), and the distillation terms added to the loss NeuralForecast's own
+``training_step`` returns.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import numpy as np
 import torch
-from neuralforecast.common._base_model import BaseModel
 from neuralforecast.losses.pytorch import MSE
+from neuralforecast.tsdataset import TimeSeriesDataset
 from torch import Tensor
 
-from ..core.losses import TERM_NAMES, DistillationLoss
-from ..core.student import DMLP, NORM_MODES, StudentOutput
-from ..core.teacher import FeatureRegressor, FittableTeacher, TeacherOutput
+from ..core.distillation import CacheMode, Distillation, TeacherTargets
+from ..core.student import DMLP, StudentOutput, check_student_arguments
+from ..core.teacher import FeatureLayer, FeatureRegressor, FittableTeacher, TeacherOutput
 from ..devices import check_accelerator
-from ..teachers import AUTO
-from ._distill import Distiller, TeacherRef
+from ..teachers import AUTO, as_teacher
+from ._compat import StudentHooks
+from ._windows import TrainingWindows, training_data
 from .teacher import median_point
 
-logger = logging.getLogger(__name__)
+LENGTH_NAMES = ("input_size", "h")
 
 
-class _DistilledBase(BaseModel):
+def _distillation(
+    teacher: object,
+    feature_layer: FeatureLayer,
+    alpha: float,
+    beta: float,
+    temperature: float,
+    scale_levels: int,
+    refit_teacher: bool,
+    teacher_cache: CacheMode,
+) -> Distillation:
+    """The student's lifecycle around ``teacher`` (a copy's is shared as it is)."""
+    if isinstance(teacher, Distillation):
+        return teacher
+    wrapped = None if teacher is None else as_teacher(teacher, feature_layer=feature_layer)
+    return Distillation(
+        wrapped, alpha, beta, temperature, scale_levels, refit_teacher, teacher_cache
+    )
+
+
+class _DistilledBase(StudentHooks):
     """Shared implementation of the two students (see :class:`DistilledMLP`)."""
 
     EXOGENOUS_FUTR = False
@@ -40,36 +58,27 @@ class _DistilledBase(BaseModel):
 
     def __init__(
         self,
-        h: int | None,
-        input_size: int | None,
-        teacher: TeacherRef | None,
+        h: int,
+        input_size: int,
+        teacher: Distillation,
         hidden_size: int,
         norm: str,
-        alpha: float,
-        beta: float,
-        temperature: float,
-        scale_levels: int,
-        refit_teacher: bool,
         moving_avg: int,
         **kwargs: Any,
     ) -> None:
-        # ``teacher`` arrives as a TeacherRef (see TeacherRef.wrap): Lightning's
+        # ``teacher`` arrives as the lifecycle (see ``_distillation``): Lightning's
         # save_hyperparameters deep-copies the constructor arguments and NeuralForecast
-        # deep-copies the model; the ref makes every copy share one teacher. It is removed
-        # from the hyperparameters below, so saved students hold no teacher.
-        ref = teacher
-        _check_student_args(h, input_size, norm, scale_levels, ref, refit_teacher)
+        # deep-copies the model; every copy shares the lifecycle. It is removed from the
+        # hyperparameters below, so saved students hold no teacher.
+        check_student_arguments(hidden_size=hidden_size, norm=norm, moving_avg=moving_avg)
         check_accelerator(kwargs.get("accelerator"), "accelerator")
         super().__init__(h=h, input_size=input_size, **kwargs)
         for hparams in (self.hparams, self._hparams_initial):
             hparams.pop("teacher", None)
             hparams.update(h=h, input_size=input_size)
-        self._teacher_ref = ref
-        if ref is not None:
-            _check_teacher_channels(self, ref.teacher)
+        self.distillation = teacher
+        teacher.check_channels(self.n_series if self.MULTIVARIATE else 1, self._channel_hint())
         self.hidden_size = hidden_size
-        self.refit_teacher = refit_teacher
-        self.distillation = DistillationLoss(alpha, beta, temperature, levels=scale_levels)
         self.outputsize = self.loss.outputsize_multiplier
         self.dmlp = DMLP(
             input_len=input_size,
@@ -80,14 +89,23 @@ class _DistilledBase(BaseModel):
             moving_avg=moving_avg,
         )
         self.regressor: FeatureRegressor | None = None
-        self._distiller: Distiller | None = None
-        self._record = False
-        self._first_train_sizes: np.ndarray | None = None  # series lengths at the first fit
+        self._targets: TeacherTargets | None = None
+        self._windows: TrainingWindows | None = None
+        self._step: StudentOutput | None = None
 
     @property
     def teacher(self) -> object | None:
         """The teacher adapter (shared by every copy of this student), or ``None``."""
-        return None if self._teacher_ref is None else self._teacher_ref.teacher
+        return self.distillation.teacher
+
+    def _channel_hint(self) -> str:
+        """How to fix a teacher built for another number of channels, in NF's terms."""
+        channels = self.distillation.teacher.n_channels if self.distillation.teacher else None
+        if not self.MULTIVARIATE:
+            return (
+                f"use DistilledMLPMultivariate(n_series={channels}) for this multivariate teacher"
+            )
+        return f"build the teacher with n_series={self.n_series}"
 
     def forward(self, windows_batch: dict[str, Tensor]) -> Tensor:
         """Forecast ``windows_batch["insample_y"]`` ``[batch, input_size, series]``.
@@ -98,8 +116,8 @@ class _DistilledBase(BaseModel):
             ``[batch, h, series * outputs]`` in NeuralForecast's layout for ``self.loss``.
         """
         out = self.dmlp(windows_batch["insample_y"])
-        if self._record:
-            self._student = out
+        if self._targets is not None and self.training:
+            self._step = out
         return self._nf_layout(out.prediction)
 
     def _nf_layout(self, prediction: Tensor) -> Tensor:
@@ -124,94 +142,80 @@ class _DistilledBase(BaseModel):
         Before training, an unfitted teacher (or, with ``refit_teacher=True``, a fresh copy of
         it) is fitted on the same training data (the dataset, ``val_size`` and ``test_size``
         NeuralForecast hands to every model), and its outputs for every training window are
-        cached when the windows can be mapped to them.
+        cached when the windows can be identified (an in-memory dataset); otherwise the
+        teacher runs on each step's windows.
         """
         _check_dataset(self, dataset, val_size, test_size)
-        ref = self._teacher_ref
-        if ref is None or self.distillation.alpha == self.distillation.beta == 0:
+        if not self.distillation.active:
             return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
-        sizes = ref.prepare(
-            dataset,
-            val_size,
-            test_size,
-            multivariate=self.MULTIVARIATE,
-            refit=self.refit_teacher,
-            first_sizes=self._first_train_sizes,
+        channels = self.n_series if self.MULTIVARIATE else 1
+        in_memory = isinstance(dataset, TimeSeriesDataset)
+        if in_memory:
+            data = training_data(dataset, val_size, test_size, self.input_size, self.MULTIVARIATE)
+            self.distillation.prepare(data, self.input_size, self.h, channels, self._channel_hint())
+            self._windows = TrainingWindows(
+                dataset,
+                self.input_size,
+                self.step_size,
+                self.start_padding_enabled,
+                self.MULTIVARIATE,
+                val_size,
+                test_size,
+            )
+            windows, storage = self._windows.windows, None
+        else:
+            _check_teacher_ready(self.distillation, dataset)
+            windows, storage = [torch.zeros(self.input_size, channels).numpy()], "online"
+        progress = self.trainer_kwargs.get("enable_progress_bar", True) is not False
+        self._targets = self.distillation.targets(
+            windows, self.h, torch.float32, progress, storage=storage
         )
-        if self._first_train_sizes is None:
-            self._first_train_sizes = sizes
-        _check_teacher_channels(self, ref.teacher)  # known only now for some teachers
-        self._distiller = Distiller(
-            ref.teacher,
-            dataset,
-            self,
-            val_size,
-            test_size,
-            progress=self.trainer_kwargs.get("enable_progress_bar", True) is not False,
-        )
-        size = self._distiller.feature_size if self.distillation.beta > 0 else None
-        self.regressor = None if size is None else FeatureRegressor(size, self.hidden_size)
+        self.regressor = self.distillation.regressor(self._targets, self.hidden_size)
         try:
             return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
         finally:
-            self._distiller.close()
-            self._distiller = None
+            self._targets.close()
+            self._targets = self._windows = None
             self.regressor = None  # training-only: never saved with the student
 
-    def _sample_windows(
-        self,
-        windows_temporal: Tensor,
-        static: Any,
-        static_cols: Any,
-        temporal_cols: Any,
-        w_idxs: Tensor,
-        final_condition: Tensor,
-        sample_weight: Any = None,
-    ) -> dict:
-        windows = super()._sample_windows(
-            windows_temporal,
-            static,
-            static_cols,
-            temporal_cols,
-            w_idxs,
-            final_condition,
-            sample_weight,
-        )
-        if self._record:  # the raw inputs, before NF normalizes them in place
-            self._insample = windows["temporal"][:, : self.input_size, self._y_idx].clone()
-            self._window_index = final_condition[w_idxs]
-            self._windows_per_series = windows_temporal.shape[0] // self._n_batch_series
-        return windows
-
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        """NeuralForecast's training step plus the distillation terms (each logged by name)."""
-        if self._distiller is None:
+        """NeuralForecast's training step (its loss, logged as ``train_loss``) plus the
+        distillation terms, each logged as ``train_<term>``."""
+        if self._targets is None:
             return super().training_step(batch, batch_idx)
-        self._y_idx = batch["y_idx"]
-        self._n_batch_series = batch["temporal"].shape[0]
-        batch_series = self._distiller.batch_series(batch["temporal"][:, self._y_idx])
-        self._record = True
-        try:
-            loss = super().training_step(batch, batch_idx)
-        finally:
-            self._record = False
-        teacher = self._distiller.outputs(
-            self._insample, self._window_index, self._windows_per_series, batch_series
+        self.recording(batch)
+        loss = super().training_step(batch, batch_idx)
+        sampled = self.recorded()
+        student, self._step = self._step, None
+        teacher = self._teacher_outputs(batch, sampled)
+        prediction, teacher = self._in_student_space(student, teacher, batch["y_idx"])
+        total, terms = self.distillation.loss(
+            prediction, loss, teacher, student.features, self.regressor
         )
-        distill, terms = self._distillation_terms(self._student, teacher)
-        terms["supervised"] = loss.detach()
-        batch_size = self._insample.shape[0]
-        for name in TERM_NAMES:
-            value = float(terms[name].detach())
-            self.log(f"train_{name}", value, batch_size=batch_size, on_epoch=True)
-        self._student = self._insample = self._window_index = None
-        return loss + distill
+        batch_size = sampled.insample.shape[0]
+        for name, value in (*terms.items(), ("total", total)):
+            self.log(f"train_{name}", float(value.detach()), batch_size=batch_size, on_epoch=True)
+        return total
 
-    def _distillation_terms(
-        self, student: StudentOutput, teacher: TeacherOutput
-    ) -> tuple[Tensor, dict[str, Tensor]]:
-        """Compare student and teacher in the student's normalized space (like with like)."""
-        loc, scale = self._get_loc_scale(self._y_idx)
+    def _teacher_outputs(self, batch: dict, sampled: Any) -> TeacherOutput:
+        """The teacher's outputs for the sampled windows, in the batch's series order."""
+        if self._targets.cache is None:
+            return self._targets.get(None, sampled.insample)
+        batch_series = self._windows.batch_series(batch["temporal"][:, batch["y_idx"]])
+        ids, columns = self._windows.ids(sampled, batch_series)
+        output = self._targets.get(ids, sampled.insample)
+        if columns is None:
+            return output
+        features = None if output.features is None else output.features[:, columns]
+        return TeacherOutput(output.prediction[:, :, columns], features)
+
+    def _in_student_space(
+        self, student: StudentOutput, teacher: TeacherOutput, y_idx: int
+    ) -> tuple[Tensor, TeacherOutput]:
+        """Both forecasts in the student's normalized space (the student's scaler statistics
+        of each window), so that the terms compare like with like."""
+        loc = self.scaler.x_shift[:, :, y_idx]
+        scale = self.scaler.x_scale[:, :, y_idx]
         output = self.loss.domain_map(self._nf_layout(student.prediction))
         # the median of the loss's output (a distribution without a closed-form quantile
         # function: its mean, which keeps the term differentiable)
@@ -221,16 +225,7 @@ class _DistilledBase(BaseModel):
         teacher_prediction = to_student_space(
             teacher.prediction.to(point.dtype), loc.detach(), scale.detach()
         )
-        features = teacher_features = None
-        if self.regressor is not None and teacher.features is not None:
-            features = student.features
-            teacher_features = self.regressor(teacher.features.to(features.dtype))
-        return self.distillation(
-            prediction,
-            teacher_prediction=teacher_prediction,
-            features=features,
-            teacher_features=teacher_features,
-        )
+        return prediction, TeacherOutput(teacher_prediction, teacher.features)
 
 
 _DOC_COMMON = """
@@ -330,7 +325,8 @@ class DistilledMLP(_DistilledBase):
         beta: float = 1.0,
         temperature: float = 0.5,
         scale_levels: int = 3,
-        teacher_feature_layer: str | None = AUTO,
+        teacher_feature_layer: FeatureLayer = AUTO,
+        teacher_cache: CacheMode = "auto",
         refit_teacher: bool = False,
         moving_avg: int = 25,
         loss: Any = None,
@@ -357,8 +353,17 @@ class DistilledMLP(_DistilledBase):
         dataloader_kwargs: dict | None = None,
         **trainer_kwargs: Any,
     ) -> None:
-        teacher = TeacherRef.wrap(teacher, teacher_feature_layer)
-        h, input_size = _resolve_lengths(teacher, h, input_size)
+        teacher = _distillation(
+            teacher,
+            teacher_feature_layer,
+            alpha,
+            beta,
+            temperature,
+            scale_levels,
+            refit_teacher,
+            teacher_cache,
+        )
+        input_size, h = teacher.lengths(input_size, h, LENGTH_NAMES)
         loss = MSE() if loss is None else loss
         super().__init__(
             h=h,
@@ -366,11 +371,6 @@ class DistilledMLP(_DistilledBase):
             teacher=teacher,
             hidden_size=hidden_size,
             norm=norm,
-            alpha=alpha,
-            beta=beta,
-            temperature=temperature,
-            scale_levels=scale_levels,
-            refit_teacher=refit_teacher,
             moving_avg=moving_avg,
             loss=loss,
             valid_loss=valid_loss,
@@ -427,7 +427,8 @@ class DistilledMLPMultivariate(_DistilledBase):
         beta: float = 1.0,
         temperature: float = 0.5,
         scale_levels: int = 3,
-        teacher_feature_layer: str | None = AUTO,
+        teacher_feature_layer: FeatureLayer = AUTO,
+        teacher_cache: CacheMode = "auto",
         refit_teacher: bool = False,
         moving_avg: int = 25,
         loss: Any = None,
@@ -454,10 +455,19 @@ class DistilledMLPMultivariate(_DistilledBase):
         dataloader_kwargs: dict | None = None,
         **trainer_kwargs: Any,
     ) -> None:
-        teacher = TeacherRef.wrap(teacher, teacher_feature_layer)
-        h, input_size = _resolve_lengths(teacher, h, input_size)
+        teacher = _distillation(
+            teacher,
+            teacher_feature_layer,
+            alpha,
+            beta,
+            temperature,
+            scale_levels,
+            refit_teacher,
+            teacher_cache,
+        )
+        input_size, h = teacher.lengths(input_size, h, LENGTH_NAMES)
         loss = MSE() if loss is None else loss
-        if n_series is None and teacher is not None:
+        if n_series is None and teacher.teacher is not None:
             n_series = teacher.teacher.n_channels
         if not isinstance(n_series, int) or n_series < 1:
             raise ValueError(
@@ -471,11 +481,6 @@ class DistilledMLPMultivariate(_DistilledBase):
             teacher=teacher,
             hidden_size=hidden_size,
             norm=norm,
-            alpha=alpha,
-            beta=beta,
-            temperature=temperature,
-            scale_levels=scale_levels,
-            refit_teacher=refit_teacher,
             moving_avg=moving_avg,
             loss=loss,
             valid_loss=valid_loss,
@@ -506,86 +511,21 @@ class DistilledMLPMultivariate(_DistilledBase):
 # -- checks ------------------------------------------------------------------------------
 
 
-def _resolve_lengths(
-    ref: TeacherRef | None, h: int | None, input_size: int | None
-) -> tuple[int, int]:
-    teacher = None if ref is None else ref.teacher
-    if h is None:
-        h = getattr(teacher, "horizon", None)
-    if input_size is None:
-        input_size = getattr(teacher, "input_len", None)
-    for name, value in (("h", h), ("input_size", input_size)):
-        if not isinstance(value, int) or value < 1:
-            source = "the teacher does not define it" if teacher is not None else "no teacher"
-            raise ValueError(
-                f"{name} must be a positive integer, got {value!r} ({source}); pass {name}=..."
-            )
-    if teacher is not None and hasattr(teacher, "bind"):
-        teacher.bind(input_size, h)  # local Darts teachers take the student's lengths
-    return h, input_size
-
-
-def _check_student_args(
-    h: int,
-    input_size: int,
-    norm: str,
-    scale_levels: int,
-    ref: TeacherRef | None,
-    refit_teacher: bool,
-) -> None:
-    if norm not in NORM_MODES:
-        raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}.")
-    if not isinstance(scale_levels, int) or scale_levels < 0 or h < 2**scale_levels:
+def _check_teacher_ready(distillation: Distillation, dataset: Any) -> None:
+    """Refuse to fit a teacher on data the student cannot hand it (files or spark)."""
+    teacher = distillation.teacher
+    unfitted = isinstance(teacher, FittableTeacher) and not teacher.is_fitted
+    if distillation.refit or unfitted:
         raise ValueError(
-            f"scale_levels={scale_levels!r} needs h >= 2**scale_levels, but h={h}; lower "
-            "scale_levels or use a longer horizon."
-        )
-    if ref is None:
-        return
-    teacher = ref.teacher
-    teacher_len = teacher.input_len
-    if teacher_len is not None and teacher_len > input_size:
-        raise ValueError(
-            f"the teacher reads input_size={teacher_len} steps but the student's input_size is "
-            f"{input_size}; give the student input_size >= {teacher_len} (or leave it None to "
-            "use the teacher's)."
-        )
-    if teacher.horizon is not None and teacher.horizon != h:
-        logger.info(
-            "Teacher horizon %d != student h=%d: the teacher's forecasts are %s.",
-            teacher.horizon,
-            h,
-            "cut" if teacher.horizon > h else "rolled out autoregressively",
-        )
-    if refit_teacher and not (
-        isinstance(teacher, FittableTeacher) and hasattr(teacher, "untrained")
-    ):
-        raise ValueError(
-            f"refit_teacher=True needs a teacher that can be fitted afresh (a NeuralForecast or "
-            f"Darts model), got {type(teacher).__name__}; pass refit_teacher=False."
-        )
-
-
-def _check_teacher_channels(student: _DistilledBase, teacher: object) -> None:
-    channels = getattr(teacher, "n_channels", None)
-    if channels is None:
-        return
-    expected = student.n_series if student.MULTIVARIATE else 1
-    if channels != expected:
-        fix = (
-            f"use DistilledMLPMultivariate(n_series={channels}) for this multivariate teacher"
-            if not student.MULTIVARIATE
-            else f"build the teacher with n_series={expected}"
-        )
-        raise ValueError(
-            f"the teacher forecasts {channels} series together but the student "
-            f"{type(student).__name__} gives it {expected} per window; {fix}."
+            f"the student can fit its teacher only on an in-memory DataFrame, but the data comes "
+            f"as {type(dataset).__name__} (files or spark); fit the teacher yourself first and "
+            "pass refit_teacher=False."
         )
 
 
 def _check_dataset(student: _DistilledBase, dataset: Any, val_size: int, test_size: int) -> None:
     """Reject data the student cannot train on, naming the fix."""
-    if not hasattr(dataset, "indptr"):
+    if not isinstance(dataset, TimeSeriesDataset):
         return  # files / distributed datasets are checked by NeuralForecast
     n_groups = len(dataset.indptr) - 1
     if student.MULTIVARIATE and n_groups != student.n_series:
@@ -594,8 +534,10 @@ def _check_dataset(student: _DistilledBase, dataset: Any, val_size: int, test_si
             f"n_series={n_groups} to {type(student).__name__}."
         )
     y = dataset.temporal[:, dataset.y_idx]
-    if torch.isnan(y).any():
-        raise ValueError("y contains NaN values; fill or drop them before fitting.")
+    if not torch.isfinite(y).all():
+        raise ValueError(
+            "y contains NaN or infinite values; fill, drop or clip them before fitting."
+        )
     shortest = int(min(b - a for a, b in zip(dataset.indptr[:-1], dataset.indptr[1:], strict=True)))
     needed = student.input_size + student.h + val_size + test_size
     if not student.start_padding_enabled and shortest < needed:

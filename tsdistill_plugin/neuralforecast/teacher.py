@@ -19,28 +19,36 @@ import numpy as np
 import pandas as pd
 import torch
 from neuralforecast import NeuralForecast
-from neuralforecast.common._base_model import BaseModel
 from torch import Tensor
 
-from ..core.teacher import FeatureCapture, TeacherOutput, features_by_channel, frozen
-from ..teachers import AUTO
+from ..core.teacher import (
+    AUTO,
+    FeatureCapture,
+    FeatureLayer,
+    FeatureLayout,
+    TeacherOutput,
+    frozen,
+    resolve_feature_layer,
+)
+from ._compat import BaseModel
 
-logger = logging.getLogger(__name__)
-
-FEATURE_LAYERS: dict[str, str] = {
-    "PatchTST": "model.backbone",
-    "iTransformer": "encoder",
-    "SOFTS": "encoder",
+FEATURE_LAYERS: dict[str, tuple[str, FeatureLayout]] = {
+    "PatchTST": ("model.backbone", FeatureLayout.CHANNELS_IN_BATCH),
+    "iTransformer": ("encoder", FeatureLayout.VARIATE_TOKENS),
+    "SOFTS": ("encoder", FeatureLayout.VARIATE_TOKENS),
 }
-"""Submodule whose output is the teacher's hidden representation, by NF model class name.
+"""Submodule whose output is the teacher's hidden representation, and its layout, by NF model
+class name.
 
 PatchTST's backbone gives ``[batch * channels, 1, d_model, patches]`` (flattened per channel,
 as the reference does); iTransformer's and SOFTS' encoders give one token per variate
-``[batch, channels, d_model]``.
+``[batch, channels, d_model]``. A layer named by the user is taken to be ``[batch * channels,
+...]`` for univariate models (which see each channel as one series) and ``[batch, channels,
+...]`` for multivariate ones, unless a layout is given.
 """
 
 
-def _auto_layer(model: BaseModel) -> str | None:
+def _auto_layer(model: BaseModel) -> tuple[str, FeatureLayout] | None:
     for cls in type(model).__mro__:
         if cls.__name__ in FEATURE_LAYERS:
             return FEATURE_LAYERS[cls.__name__]
@@ -206,7 +214,7 @@ class NeuralForecastTeacher:
     """
 
     def __init__(
-        self, model: BaseModel, feature_layer: str | None = AUTO, fitted: bool | None = None
+        self, model: BaseModel, feature_layer: FeatureLayer = AUTO, fitted: bool | None = None
     ) -> None:
         if not isinstance(model, BaseModel):
             raise TypeError(
@@ -233,18 +241,12 @@ class NeuralForecastTeacher:
         self.n_channels = int(model.n_series) if model.MULTIVARIATE else None
         self._fitted = _looks_fitted(model) if fitted is None else bool(fitted)
         self._feature_layer = feature_layer
-        if feature_layer == AUTO:
-            self._layer = _auto_layer(model)
-            if self._layer is None:
-                logger.info(
-                    "No automatic feature layer for teacher %s: feature-level distillation is "
-                    "off (pass teacher_feature_layer='<submodule>' to choose one).",
-                    name,
-                )
-        else:
-            self._layer = feature_layer
+        default = (
+            FeatureLayout.PER_CHANNEL if model.MULTIVARIATE else FeatureLayout.CHANNELS_IN_BATCH
+        )
+        self._layer = resolve_feature_layer(feature_layer, _auto_layer(model), default)
         if self._layer is not None:
-            FeatureCapture(model, self._layer)  # fail early on a wrong name
+            FeatureCapture(model, *self._layer)  # fail early on a wrong name
         self._capture: FeatureCapture | None = None
 
     def __repr__(self) -> str:
@@ -270,16 +272,6 @@ class NeuralForecastTeacher:
         self.model = model
         self._fitted = True
         self._capture = None
-
-    def fit_dataset(self, dataset: Any, val_size: int = 0, test_size: int = 0) -> None:
-        """Train a copy of the model on a NeuralForecast ``TimeSeriesDataset``.
-
-        This is what ``NeuralForecast.fit`` does for each of its models (it hands the same
-        dataset, ``val_size`` and ``test_size`` to ``model.fit``), so the teacher sees exactly
-        the data the student is fitted on.
-        """
-        model = copy.deepcopy(self._initial)
-        self._use(model.fit(dataset, val_size=val_size, test_size=test_size))
 
     def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
         """Train a copy of the model with ``NeuralForecast(models=[model], freq).fit``.
@@ -326,7 +318,7 @@ class NeuralForecastTeacher:
 
     def _features_capture(self) -> FeatureCapture | None:
         if self._layer is not None and self._capture is None:
-            self._capture = FeatureCapture(self.model, self._layer)
+            self._capture = FeatureCapture(self.model, *self._layer)
         return self._capture
 
     def forecast(self, x: Tensor) -> TeacherOutput:
@@ -366,10 +358,7 @@ class NeuralForecastTeacher:
             prediction = point_forecast(self.model, output, loc, scale)
         if self.n_channels is None:
             prediction = prediction.reshape(batch, channels, -1).transpose(1, 2)
-        features = None
-        if capture is not None:
-            features = features_by_channel(capture.output, batch, channels)
-            features = features.to(device=x.device, dtype=x.dtype)
+        features = None if capture is None else capture.features(batch, channels, like=x)
         return TeacherOutput(prediction.to(device=x.device, dtype=x.dtype), features)
 
 

@@ -1,0 +1,91 @@
+"""Every private name of NeuralForecast that the plugin uses, each with the reason no public hook
+serves.
+
+Checked against neuralforecast 3.3.0. Nothing else in the plugin touches a NeuralForecast name
+that starts with an underscore (``tests/test_library_boundaries.py`` fails otherwise), so a
+NeuralForecast upgrade is checked here alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from neuralforecast.common._base_model import BaseModel
+from torch import Tensor
+
+CHECKED_VERSION = "3.3.0"
+
+__all__ = ["BaseModel", "SampledWindows", "StudentHooks"]
+# ``BaseModel``, the base class of every NeuralForecast model, is defined in the private module
+# ``neuralforecast.common._base_model`` and exported nowhere else.
+
+
+class SampledWindows(NamedTuple):
+    """The windows NeuralForecast sampled for one training step.
+
+    Attributes
+    ----------
+    insample
+        Their raw input ``[windows, input_size, series]``, before NeuralForecast normalizes it.
+    window_index
+        Each window's index among all windows of the step's batch of series ``[windows]``.
+    windows_per_series
+        Windows per series in that enumeration (univariate models; 1 window per time position
+        for multivariate ones).
+    """
+
+    insample: Tensor
+    window_index: Tensor
+    windows_per_series: int
+
+
+class StudentHooks(BaseModel):
+    """Records which windows ``BaseModel.training_step`` samples.
+
+    ``training_step`` builds every window of the batch's series (``_create_windows``), draws
+    ``windows_batch_size`` of them and passes their indices to ``_sample_windows``; no public
+    hook sees those indices, which identify the windows whose teacher outputs were cached. This
+    override records them (and the windows' raw input) while :meth:`recording` is on.
+    """
+
+    _recording_batch: dict[str, Any] | None = None
+    _recorded: SampledWindows | None = None
+
+    def recording(self, batch: dict[str, Any]) -> None:
+        """Record the windows sampled from ``batch`` in the next training step."""
+        self._recorded = None
+        self._recording_batch = batch
+
+    def recorded(self) -> SampledWindows:
+        """What the last training step sampled; stops recording."""
+        recorded, self._recorded, self._recording_batch = self._recorded, None, None
+        return recorded
+
+    def _sample_windows(
+        self,
+        windows_temporal: Tensor,
+        static: Any,
+        static_cols: Any,
+        temporal_cols: Any,
+        w_idxs: Tensor,
+        final_condition: Tensor,
+        sample_weight: Any = None,
+    ) -> dict:
+        windows = super()._sample_windows(
+            windows_temporal,
+            static,
+            static_cols,
+            temporal_cols,
+            w_idxs,
+            final_condition,
+            sample_weight,
+        )
+        batch = self._recording_batch
+        if batch is not None:
+            n_series = batch["temporal"].shape[0]
+            self._recorded = SampledWindows(
+                windows["temporal"][:, : self.input_size, batch["y_idx"]].clone(),
+                final_condition[w_idxs],
+                windows_temporal.shape[0] // n_series,
+            )
+        return windows

@@ -1,0 +1,190 @@
+"""How the NeuralForecast students identify their training windows and hand their data to the
+lifecycle.
+
+NeuralForecast samples a step's windows as indices into all windows of the step's batch of
+series. An index gives the window's position in time; the series are recognised by their content
+(the loader shuffles them). Together they give the window's id: its position in the list of
+every training window, for which the teacher's outputs were cached once before training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from neuralforecast.tsdataset import TimeSeriesDataset
+from torch import Tensor
+
+from ..core.distillation import TrainingData
+from ._compat import SampledWindows
+
+
+def _fingerprint(values: np.ndarray) -> bytes:
+    """A 128-bit digest of a series' exact values (how a batch's series are recognised)."""
+    return hashlib.blake2b(np.ascontiguousarray(values).tobytes(), digest_size=16).digest()
+
+
+def _series_values(dataset: TimeSeriesDataset) -> list[np.ndarray]:
+    y = dataset.temporal[:, dataset.y_idx].numpy()
+    return [y[a:b] for a, b in zip(dataset.indptr[:-1], dataset.indptr[1:], strict=True)]
+
+
+def training_data(
+    dataset: TimeSeriesDataset, val_size: int, test_size: int, lookback: int, multivariate: bool
+) -> TrainingData:
+    """The student's training data as the lifecycle sees it: each series' training length and
+    frames with a RangeIndex (NeuralForecast's dataset keeps no timestamps).
+
+    A multivariate student's series become the channels of one frame; a univariate student's
+    are one frame each. Validation frames carry ``lookback`` steps before their ``val_size``.
+    """
+    sizes = np.diff(dataset.indptr) - val_size - test_size
+
+    def frames(validation: bool) -> list[pd.DataFrame] | None:
+        if validation and not val_size:
+            return None
+        parts = []
+        for values, end in zip(_series_values(dataset), sizes, strict=True):
+            start = max(end - lookback, 0) if validation else 0
+            parts.append((start, values[start : end + (val_size if validation else 0)]))
+        if multivariate:
+            parts = [(parts[0][0], np.stack([values for _, values in parts], axis=1))]
+        return [
+            pd.DataFrame(
+                values.reshape(len(values), -1), index=pd.RangeIndex(start, start + len(values))
+            )
+            for start, values in parts
+        ]
+
+    return TrainingData(
+        ends=tuple(int(size) for size in sizes),
+        frames=lambda: frames(validation=False),
+        val_frames=lambda: frames(validation=True),
+        holds_out=test_size > 0,
+    )
+
+
+class _RowWindows(Sequence):
+    """Input windows ``[L, 1]`` ending at given rows of the stacked target (zeros before a
+    series starts, as NeuralForecast pads)."""
+
+    def __init__(self, y: np.ndarray, rows: np.ndarray, starts: np.ndarray, length: int) -> None:
+        self.y, self.rows, self.starts, self.length = y, rows, starts, length
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        end = self.rows[i] + 1
+        begin = max(end - self.length, self.starts[i])
+        window = np.zeros((self.length, 1), dtype=np.float32)
+        window[self.length - (end - begin) :, 0] = self.y[begin:end]
+        return window
+
+
+class _PositionWindows(Sequence):
+    """Input windows ``[L, n_series]`` of the left-padded target matrix ``[time, n_series]``."""
+
+    def __init__(self, matrix: np.ndarray, n_positions: int, length: int) -> None:
+        self.matrix = np.concatenate([np.zeros((length - 1, matrix.shape[1]), np.float32), matrix])
+        self.n_positions, self.length = n_positions, length
+
+    def __len__(self) -> int:
+        return self.n_positions
+
+    def __getitem__(self, position: int) -> np.ndarray:
+        return self.matrix[position : position + self.length]
+
+
+class TrainingWindows:
+    """Every training window of a student's in-memory dataset, and each sampled window's id.
+
+    Parameters
+    ----------
+    dataset
+        The student's training dataset.
+    input_size, step_size, start_padding_enabled, multivariate
+        The student's settings that define its windows.
+    val_size, test_size
+        The tails NeuralForecast keeps out of training.
+
+    Attributes
+    ----------
+    windows
+        The input windows ``[input_size, channels]`` by id (what the teacher forecasts once).
+    """
+
+    def __init__(
+        self,
+        dataset: TimeSeriesDataset,
+        input_size: int,
+        step_size: int,
+        start_padding_enabled: bool,
+        multivariate: bool,
+        val_size: int,
+        test_size: int,
+    ) -> None:
+        self.input_size, self.step_size, self.multivariate = input_size, step_size, multivariate
+        self.left_pad = input_size - 1 if start_padding_enabled else 0
+        y = dataset.temporal[:, dataset.y_idx].numpy()
+        self.indptr = dataset.indptr
+        sizes = np.diff(self.indptr)
+        self.pad = dataset.max_size - sizes
+        self._ids: dict[bytes, list[int]] = {}
+        for i in range(len(sizes)):
+            row = dataset[i]["temporal"][dataset.y_idx].numpy()
+            self._ids.setdefault(_fingerprint(row), []).append(i)
+        train_sizes = sizes - val_size - test_size
+        if multivariate:
+            matrix = np.zeros((dataset.max_size, len(sizes)), np.float32)
+            for i, (a, b) in enumerate(zip(self.indptr[:-1], self.indptr[1:], strict=True)):
+                matrix[dataset.max_size - (b - a) :, i] = y[a:b]
+            n_positions = dataset.max_size - val_size - test_size
+            self.windows: Sequence = _PositionWindows(matrix, n_positions, input_size)
+        else:
+            series_of_row = np.repeat(np.arange(len(sizes)), sizes)
+            offsets = np.arange(len(y)) - self.indptr[:-1][series_of_row]
+            rows = np.flatnonzero(offsets < train_sizes[series_of_row])
+            self.slot_of_row = np.full(len(y), -1, dtype=np.int64)
+            self.slot_of_row[rows] = np.arange(len(rows))
+            starts = self.indptr[:-1][series_of_row[rows]]
+            self.windows = _RowWindows(y, rows, starts, input_size)
+
+    def batch_series(self, y: Tensor) -> np.ndarray:
+        """Dataset index of each series of a batch, from its values ``[series, time]``.
+
+        Identical series get distinct indices in order, so a batch maps one-to-one.
+        """
+        taken: dict[bytes, int] = {}
+        ids = []
+        for row in y.detach().cpu().numpy():
+            key = _fingerprint(row)
+            candidates = self._ids[key]
+            ids.append(candidates[taken.get(key, 0) % len(candidates)])
+            taken[key] = taken.get(key, 0) + 1
+        return np.asarray(ids)
+
+    def ids(
+        self, sampled: SampledWindows, batch_series: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The ids of a step's sampled windows, and for a multivariate student the dataset
+        index of each of the batch's series (the channel order of the windows).
+
+        Parameters
+        ----------
+        sampled
+            What the step sampled.
+        batch_series
+            :meth:`batch_series` of the step's batch.
+        """
+        index = sampled.window_index.cpu().numpy()
+        start = index if self.multivariate else index % sampled.windows_per_series
+        # last input step of each window, in the dataset's left-padded time axis
+        position = start * self.step_size + self.input_size - 1 - self.left_pad
+        if self.multivariate:
+            return position, batch_series
+        series = batch_series[index // sampled.windows_per_series]
+        rows = self.indptr[:-1][series] + position - self.pad[series]
+        return self.slot_of_row[rows], None
