@@ -32,6 +32,7 @@ from darts.utils.data.torch_datasets.utils import PLModuleInput
 from torch import Tensor, nn
 
 from ..core.teacher import FeatureCapture, TeacherOutput, features_by_channel, frozen
+from .foundation import FoundationModel, _FoundationForecaster
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,7 @@ class _LocalForecaster:
 
 
 _FORECASTERS: tuple[tuple[type, type], ...] = (
+    (FoundationModel, _FoundationForecaster),
     (TorchForecastingModel, _TorchForecaster),
     (LocalForecastingModel, _LocalForecaster),
     (GlobalForecastingModel, _RegressionForecaster),
@@ -305,10 +307,13 @@ class DartsTeacher:
         return isinstance(self._forecaster, _LocalForecaster)
 
     def bind(self, input_len: int, horizon: int) -> None:
-        """Give a local teacher the student's lookback and horizon (no-op for other models)."""
+        """Give a local teacher the student's lookback and horizon, and a foundation model the
+        student's lookback where it accepts it (no-op for other models)."""
         if self.is_local:
             self._forecaster.input_len = int(input_len)
             self._forecaster.horizon = int(horizon)
+        elif isinstance(self._forecaster, _FoundationForecaster):
+            self._forecaster.bind(input_len, horizon)
 
     def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
         """Fit the model on frames (time index, one column per channel).
