@@ -8,9 +8,10 @@ the series and records their components, which Darts needs before any forecast.
 The student's lookback and horizon stay the user's, whatever the model's context and output
 lengths (:class:`_FoundationForecaster`): the model reads as much of each window as it accepts,
 and forecasts longer than its ``output_chunk_length`` are rolled out autoregressively by
-:func:`~tsdistill_plugin.core.forecast_horizon`, as Darts' ``predict(n > output_chunk_length)``
-does. Foundation models are slow: :func:`estimate_seconds` times one batch so that the number
-of windows and the expected time can be logged before the teacher cache is filled.
+:func:`~tsdistill_plugin.core.forecast_horizon`, feeding the median back as Darts'
+``predict(n > output_chunk_length)`` does. Foundation models are slow: :func:`estimate_seconds`
+times one batch so that the number of windows and the expected time can be logged before the
+teacher cache is filled.
 """
 
 from __future__ import annotations
@@ -136,6 +137,17 @@ class _FoundationForecaster:
     horizon
         Steps per call: the model's ``output_chunk_length``. Longer student horizons are rolled
         out by :func:`~tsdistill_plugin.core.forecast_horizon`, feeding back the median.
+
+    Notes
+    -----
+    A forecast of at most ``output_chunk_length`` steps equals Darts' ``predict`` on the same
+    window (for a window shorter than ``input_chunk_length``, up to float rounding: Darts
+    left-pads it with NaN, which Chronos-2 masks). A rolled-out forecast equals Darts' when the
+    horizon is a multiple of ``output_chunk_length`` and the window is the model's whole
+    context. Otherwise the two rollouts differ slightly: Darts ends its last chunk exactly at
+    the horizon by starting it earlier, and lets later calls of a variable-length model read
+    more history (the forecasts appended to the window) than the first; the core keeps whole
+    chunks, cuts the last one and reads ``input_len`` steps in every call.
     """
 
     def __init__(self, model: TorchForecastingModel, feature_layer: str | None) -> None:
@@ -249,6 +261,11 @@ class _FoundationForecaster:
             return TeacherOutput(prediction, None)
         batch, channels = x.shape[0], x.shape[2]
         captured = self._capture.output
+        if captured is None:
+            raise ValueError(
+                f"teacher_feature_layer={self._capture.layer!r} did not run in the forward "
+                "pass; choose a layer that does, or teacher_feature_layer=None."
+            )
         if self._layout is not None:
             return TeacherOutput(
                 prediction, self._layout.by_channel(captured, module, batch, channels)
