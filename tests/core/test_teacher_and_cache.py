@@ -215,3 +215,18 @@ def test_core_import_leaves_the_libraries_out():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_the_cache_estimates_its_fill_time_and_warns_when_it_is_long(monkeypatch, caplog):
+    from tsdistill_plugin.core import cache as cache_module
+
+    teacher = TorchTeacher(Linear3d(16, 4), input_len=16, horizon=4)
+    windows = np.random.default_rng(0).normal(size=(40, 16, 2)).astype("float32")
+    clock = iter([10.0, 10.5])  # the first batch of 8 windows takes 0.5 s
+    monkeypatch.setattr(cache_module.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(cache_module, "SLOW_FILL_SECONDS", 2.0)
+    with caplog.at_level(logging.INFO, logger="tsdistill_plugin.core.cache"):
+        with pytest.warns(UserWarning, match=r"about 2 s for the 40 training windows"):
+            cache = TeacherCache(teacher, windows, 4, batch_size=8, progress=False)
+    assert cache.estimated_seconds == pytest.approx(0.5 * 40 / 8)
+    assert any("40 training windows: about 2 s" in r.message for r in caplog.records)

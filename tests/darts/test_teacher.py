@@ -11,7 +11,7 @@ from darts.utils.likelihood_models import QuantileRegression
 from darts_helpers import H, L, small
 
 from tsdistill_plugin import as_teacher
-from tsdistill_plugin.core import FittableTeacher, LengthFreeTeacher
+from tsdistill_plugin.core import AdaptiveTeacher, FittableTeacher
 from tsdistill_plugin.darts import DartsTeacher
 
 
@@ -95,8 +95,8 @@ def test_regression_teacher_reads_its_lags_and_matches_predict(train, val):
 def test_local_teacher_refits_each_window_without_fitting_the_users_model(val):
     model = Theta(seasonality_period=24)
     teacher = as_teacher(model)
-    assert isinstance(teacher, LengthFreeTeacher) and teacher.is_fitted and teacher.horizon is None
-    assert not isinstance(as_teacher(LinearRegressionModel(lags=4)), LengthFreeTeacher)
+    assert isinstance(teacher, AdaptiveTeacher) and teacher.is_fitted and teacher.horizon is None
+    assert not isinstance(as_teacher(LinearRegressionModel(lags=4)), AdaptiveTeacher)
     teacher.bind(L, H)
     x = windows(val.univariate_component("OT"), 2)
     output = teacher.forecast(x)

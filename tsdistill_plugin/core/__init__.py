@@ -15,11 +15,11 @@ from .losses import (
 from .schedule import halving_lr_factor
 from .student import DMLP, StudentOutput
 from .teacher import (
+    AdaptiveTeacher,
     FeatureCapture,
     FeatureLayout,
     FeatureRegressor,
     FittableTeacher,
-    LengthFreeTeacher,
     RefittableTeacher,
     Teacher,
     TeacherOutput,
@@ -39,7 +39,7 @@ __all__ = [
     "FeatureLayout",
     "FeatureRegressor",
     "FittableTeacher",
-    "LengthFreeTeacher",
+    "AdaptiveTeacher",
     "RefittableTeacher",
     "StudentOutput",
     "Teacher",

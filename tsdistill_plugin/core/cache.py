@@ -65,6 +65,8 @@ class TeacherCache:
         ``"memory"`` or ``"disk"``: where the outputs ended up.
     nbytes
         Size of the stored outputs.
+    estimated_seconds
+        The fill time expected from the first batch (logged before the rest is computed).
     """
 
     def __init__(
@@ -95,7 +97,9 @@ class TeacherCache:
 
         start = time.perf_counter()
         first = self._run(range(min(batch_size, n_windows)))
-        _report_cost(n_windows, len(first.prediction), time.perf_counter() - start)
+        self.estimated_seconds = _estimate(
+            n_windows, len(first.prediction), time.perf_counter() - start
+        )
         row_bytes = sum(_row_nbytes(t, dtype) for t in first if t is not None)
         self.nbytes = row_bytes * n_windows
         if storage == "auto":
@@ -176,8 +180,9 @@ class TeacherCache:
             self._directory = None
 
 
-def _report_cost(n_windows: int, first_batch: int, seconds: float) -> None:
-    """Log how long filling the cache will take, from the first batch; warn when it is long."""
+def _estimate(n_windows: int, first_batch: int, seconds: float) -> float:
+    """How long filling the cache will take, from the first batch: logged, and a warning when
+    it is long."""
     estimate = seconds * n_windows / first_batch
     logger.info(
         "Teacher outputs for %d training windows: about %.0f s (the first %d took %.2f s).",
@@ -194,6 +199,7 @@ def _report_cost(n_windows: int, first_batch: int, seconds: float) -> None:
             UserWarning,
             stacklevel=4,
         )
+    return estimate
 
 
 def _row_nbytes(example: Tensor, dtype: torch.dtype) -> int:

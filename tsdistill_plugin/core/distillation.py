@@ -26,9 +26,9 @@ from torch import Tensor
 from .cache import TeacherCache
 from .losses import DistillationLoss
 from .teacher import (
+    AdaptiveTeacher,
     FeatureRegressor,
     FittableTeacher,
-    LengthFreeTeacher,
     RefittableTeacher,
     Teacher,
     TeacherOutput,
@@ -253,7 +253,7 @@ class Distillation:
     ) -> tuple[int, int]:
         """The student's lookback and horizon: the given ones, else the teacher's.
 
-        A teacher without lengths of its own (:class:`LengthFreeTeacher`) takes the student's.
+        A teacher without lengths of its own (:class:`AdaptiveTeacher`) takes the student's.
 
         Parameters
         ----------
@@ -284,7 +284,7 @@ class Distillation:
             resolved.append(value)
         lookback, steps = resolved
         self.loss_fn.check_length(steps, names[1])
-        if isinstance(teacher, LengthFreeTeacher):
+        if isinstance(teacher, AdaptiveTeacher):
             teacher.bind(lookback, steps)
         if teacher is not None:
             self._check_lengths(teacher, lookback, steps, names)
@@ -359,6 +359,8 @@ class Distillation:
             return
         if self.refit:
             teacher = teacher.untrained()
+        if isinstance(teacher, AdaptiveTeacher):
+            teacher.bind(input_len, horizon)
         self._check_lengths(teacher, input_len, horizon, ("lookback", "horizon"))
         self.teacher = teacher
         self.check_channels(n_channels, hint)  # what is known before fitting

@@ -86,12 +86,13 @@ class RefittableTeacher(FittableTeacher, Protocol):
 
 
 @runtime_checkable
-class LengthFreeTeacher(Teacher, Protocol):
-    """A teacher with no lookback or horizon of its own (a local statistical model refitted on
-    every window): it reads the student's whole window and forecasts the student's horizon."""
+class AdaptiveTeacher(Teacher, Protocol):
+    """A teacher whose lengths adapt to the student's: a local statistical model refitted on
+    every window (it reads the student's whole window and forecasts the student's horizon), or
+    a foundation model (it reads as much of the window as it accepts)."""
 
     def bind(self, input_len: int, horizon: int) -> None:
-        """Take the student's lookback and horizon."""
+        """Adapt to the student's lookback and horizon (called before anything else)."""
         ...
 
 

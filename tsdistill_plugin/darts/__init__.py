@@ -11,10 +11,10 @@ from ..core.distillation import Distillation
 from ..core.schedule import halving_lr_factor
 from ._windows import IndexedSample
 from .model import DistilledMLPModel, _DistilledMLPModule
-from .teacher import DartsLocalTeacher, DartsTeacher
+from .teacher import AdaptiveDartsTeacher, DartsTeacher
 
 add_safe_globals(
     [DistilledMLPModel, _DistilledMLPModule, Distillation, IndexedSample, halving_lr_factor]
 )
 
-__all__ = ["DartsLocalTeacher", "DartsTeacher", "DistilledMLPModel"]
+__all__ = ["AdaptiveDartsTeacher", "DartsTeacher", "DistilledMLPModel"]

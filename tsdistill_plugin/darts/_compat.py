@@ -78,16 +78,27 @@ def is_fitted(model: ForecastingModel) -> bool:
     return bool(model._fit_called)
 
 
-def likelihood_median(likelihood: Any, output: torch.Tensor, samples: int) -> torch.Tensor:
-    """The median of a Darts likelihood's distribution, from the module's raw output
-    ``[batch, horizon, channels, n_params]``.
+MEDIAN_SAMPLES = 200
+"""Samples drawn to estimate the median of a likelihood whose distribution has no ``icdf``."""
 
-    Darts exposes the distribution only through ``_params_from_output`` and
-    ``_distr_from_params``; without an inverse CDF the median of ``samples`` draws is taken.
+
+def median_forecast(likelihood: Any, output: torch.Tensor) -> torch.Tensor:
+    """The point forecast ``[batch, horizon, channels]`` of a Darts module's raw output
+    ``[batch, horizon, channels, n_params]``: the output itself without a likelihood, else the
+    median of the likelihood.
+
+    A ``QuantileRegression`` gives its 0.5 quantile. Other likelihoods expose their distribution
+    only through the private ``_params_from_output`` and ``_distr_from_params``; without an
+    inverse CDF, the median of :data:`MEDIAN_SAMPLES` draws is taken.
     """
+    if likelihood is None:
+        return output[..., 0]
+    quantiles = getattr(likelihood, "quantiles", None)
+    if quantiles is not None:
+        return output[..., list(quantiles).index(0.5)]
     distribution = likelihood._distr_from_params(likelihood._params_from_output(output))
     try:
         return distribution.icdf(torch.tensor(0.5, dtype=output.dtype, device=output.device))
     except NotImplementedError:
-        draws = torch.stack([likelihood.sample(output) for _ in range(samples)])
+        draws = torch.stack([likelihood.sample(output) for _ in range(MEDIAN_SAMPLES)])
         return draws.median(dim=0).values

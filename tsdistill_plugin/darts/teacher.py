@@ -39,7 +39,8 @@ from ..core.teacher import (
     frozen,
     resolve_feature_layer,
 )
-from ._compat import is_fitted, likelihood_median
+from ._compat import is_fitted, median_forecast
+from .foundation import FoundationForecaster, FoundationModel
 
 AUTO_FEATURE_LAYERS: dict[str, tuple[str, FeatureLayout]] = {
     "TSMixerModel": ("fc_hist", FeatureLayout.PER_CHANNEL),
@@ -52,9 +53,6 @@ model class.
 ``TiDEModel.encoders`` gives one vector ``[batch, hidden]`` per window, shared by every channel.
 A layer named by the user is taken to be ``[batch, channels, ...]`` unless a layout is given.
 """
-
-MEDIAN_SAMPLES = 200
-"""Samples drawn to estimate the median of a likelihood whose distribution has no ``icdf``."""
 
 
 def series_from_frames(frames: Sequence[pd.DataFrame]) -> list[TimeSeries]:
@@ -94,15 +92,6 @@ def _check_no_feature_layer(model: ForecastingModel, feature_layer: FeatureLayer
         )
 
 
-def _likelihood_median(likelihood: object, output: Tensor) -> Tensor:
-    """Median forecast ``[batch, horizon, channels]`` from raw likelihood parameters
-    ``[batch, horizon, channels, n_params]``."""
-    quantiles = getattr(likelihood, "quantiles", None)
-    if quantiles is not None:
-        return output[..., list(quantiles).index(0.5)]
-    return likelihood_median(likelihood, output, MEDIAN_SAMPLES)
-
-
 class _TorchForecaster:
     """A Darts ``TorchForecastingModel`` run batch-wise through its Lightning module."""
 
@@ -135,11 +124,7 @@ class _TorchForecaster:
         capture = self._capture.capturing() if self._capture else contextlib.nullcontext()
         with frozen(module), capture:
             output = module(inputs).prediction
-            likelihood = getattr(module, "likelihood", None)
-            if likelihood is None:
-                prediction = output[..., 0]
-            else:
-                prediction = _likelihood_median(likelihood, output)
+            prediction = median_forecast(getattr(module, "likelihood", None), output)
         features = None
         if self._capture is not None:
             features = self._capture.features(x.shape[0], x.shape[2], like=x)
@@ -187,7 +172,7 @@ class _LocalForecaster:
 
     A local model has no lookback or horizon of its own: it reads the student's whole window
     and forecasts the student's horizon. ``input_len`` and ``horizon`` stay ``None`` until the
-    student sets them (:meth:`DartsLocalTeacher.bind`).
+    student sets them (:meth:`AdaptiveDartsTeacher.bind`).
     """
 
     def __init__(self, model: LocalForecastingModel, feature_layer: FeatureLayer) -> None:
@@ -197,6 +182,10 @@ class _LocalForecaster:
         self.horizon: int | None = None
         self.is_fitted = True
         self.n_channels: int | None = None
+
+    def bind(self, input_len: int, horizon: int) -> None:
+        """Read the student's whole window and forecast its horizon."""
+        self.input_len, self.horizon = int(input_len), int(horizon)
 
     def fit(self, series: list[TimeSeries], val_series: list[TimeSeries] | None) -> None:
         """Nothing to fit ahead of time: the model is refitted on each window."""
@@ -217,7 +206,7 @@ class _LocalForecaster:
         if self.horizon is None:
             raise ValueError(
                 f"local teacher {type(self.model).__name__} has no horizon of its own; the "
-                "student sets it to its output_chunk_length (DartsLocalTeacher.bind)."
+                "student sets it to its output_chunk_length (AdaptiveDartsTeacher.bind)."
             )
         windows = x.detach().cpu().double().numpy()
         values = np.stack([self._forecast_window(window) for window in windows])
@@ -225,6 +214,7 @@ class _LocalForecaster:
 
 
 _FORECASTERS: tuple[tuple[type, type], ...] = (
+    (FoundationModel, FoundationForecaster),
     (TorchForecastingModel, _TorchForecaster),
     (LocalForecastingModel, _LocalForecaster),
     (GlobalForecastingModel, _RegressionForecaster),
@@ -240,7 +230,7 @@ class DartsTeacher:
         A Darts ``TorchForecastingModel``, global regression model or local model, fitted or
         not. It is never changed except by :meth:`fit` (which the student calls only for an
         unfitted teacher) and a torch model's ``eval`` mode during a forward pass (restored).
-        A local model gives a :class:`DartsLocalTeacher`.
+        A local or foundation model gives an :class:`AdaptiveDartsTeacher`.
     feature_layer
         ``"auto"`` distills features from TSMixer (``fc_hist``) and TiDE (``encoders``) and
         from no layer of other models; a dotted submodule name of the Lightning module picks
@@ -267,8 +257,8 @@ class DartsTeacher:
     """
 
     def __new__(cls, model: ForecastingModel, feature_layer: FeatureLayer = AUTO) -> DartsTeacher:
-        if cls is DartsTeacher and isinstance(model, LocalForecastingModel):
-            cls = DartsLocalTeacher
+        if cls is DartsTeacher and isinstance(model, LocalForecastingModel | FoundationModel):
+            cls = AdaptiveDartsTeacher
         return super().__new__(cls)
 
     def __init__(self, model: ForecastingModel, feature_layer: FeatureLayer = AUTO) -> None:
@@ -333,18 +323,13 @@ class DartsTeacher:
         return type(self)(self.model.untrained_model(), feature_layer=self._feature_layer)
 
 
-class DartsLocalTeacher(DartsTeacher):
-    """A Darts local model (``ExponentialSmoothing``, ``Theta``, ``ARIMA``, ...) as a teacher
-    refitted on every window: it has no lengths of its own and takes the student's (a
-    :class:`~tsdistill_plugin.core.LengthFreeTeacher`)."""
+class AdaptiveDartsTeacher(DartsTeacher):
+    """A Darts model whose lengths adapt to the student's (an
+    :class:`~tsdistill_plugin.core.AdaptiveTeacher`): a local model (``ExponentialSmoothing``,
+    ``Theta``, ``ARIMA``, ...), refitted on every window, takes the student's lookback and
+    horizon; a foundation model (``Chronos2Model``, ...) reads as much of the student's window
+    as it accepts."""
 
     def bind(self, input_len: int, horizon: int) -> None:
-        """Take the student's lookback and horizon."""
-        self._forecaster.input_len = int(input_len)
-        self._forecaster.horizon = int(horizon)
-
-    def untrained(self) -> DartsLocalTeacher:
-        fresh = super().untrained()
-        if self.horizon is not None:
-            fresh.bind(self.input_len, self.horizon)
-        return fresh
+        """Adapt to the student's lookback and horizon."""
+        self._forecaster.bind(input_len, horizon)
