@@ -17,7 +17,7 @@ from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
 from neuralforecast.models import PatchTST, iTransformer
 from nf_helpers import TRAINER, H, L
 
-from tsdistill_plugin.core import forecast_horizon
+from tsdistill_plugin.core import TeacherOutput, forecast_horizon
 from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
 from tsdistill_plugin.neuralforecast.models import _DistilledBase
 
@@ -234,6 +234,18 @@ def test_refit_cross_validation_with_a_prefitted_teacher_warns(etth1_long, fitte
     "loss", [MQLoss(quantiles=[0.1, 0.5, 0.9]), DistributionLoss("Normal")], ids=["mq", "normal"]
 )
 def test_probabilistic_student_distills_its_median(etth1_long, fitted_patchtst, loss):
+    # the terms compare the median: the 0.5 quantile of MQLoss, the Normal's location
+    probe = DistilledMLP(teacher=fitted_patchtst, loss=loss, **STUDENT)
+    windows = torch.randn(5, L, 1)
+    probe.scaler.transform(x=windows.unsqueeze(2), mask=torch.ones(5, L, 1, 1))
+    with torch.no_grad():
+        out = probe.dmlp(windows)
+        compared, _ = probe._in_student_space(out, TeacherOutput(torch.zeros(5, H, 1), None), 0)
+        raw = probe.loss.domain_map(probe._nf_layout(out.prediction))
+    median, other = (raw[..., 1], raw[..., 0]) if isinstance(loss, MQLoss) else raw[:2]
+    torch.testing.assert_close(compared, median)
+    assert not torch.allclose(compared, other)
+
     student = DistilledMLP(teacher=fitted_patchtst, loss=loss, **{**STUDENT, "max_steps": 10})
     nf = NeuralForecast(models=[student], freq="h")
     nf.fit(etth1_long)

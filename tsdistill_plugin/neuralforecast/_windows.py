@@ -85,16 +85,18 @@ class _RowWindows(Sequence):
 
 
 class _PositionWindows(Sequence):
-    """Input windows ``[L, n_series]`` of the left-padded target matrix ``[time, n_series]``."""
+    """Input windows ``[L, n_series]`` of the target matrix ``[time, n_series]`` (left-padded
+    with zeros), the ``i``-th ending at row ``first + i``."""
 
-    def __init__(self, matrix: np.ndarray, n_positions: int, length: int) -> None:
+    def __init__(self, matrix: np.ndarray, first: int, stop: int, length: int) -> None:
         self.matrix = np.concatenate([np.zeros((length - 1, matrix.shape[1]), np.float32), matrix])
-        self.n_positions, self.length = n_positions, length
+        self.first, self.stop, self.length = first, stop, length
 
     def __len__(self) -> int:
-        return self.n_positions
+        return self.stop - self.first
 
-    def __getitem__(self, position: int) -> np.ndarray:
+    def __getitem__(self, i: int) -> np.ndarray:
+        position = self.first + i
         return self.matrix[position : position + self.length]
 
 
@@ -113,7 +115,8 @@ class TrainingWindows:
     Attributes
     ----------
     windows
-        The input windows ``[input_size, channels]`` by id (what the teacher forecasts once).
+        The input windows ``[input_size, channels]`` by id (what the teacher forecasts once):
+        one per time step that can end the input of a training window.
     """
 
     def __init__(
@@ -128,6 +131,8 @@ class TrainingWindows:
     ) -> None:
         self.input_size, self.step_size, self.multivariate = input_size, step_size, multivariate
         self.left_pad = input_size - 1 if start_padding_enabled else 0
+        # the last input step of a training window is at least this far into its series
+        self.first = input_size - 1 - self.left_pad
         y = dataset.temporal[:, dataset.y_idx].numpy()
         self.indptr = dataset.indptr
         sizes = np.diff(self.indptr)
@@ -141,12 +146,13 @@ class TrainingWindows:
             matrix = np.zeros((dataset.max_size, len(sizes)), np.float32)
             for i, (a, b) in enumerate(zip(self.indptr[:-1], self.indptr[1:], strict=True)):
                 matrix[dataset.max_size - (b - a) :, i] = y[a:b]
-            n_positions = dataset.max_size - val_size - test_size
-            self.windows: Sequence = _PositionWindows(matrix, n_positions, input_size)
+            stop = dataset.max_size - val_size - test_size
+            self.windows: Sequence = _PositionWindows(matrix, self.first, stop, input_size)
         else:
             series_of_row = np.repeat(np.arange(len(sizes)), sizes)
             offsets = np.arange(len(y)) - self.indptr[:-1][series_of_row]
-            rows = np.flatnonzero(offsets < train_sizes[series_of_row])
+            train = offsets < train_sizes[series_of_row]
+            rows = np.flatnonzero((offsets >= self.first) & train)
             self.slot_of_row = np.full(len(y), -1, dtype=np.int64)
             self.slot_of_row[rows] = np.arange(len(rows))
             starts = self.indptr[:-1][series_of_row[rows]]
@@ -184,7 +190,7 @@ class TrainingWindows:
         # last input step of each window, in the dataset's left-padded time axis
         position = start * self.step_size + self.input_size - 1 - self.left_pad
         if self.multivariate:
-            return position, batch_series
+            return position - self.first, batch_series
         series = batch_series[index // sampled.windows_per_series]
         rows = self.indptr[:-1][series] + position - self.pad[series]
         return self.slot_of_row[rows], None

@@ -239,7 +239,7 @@ class NeuralForecastTeacher:
         self.input_len = int(model.input_size)
         self.horizon = int(model.h)
         self.n_channels = int(model.n_series) if model.MULTIVARIATE else None
-        self._fitted = _looks_fitted(model) if fitted is None else bool(fitted)
+        self._trained = _looks_fitted(model) if fitted is None else bool(fitted)
         self._feature_layer = feature_layer
         default = (
             FeatureLayout.PER_CHANNEL if model.MULTIVARIATE else FeatureLayout.CHANNELS_IN_BATCH
@@ -250,13 +250,13 @@ class NeuralForecastTeacher:
         self._capture: FeatureCapture | None = None
 
     def __repr__(self) -> str:
-        state = "fitted" if self._fitted else "unfitted"
+        state = "fitted" if self._trained else "unfitted"
         return f"NeuralForecastTeacher({type(self.model).__name__}, {state})"
 
     @property
     def is_fitted(self) -> bool:
         """Whether the wrapped model is trained."""
-        return self._fitted
+        return self._trained
 
     @property
     def has_features(self) -> bool:
@@ -270,7 +270,7 @@ class NeuralForecastTeacher:
 
     def _use(self, model: BaseModel) -> None:
         self.model = model
-        self._fitted = True
+        self._trained = True
         self._capture = None
 
     def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
@@ -324,7 +324,7 @@ class NeuralForecastTeacher:
     def forecast(self, x: Tensor) -> TeacherOutput:
         """Forecast ``x`` ``[batch, input_len, channels]`` in the data's scale; see
         :class:`~tsdistill_plugin.core.Teacher`."""
-        if not self._fitted:
+        if not self._trained:
             raise ValueError(
                 f"the {type(self.model).__name__} teacher is not fitted; fit it first (the "
                 "student does so on its training data when you fit the student)."

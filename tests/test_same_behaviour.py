@@ -1,0 +1,145 @@
+"""One situation, one behaviour and one message, in Darts and in NeuralForecast.
+
+Both students hold the core lifecycle, so a pre-fitted teacher with a student refitted on other
+data, a slow (local) teacher, a teacher whose horizon is shorter than the student's and an
+incompatible teacher are handled the same way by both; each case runs over both libraries.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("darts")
+pytest.importorskip("neuralforecast")
+
+from darts import TimeSeries  # noqa: E402
+from darts.models import LinearRegressionModel, NaiveSeasonal  # noqa: E402
+
+from tsdistill_plugin.core import cache as cache_module  # noqa: E402
+
+L, H = 48, 16
+QUIET = dict(
+    enable_progress_bar=False,
+    enable_model_summary=False,
+    logger=False,
+    enable_checkpointing=False,
+    accelerator="cpu",
+)
+LIBRARIES = ["darts", "neuralforecast"]
+LOOKBACK_NAME = {"darts": "input_chunk_length", "neuralforecast": "input_size"}
+
+
+class Student:
+    """A tiny univariate student of one library, fitted on the first ``rows`` hours of OT."""
+
+    def __init__(self, library: str, ot: pd.Series, teacher: object, **kwargs: object) -> None:
+        self.library, self.ot = library, ot
+        if library == "darts":
+            from tsdistill_plugin.darts import DistilledMLPModel
+
+            self.model = DistilledMLPModel(
+                teacher=teacher,
+                hidden_size=16,
+                n_epochs=1,
+                random_state=0,
+                pl_trainer_kwargs=dict(QUIET),
+                **kwargs,
+            )
+        else:
+            from neuralforecast import NeuralForecast
+
+            from tsdistill_plugin.neuralforecast import DistilledMLP
+
+            student = DistilledMLP(teacher=teacher, hidden_size=16, max_steps=2, **QUIET, **kwargs)
+            self.model = NeuralForecast(models=[student], freq="h")
+
+    def fit(self, rows: int) -> None:
+        part = self.ot.iloc[:rows]
+        if self.library == "darts":
+            self.model.fit(TimeSeries.from_series(part))
+        else:
+            frame = pd.DataFrame({"unique_id": "OT", "ds": part.index, "y": part.to_numpy()})
+            self.model.fit(frame)
+
+
+@pytest.fixture(scope="module")
+def ot(etth1: pd.DataFrame) -> pd.Series:
+    return etth1["OT"].iloc[:500]
+
+
+def fitted_regression(ot: pd.Series, horizon: int = H) -> LinearRegressionModel:
+    """A teacher fitted by the user on the whole series."""
+    return LinearRegressionModel(lags=L, output_chunk_length=horizon).fit(
+        TimeSeries.from_series(ot)
+    )
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_prefitted_teacher_and_a_student_refitted_on_other_data_warn_alike(library, ot):
+    student = Student(library, ot, fitted_regression(ot), **lengths(library))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*leak the slice's future.*")
+        student.fit(400)  # the first fit: nothing to compare with
+        student.fit(400)  # the same data again: no look-ahead
+    with pytest.warns(UserWarning) as record:
+        student.fit(300)  # a shorter slice, as in a retraining backtest
+    messages = [str(w.message) for w in record if "leak" in str(w.message)]
+    assert messages == [
+        "the teacher was fitted before the student on data that may reach past the end of this "
+        "training slice (as in a retraining backtest or cross_validation with a teacher fitted "
+        "on the whole series): its forecasts can leak the slice's future into the student. Pass "
+        "refit_teacher=True to fit a fresh teacher on each training slice."
+    ]
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_slow_local_teacher_warns_alike(library, ot, monkeypatch):
+    monkeypatch.setattr(cache_module, "SLOW_FILL_SECONDS", 0.0)
+    student = Student(library, ot, NaiveSeasonal(K=24), **lengths(library))
+    with pytest.warns(UserWarning, match="distil from fewer windows") as record:
+        student.fit(300)
+    message = next(str(w.message) for w in record if "distil from fewer" in str(w.message))
+    # each library's training windows: Darts' end with a full horizon, NeuralForecast's may
+    # end in the last H steps (its windows are padded there and masked)
+    windows = 300 - L + 1 - (H if library == "darts" else 0)
+    assert re.match(rf"the teacher needs about \d+ s for the {windows} training windows", message)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_teacher_with_a_shorter_horizon_is_rolled_out_alike(library, ot, caplog):
+    teacher = fitted_regression(ot, horizon=H // 4)
+    with caplog.at_level(logging.INFO, logger="tsdistill_plugin.core.distillation"):
+        student = Student(library, ot, teacher, **lengths(library))
+    rolled = [r.message for r in caplog.records if "rolled out" in r.message]
+    horizon_name = "output_chunk_length" if library == "darts" else "h"
+    assert rolled == [
+        f"The teacher forecasts {H // 4} steps, fewer than the student's {horizon_name}={H}: "
+        "its forecasts are rolled out autoregressively."
+    ]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*gives no hidden features.*")
+        student.fit(300)
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_an_incompatible_teacher_is_one_clear_error_alike(library, ot):
+    teacher = LinearRegressionModel(lags=2 * L, output_chunk_length=H)
+    name = LOOKBACK_NAME[library]
+    with pytest.raises(ValueError) as error:
+        Student(library, ot, teacher, **lengths(library))
+    assert str(error.value) == (
+        f"the teacher reads {2 * L} steps but the student's {name} is {L}; give the student "
+        f"{name} >= {2 * L} (or leave it None to take the teacher's)."
+    )
+
+
+def lengths(library: str) -> dict[str, int]:
+    """The student's lookback and horizon in the library's argument names."""
+    if library == "darts":
+        return {"input_chunk_length": L, "output_chunk_length": H}
+    return {"input_size": L, "h": H}
