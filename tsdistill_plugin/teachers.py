@@ -6,7 +6,8 @@ Supported objects:
 - a Darts forecasting model, fitted or not (``tsdistill_plugin.darts.teacher``);
 - a NeuralForecast model instance, fitted or not (``tsdistill_plugin.neuralforecast.teacher``);
 - an ``nn.Module`` or callable ``[B, L, N] -> [B, H, N]``, given ``input_len`` and ``horizon``
-  (:class:`~tsdistill_plugin.core.TorchTeacher`).
+  (:class:`~tsdistill_plugin.core.TorchTeacher`);
+- a list of any of these (:class:`~tsdistill_plugin.core.TeacherEnsemble`).
 
 Each library's adapter is imported only when an object of that library is passed in.
 """
@@ -18,6 +19,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from .core.distillation import CacheMode, Distillation
+from .core.ensemble import TeacherEnsemble, Weights
 from .core.teacher import (
     AUTO,
     FeatureLayer,
@@ -54,14 +57,16 @@ def as_teacher(
     input_len: int | None = None,
     horizon: int | None = None,
     n_channels: int | None = None,
+    weights: Weights = "mean",
 ) -> Teacher:
     """Wrap ``obj`` as a teacher.
 
     Parameters
     ----------
     obj
-        A Darts model, a NeuralForecast model, a :class:`Teacher`, or an ``nn.Module`` /
-        callable mapping ``[B, L, N]`` to ``[B, H, N]``.
+        A Darts model, a NeuralForecast model, a :class:`Teacher`, an ``nn.Module`` /
+        callable mapping ``[B, L, N]`` to ``[B, H, N]``, or a list of these (several teachers,
+        combined by ``weights``).
     feature_layer
         ``"auto"`` lets a library adapter pick the hidden layer to distill from (no features
         for a plain module); a dotted submodule name picks one (of the adapter's default
@@ -69,6 +74,9 @@ def as_teacher(
         :class:`~tsdistill_plugin.core.FeatureLayout`; ``None`` disables features.
     input_len, horizon, n_channels
         Lookback, horizon and channel count of a plain module or callable (unused otherwise).
+    weights
+        How several teachers' forecasts are combined: ``"mean"``, ``"validation"`` (weights
+        fitted on the validation split) or one weight per teacher.
 
     Returns
     -------
@@ -83,6 +91,18 @@ def as_teacher(
     """
     if isinstance(obj, Teacher):
         return obj
+    if isinstance(obj, list | tuple):
+        members = [
+            as_teacher(
+                member,
+                feature_layer=feature_layer,
+                input_len=input_len,
+                horizon=horizon,
+                n_channels=n_channels,
+            )
+            for member in obj
+        ]
+        return TeacherEnsemble(members, weights)
     library = _library_of(obj)
     if library is not None:
         return _load(_ADAPTERS[library])(obj, feature_layer=feature_layer)
@@ -100,3 +120,29 @@ def as_teacher(
         "forecasting model, a NeuralForecast model, a tsdistill_plugin.core.TorchTeacher, or an "
         "nn.Module/callable mapping [batch, time, channels] windows to forecasts."
     )
+
+
+def distillation_for(
+    teacher: object,
+    *,
+    feature_layer: FeatureLayer = AUTO,
+    weights: Weights = "mean",
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    temperature: float = 0.5,
+    scale_levels: int = 3,
+    refit: bool = False,
+    cache: CacheMode = "auto",
+    stride: int = 1,
+) -> Distillation:
+    """The lifecycle of a student constructed with ``teacher`` (what both integrations'
+    constructors build from their arguments).
+
+    ``teacher`` may already be a :class:`~tsdistill_plugin.core.Distillation` (the libraries'
+    copies of a student pass their original's on): it is returned as it is, shared.
+    """
+    if isinstance(teacher, Distillation):
+        return teacher
+    if teacher is not None:
+        teacher = as_teacher(teacher, feature_layer=feature_layer, weights=weights)
+    return Distillation(teacher, alpha, beta, temperature, scale_levels, refit, cache, stride)

@@ -17,7 +17,8 @@ from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
 from neuralforecast.models import PatchTST, iTransformer
 from nf_helpers import TRAINER, H, L
 
-from tsdistill_plugin.core import TeacherOutput, forecast_horizon
+from tsdistill_plugin.core import forecast_horizon
+from tsdistill_plugin.core.distillation import TargetBatch
 from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
 from tsdistill_plugin.neuralforecast.models import _DistilledBase
 
@@ -240,7 +241,7 @@ def test_probabilistic_student_distills_its_median(etth1_long, fitted_patchtst, 
     probe.scaler.transform(x=windows.unsqueeze(2), mask=torch.ones(5, L, 1, 1))
     with torch.no_grad():
         out = probe.dmlp(windows)
-        compared, _ = probe._in_student_space(out, TeacherOutput(torch.zeros(5, H, 1), None), 0)
+        compared, _ = probe._in_student_space(out, TargetBatch(torch.zeros(5, H, 1), None, None), 0)
         raw = probe.loss.domain_map(probe._nf_layout(out.prediction))
     median, other = (raw[..., 1], raw[..., 0]) if isinstance(loss, MQLoss) else raw[:2]
     torch.testing.assert_close(compared, median)

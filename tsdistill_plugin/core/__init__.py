@@ -5,6 +5,7 @@ Nothing here imports Darts or NeuralForecast.
 
 from .cache import TeacherCache
 from .distillation import CACHE_MODES, Distillation, TeacherTargets, TrainingData
+from .ensemble import TeacherEnsemble
 from .losses import (
     TERM_NAMES,
     DistillationLoss,
@@ -44,6 +45,7 @@ __all__ = [
     "StudentOutput",
     "Teacher",
     "TeacherCache",
+    "TeacherEnsemble",
     "TeacherOutput",
     "TeacherTargets",
     "TorchTeacher",

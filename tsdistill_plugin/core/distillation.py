@@ -12,11 +12,13 @@ enters their training step.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,7 @@ import torch
 from torch import Tensor
 
 from .cache import TeacherCache
+from .ensemble import TeacherEnsemble
 from .losses import DistillationLoss
 from .teacher import (
     AdaptiveTeacher,
@@ -60,12 +63,26 @@ class TrainingData:
     holds_out
         Whether rows after the training part exist and are kept from the student (the test
         rows of a ``cross_validation``): a teacher fitted beforehand may have seen them.
+    digest
+        A digest of every training value (see :func:`data_digest`), or ``None``.
     """
 
     ends: tuple
     frames: Callable[[], list[pd.DataFrame]]
     val_frames: Callable[[], list[pd.DataFrame] | None]
     holds_out: bool = False
+    digest: str | None = None
+
+
+def data_digest(arrays: Sequence[np.ndarray]) -> str:
+    """A hex digest of the exact values (and shapes) of some arrays: what identifies the data a
+    student was fitted on (the teacher cache's key; the exported file's metadata)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 class _PredictionsOnly:
@@ -77,16 +94,50 @@ class _PredictionsOnly:
         self.horizon = teacher.horizon
         self.n_channels = teacher.n_channels
 
+    def __repr__(self) -> str:
+        return repr(self.teacher)
+
     def forecast(self, x: Tensor) -> TeacherOutput:
         return TeacherOutput(self.teacher.forecast(x).prediction, None)
+
+
+class TargetBatch(NamedTuple):
+    """The teacher's outputs for the rows of a training batch that have them.
+
+    Attributes
+    ----------
+    prediction
+        ``[rows, horizon, channels]``.
+    features
+        ``[rows, channels, d]``, or ``None``.
+    rows
+        The batch rows they belong to ``[rows]``, or ``None`` for every row in order.
+    """
+
+    prediction: Tensor
+    features: Tensor | None
+    rows: Tensor | None
+
+
+class _Strided(Sequence):
+    """Every ``stride``-th item of a sequence."""
+
+    def __init__(self, items: Sequence, stride: int) -> None:
+        self.items, self.stride = items, stride
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.items) / self.stride)
+
+    def __getitem__(self, i: int) -> object:
+        return self.items[i * self.stride]
 
 
 class TeacherTargets:
     """The teacher's outputs for the windows of one training run.
 
-    Computed once for every training window and read back by window id (``storage`` "auto",
-    "memory" or "disk", see :class:`~tsdistill_plugin.core.TeacherCache`), or computed on each
-    batch's inputs (``"online"``, as the reference does).
+    Computed once for every ``stride``-th training window and read back by window id
+    (``storage`` "auto", "memory" or "disk", see :class:`~tsdistill_plugin.core.TeacherCache`),
+    or computed on each batch's inputs (``"online"``, as the reference does).
 
     Parameters
     ----------
@@ -102,6 +153,8 @@ class TeacherTargets:
         Dtype of the stored outputs (the training data's).
     progress
         Show a progress bar while the cache is filled.
+    stride
+        Distil from the windows whose id is a multiple of ``stride`` only.
 
     Attributes
     ----------
@@ -109,6 +162,9 @@ class TeacherTargets:
         The :class:`~tsdistill_plugin.core.TeacherCache`, or ``None`` online.
     feature_size
         Width ``d`` of the teacher's features, or ``None`` without features.
+    key
+        What the outputs depend on, when known (see :meth:`Distillation.targets`): the key under
+        which they are kept for the next training run.
     """
 
     def __init__(
@@ -119,9 +175,12 @@ class TeacherTargets:
         storage: CacheMode,
         dtype: torch.dtype,
         progress: bool,
+        stride: int = 1,
     ) -> None:
+        self.key: tuple | None = None
         self.teacher = teacher
         self.horizon = horizon
+        self.stride = stride
         self.cache: TeacherCache | None = None
         if storage == "online":
             logger.info("teacher_cache='online': the teacher runs on every training batch.")
@@ -130,7 +189,7 @@ class TeacherTargets:
         else:
             self.cache = TeacherCache(
                 teacher,
-                windows,
+                windows if stride == 1 else _Strided(windows, stride),
                 horizon,
                 batch_size=TEACHER_BATCH_SIZE,
                 storage=storage,
@@ -140,22 +199,31 @@ class TeacherTargets:
             features = self.cache.features
         self.feature_size = None if features is None else int(features.shape[-1])
 
-    def get(self, window_ids: Tensor | np.ndarray | None, inputs: Tensor) -> TeacherOutput:
+    def get(self, window_ids: Tensor | np.ndarray | None, inputs: Tensor) -> TargetBatch | None:
         """The teacher's outputs for one batch, on the device and with the dtype of ``inputs``.
 
         Parameters
         ----------
         window_ids
-            The batch's window ids ``[batch]`` (the positions in ``windows``); unused online.
+            The batch's window ids ``[batch]`` (the positions in ``windows``); online without a
+            stride they may be ``None``.
         inputs
             The batch's input windows ``[batch, input_len, channels]``.
 
         Returns
         -------
-        TeacherOutput
-            ``prediction`` ``[batch, horizon, channels]`` and ``features`` ``[batch, channels,
-            d]`` or ``None``.
+        TargetBatch or None
+            The outputs of the rows whose window is distilled from, or ``None`` when no row's
+            is.
         """
+        rows = None
+        if window_ids is not None and self.stride > 1:
+            ids = torch.as_tensor(window_ids).cpu()
+            rows = torch.nonzero(ids % self.stride == 0).squeeze(-1)
+            if len(rows) == 0:
+                return None
+            window_ids = ids[rows] // self.stride
+            inputs = inputs[rows.to(inputs.device)]
         if self.cache is None:
             output = forecast_horizon(self.teacher, inputs, self.horizon)
         elif window_ids is None:
@@ -166,9 +234,11 @@ class TeacherTargets:
             )
         else:
             output = self.cache[window_ids]
-        return TeacherOutput(
+        features = output.features
+        return TargetBatch(
             output.prediction.to(inputs.device, inputs.dtype),
-            None if output.features is None else output.features.to(inputs.device, inputs.dtype),
+            None if features is None else features.to(inputs.device, inputs.dtype),
+            None if rows is None else rows.to(inputs.device),
         )
 
     def close(self) -> None:
@@ -176,6 +246,57 @@ class TeacherTargets:
         if self.cache is not None:
             self.cache.close()
             self.cache = None
+
+
+class _SharedTargets:
+    """The most recent training run's teacher targets, kept for the next run with the same
+    teacher, windows and settings (a grid search or a tuner fits many students on the same
+    data): the cache is filled once for all of them. One set is kept at a time."""
+
+    def __init__(self) -> None:
+        self.key: tuple | None = None
+        self.targets: TeacherTargets | None = None
+
+    def get(self, key: tuple | None) -> TeacherTargets | None:
+        if key is not None and key == self.key and self.targets is not None:
+            logger.info("Reusing the teacher outputs of the previous training run.")
+            return self.targets
+        return None
+
+    def keep(self, key: tuple | None, targets: TeacherTargets) -> None:
+        if targets is self.targets:
+            return
+        self.release()
+        if key is None or targets.cache is None:
+            targets.close()
+            return
+        self.key, self.targets = key, targets
+
+    def release(self) -> None:
+        if self.targets is not None:
+            self.targets.close()
+        self.key = self.targets = None
+
+
+SHARED_TARGETS = _SharedTargets()
+"""The teacher targets kept between training runs (``SHARED_TARGETS.release()`` frees them)."""
+
+
+def _identity(teacher: Teacher) -> tuple:
+    """What a cache of ``teacher``'s outputs depends on, beyond the windows."""
+    if isinstance(teacher, TeacherEnsemble):
+        weights = None if teacher.weights is None else tuple(teacher.weights.tolist())
+        return ("ensemble", tuple(_identity(m) for m in teacher.members), weights)
+    return (id(teacher),)
+
+
+def _windows_digest(windows: Sequence, samples: int = 32) -> bytes:
+    """A digest of the number of windows and a spread of them (the data's own digest, from
+    :class:`TrainingData`, covers every value)."""
+    digest = hashlib.blake2b(str(len(windows)).encode(), digest_size=16)
+    for i in np.linspace(0, len(windows) - 1, min(samples, len(windows))).astype(int):
+        digest.update(np.ascontiguousarray(windows[int(i)]).tobytes())
+    return digest.digest()
 
 
 class Distillation:
@@ -193,6 +314,10 @@ class Distillation:
         slice of a retraining backtest or ``cross_validation``), instead of fitting it once.
     cache
         Where the teacher's outputs for the training windows live: one of :data:`CACHE_MODES`.
+    stride
+        Distil from every ``stride``-th training window only (the supervised loss still uses
+        every window): a slow teacher (a foundation or local model) then forecasts ``stride``
+        times fewer windows.
 
     Notes
     -----
@@ -215,9 +340,15 @@ class Distillation:
         levels: int = 3,
         refit: bool = False,
         cache: CacheMode = "auto",
+        stride: int = 1,
     ) -> None:
         if cache not in CACHE_MODES:
             raise ValueError(f"teacher_cache must be one of {CACHE_MODES}, got {cache!r}.")
+        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+            raise ValueError(
+                f"teacher_stride must be a positive integer, got {stride!r}; 1 distils from "
+                "every window."
+            )
         if refit and teacher is not None and not isinstance(teacher, RefittableTeacher):
             raise ValueError(
                 f"refit_teacher=True needs a teacher that can be fitted afresh (a Darts or "
@@ -227,6 +358,8 @@ class Distillation:
         self.loss_fn = DistillationLoss(alpha, beta, temperature, levels)
         self.refit = refit
         self.cache = cache
+        self.stride = stride
+        self.data_digest: str | None = None
         self._fitted_on: tuple | None = None
         self._first_ends: tuple | None = None
 
@@ -235,8 +368,8 @@ class Distillation:
 
     def __getstate__(self) -> dict:
         loss = self.loss_fn
-        settings = (loss.alpha, loss.beta, loss.temperature, loss.levels, self.refit, self.cache)
-        return {"settings": settings}
+        settings = (loss.alpha, loss.beta, loss.temperature, loss.levels)
+        return {"settings": (*settings, self.refit, self.cache, self.stride)}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(None, *state["settings"])
@@ -354,6 +487,7 @@ class Distillation:
         hint
             See :meth:`check_channels`.
         """
+        self.data_digest = data.digest
         teacher = self.teacher
         if teacher is None:
             return
@@ -429,9 +563,30 @@ class Distillation:
                 "the teacher is not fitted; fit the student with its library's fit (which fits "
                 "the teacher), or pass a fitted teacher."
             )
-        teacher = self.teacher if self.loss_fn.beta > 0 else _PredictionsOnly(self.teacher)
-        targets = TeacherTargets(teacher, windows, horizon, storage or self.cache, dtype, progress)
-        if self.loss_fn.beta > 0 and targets.feature_size is None:
+        storage = storage or self.cache
+        with_features = self.loss_fn.beta > 0
+        key = None
+        if self.data_digest is not None and storage != "online":
+            settings = (horizon, str(dtype), self.stride, storage, with_features)
+            # the teacher's forecast of one window stands for its state: a teacher refitted in
+            # between gives another key
+            probe = torch.as_tensor(np.asarray(windows[0]))[None].to(dtype)
+            state = forecast_horizon(self.teacher, probe, horizon).prediction.numpy().tobytes()
+            key = (
+                _identity(self.teacher),
+                hashlib.blake2b(state, digest_size=16).digest(),
+                self.data_digest,
+                _windows_digest(windows),
+                settings,
+            )
+        targets = SHARED_TARGETS.get(key)
+        if targets is None:
+            teacher = self.teacher if with_features else _PredictionsOnly(self.teacher)
+            targets = TeacherTargets(
+                teacher, windows, horizon, storage, dtype, progress, self.stride
+            )
+            targets.key = key
+        if with_features and targets.feature_size is None:
             warnings.warn(
                 f"the teacher {self.teacher!r} gives no hidden features, so the feature-level "
                 f"terms (beta={self.loss_fn.beta}) are skipped; name a layer with "
@@ -440,6 +595,13 @@ class Distillation:
                 stacklevel=2,
             )
         return targets
+
+    @staticmethod
+    def release(targets: TeacherTargets | None) -> None:
+        """End a training run: its targets are kept for the next run with the same teacher
+        and windows (see :data:`SHARED_TARGETS`), the previous ones freed."""
+        if targets is not None:
+            SHARED_TARGETS.keep(targets.key, targets)
 
     @staticmethod
     def regressor(targets: TeacherTargets | None, student_width: int) -> FeatureRegressor | None:
@@ -453,7 +615,7 @@ class Distillation:
         self,
         prediction: Tensor,
         supervised: Tensor,
-        teacher: TeacherOutput | None,
+        teacher: TargetBatch | None,
         features: Tensor | None = None,
         regressor: FeatureRegressor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
@@ -467,7 +629,8 @@ class Distillation:
         supervised
             The supervised loss the library computed (its own loss function and weights).
         teacher
-            The teacher's outputs for the batch (:meth:`TeacherTargets.get`), or ``None``.
+            The teacher's outputs for the batch (:meth:`TeacherTargets.get`; the terms are
+            computed on the rows it has outputs for), or ``None``.
         features
             The student's features ``[batch, channels, hidden]``.
         regressor
@@ -478,6 +641,9 @@ class Distillation:
         tuple[Tensor, dict[str, Tensor]]
             The total and every term of :data:`~tsdistill_plugin.core.TERM_NAMES`.
         """
+        if teacher is not None and teacher.rows is not None:
+            prediction = prediction[teacher.rows]
+            features = None if features is None else features[teacher.rows]
         use_features = teacher is not None and teacher.features is not None and regressor
         return self.loss_fn(
             prediction,

@@ -17,7 +17,7 @@ from darts import TimeSeries
 from darts.utils.data import TorchTrainingDataset
 from darts.utils.data.torch_datasets.utils import TorchTrainingBatch, TorchTrainingSample
 
-from ..core.distillation import TrainingData
+from ..core.distillation import TrainingData, data_digest
 from ._compat import collate_training_samples
 
 
@@ -82,4 +82,7 @@ def training_data(
         ends=tuple(s.end_time() for s in series),
         frames=lambda: [s.to_dataframe(copy=True) for s in series],
         val_frames=lambda: [s.to_dataframe(copy=True) for s in val_series] if val_series else None,
+        digest=data_digest(
+            [array for s in series for array in (s.values(copy=False), s.time_index.to_numpy())]
+        ),
     )

@@ -29,11 +29,12 @@ from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 
 from ..core.distillation import CacheMode, Distillation, TeacherTargets
+from ..core.ensemble import Weights
 from ..core.schedule import halving_lr_factor
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import FeatureRegressor
 from ..devices import check_accelerator
-from ..teachers import AUTO, as_teacher
+from ..teachers import AUTO, distillation_for
 from ._compat import StudentModelHooks
 from ._windows import IndexedBatch, IndexedDataset, PastTargets, collate_indexed, training_data
 
@@ -161,8 +162,9 @@ class DistilledMLPModel(StudentModelHooks):
         ``h``); a shorter teacher horizon is rolled out autoregressively.
     teacher
         ``None`` (the plain MLP baseline), a Darts ``TorchForecastingModel``, global
-        regression or local model, a NeuralForecast model instance, or any
-        :class:`~tsdistill_plugin.core.Teacher`. An unfitted teacher is fitted first on
+        regression, local or foundation model, a NeuralForecast model instance, any
+        :class:`~tsdistill_plugin.core.Teacher`, or a list of these (several teachers, see
+        ``teacher_weights``). An unfitted teacher is fitted first on
         exactly the student's training series (and ``val_series``); a fitted one is checked
         for compatibility. Probabilistic teachers give their median.
     hidden_size
@@ -190,6 +192,12 @@ class DistilledMLPModel(StudentModelHooks):
     refit_teacher
         Refit a fresh copy of the teacher on every ``fit`` (each training slice of a
         retraining backtest) instead of fitting it once and sharing it.
+    teacher_stride
+        Distil from every ``teacher_stride``-th training window only (the supervised loss uses
+        them all): for slow teachers (foundation or local models).
+    teacher_weights
+        With several teachers (``teacher=[...]``): ``"mean"``, ``"validation"`` (weights
+        fitted on ``val_series``) or one weight per teacher.
     **darts_torch_model_kwargs
         Darts ``TorchForecastingModel`` arguments (``n_epochs``, ``batch_size``,
         ``pl_trainer_kwargs``, ``random_state``, ``optimizer_kwargs``, ...). Without
@@ -216,6 +224,8 @@ class DistilledMLPModel(StudentModelHooks):
         "teacher_feature_layer",
         "teacher_cache",
         "refit_teacher",
+        "teacher_stride",
+        "teacher_weights",
     )
 
     def __init__(
@@ -232,19 +242,22 @@ class DistilledMLPModel(StudentModelHooks):
         teacher_feature_layer: str | tuple[str, str] | None = AUTO,
         teacher_cache: CacheMode = "auto",
         refit_teacher: bool = False,
+        teacher_stride: int = 1,
+        teacher_weights: Weights = "mean",
         **darts_torch_model_kwargs: Any,
     ) -> None:
-        if isinstance(teacher, Distillation):  # shared by a copy (``untrained_model``)
-            distillation = teacher
-        else:
-            wrapped = (
-                None
-                if teacher is None
-                else as_teacher(teacher, feature_layer=teacher_feature_layer)
-            )
-            distillation = Distillation(
-                wrapped, alpha, beta, temperature, scale_levels, refit_teacher, teacher_cache
-            )
+        distillation = distillation_for(  # a copy's teacher (``untrained_model``) is shared
+            teacher,
+            feature_layer=teacher_feature_layer,
+            weights=teacher_weights,
+            alpha=alpha,
+            beta=beta,
+            temperature=temperature,
+            scale_levels=scale_levels,
+            refit=refit_teacher,
+            cache=teacher_cache,
+            stride=teacher_stride,
+        )
         lookback, horizon = distillation.lengths(
             input_chunk_length, output_chunk_length, LENGTH_NAMES
         )
@@ -359,7 +372,7 @@ class DistilledMLPModel(StudentModelHooks):
         windows = PastTargets(train_dataset)
         dtype = torch.from_numpy(np.asarray(windows[0][:1])).dtype
         targets = self._distillation.targets(windows, self.output_chunk_length, dtype)
-        if targets is not None and targets.cache is not None:
+        if targets is not None:  # the window ids pick each sample's teacher outputs
             train_dataset = IndexedDataset(train_dataset)
             dataloader_kwargs = {**(dataloader_kwargs or {}), "collate_fn": collate_indexed}
         self._targets = targets
@@ -371,8 +384,7 @@ class DistilledMLPModel(StudentModelHooks):
             )
         finally:
             self._targets = None
-            if targets is not None:
-                targets.close()
+            self._distillation.release(targets)
             if self.model is not None:
                 self.model.targets = None
 

@@ -17,7 +17,7 @@ import pandas as pd
 from neuralforecast.tsdataset import TimeSeriesDataset
 from torch import Tensor
 
-from ..core.distillation import TrainingData
+from ..core.distillation import TrainingData, data_digest
 from ._compat import SampledWindows
 
 
@@ -63,6 +63,9 @@ def training_data(
         frames=lambda: frames(validation=False),
         val_frames=lambda: frames(validation=True),
         holds_out=test_size > 0,
+        digest=data_digest(
+            [dataset.temporal[:, dataset.y_idx].numpy(), np.asarray(dataset.indptr), sizes]
+        ),
     )
 
 

@@ -17,35 +17,17 @@ from neuralforecast.losses.pytorch import MSE
 from neuralforecast.tsdataset import TimeSeriesDataset
 from torch import Tensor
 
-from ..core.distillation import CacheMode, Distillation, TeacherTargets
+from ..core.distillation import CacheMode, Distillation, TargetBatch, TeacherTargets
+from ..core.ensemble import Weights
 from ..core.student import DMLP, StudentOutput, check_student_arguments
-from ..core.teacher import FeatureLayer, FeatureRegressor, FittableTeacher, TeacherOutput
+from ..core.teacher import AUTO, FeatureLayer, FeatureRegressor, FittableTeacher
 from ..devices import check_accelerator
-from ..teachers import AUTO, as_teacher
-from ._compat import StudentHooks
+from ..teachers import distillation_for
+from ._compat import SampledWindows, StudentHooks
 from ._windows import TrainingWindows, training_data
 from .teacher import median_point
 
 LENGTH_NAMES = ("input_size", "h")
-
-
-def _distillation(
-    teacher: object,
-    feature_layer: FeatureLayer,
-    alpha: float,
-    beta: float,
-    temperature: float,
-    scale_levels: int,
-    refit_teacher: bool,
-    teacher_cache: CacheMode,
-) -> Distillation:
-    """The student's lifecycle around ``teacher`` (a copy's is shared as it is)."""
-    if isinstance(teacher, Distillation):
-        return teacher
-    wrapped = None if teacher is None else as_teacher(teacher, feature_layer=feature_layer)
-    return Distillation(
-        wrapped, alpha, beta, temperature, scale_levels, refit_teacher, teacher_cache
-    )
 
 
 class _DistilledBase(StudentHooks):
@@ -174,7 +156,7 @@ class _DistilledBase(StudentHooks):
         try:
             return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
         finally:
-            self._targets.close()
+            self.distillation.release(self._targets)
             self._targets = self._windows = None
             self.regressor = None  # training-only: never saved with the student
 
@@ -197,21 +179,21 @@ class _DistilledBase(StudentHooks):
             self.log(f"train_{name}", float(value.detach()), batch_size=batch_size, on_epoch=True)
         return total
 
-    def _teacher_outputs(self, batch: dict, sampled: Any) -> TeacherOutput:
+    def _teacher_outputs(self, batch: dict, sampled: SampledWindows) -> TargetBatch | None:
         """The teacher's outputs for the sampled windows, in the batch's series order."""
-        if self._targets.cache is None:
+        if self._windows is None:  # files or spark: the windows are not identified
             return self._targets.get(None, sampled.insample)
         batch_series = self._windows.batch_series(batch["temporal"][:, batch["y_idx"]])
         ids, columns = self._windows.ids(sampled, batch_series)
         output = self._targets.get(ids, sampled.insample)
-        if columns is None:
+        if output is None or columns is None or self._targets.cache is None:
             return output
         features = None if output.features is None else output.features[:, columns]
-        return TeacherOutput(output.prediction[:, :, columns], features)
+        return output._replace(prediction=output.prediction[:, :, columns], features=features)
 
     def _in_student_space(
-        self, student: StudentOutput, teacher: TeacherOutput, y_idx: int
-    ) -> tuple[Tensor, TeacherOutput]:
+        self, student: StudentOutput, teacher: TargetBatch | None, y_idx: int
+    ) -> tuple[Tensor, TargetBatch | None]:
         """Both forecasts in the student's normalized space (the student's scaler statistics
         of each window), so that the terms compare like with like."""
         loc = self.scaler.x_shift[:, :, y_idx]
@@ -222,10 +204,14 @@ class _DistilledBase(StudentHooks):
         point = median_point(self, output, loc, scale, differentiable=True)
         to_student_space = self.scaler.scaler
         prediction = to_student_space(point, loc, scale)
+        if teacher is None:
+            return prediction, None
+        if teacher.rows is not None:
+            loc, scale = loc[teacher.rows], scale[teacher.rows]
         teacher_prediction = to_student_space(
             teacher.prediction.to(point.dtype), loc.detach(), scale.detach()
         )
-        return prediction, TeacherOutput(teacher_prediction, teacher.features)
+        return prediction, teacher._replace(prediction=teacher_prediction)
 
 
 _DOC_COMMON = """
@@ -328,6 +314,8 @@ class DistilledMLP(_DistilledBase):
         teacher_feature_layer: FeatureLayer = AUTO,
         teacher_cache: CacheMode = "auto",
         refit_teacher: bool = False,
+        teacher_stride: int = 1,
+        teacher_weights: Weights = "mean",
         moving_avg: int = 25,
         loss: Any = None,
         valid_loss: Any = None,
@@ -353,15 +341,17 @@ class DistilledMLP(_DistilledBase):
         dataloader_kwargs: dict | None = None,
         **trainer_kwargs: Any,
     ) -> None:
-        teacher = _distillation(
+        teacher = distillation_for(  # a copy's teacher is shared
             teacher,
-            teacher_feature_layer,
-            alpha,
-            beta,
-            temperature,
-            scale_levels,
-            refit_teacher,
-            teacher_cache,
+            feature_layer=teacher_feature_layer,
+            weights=teacher_weights,
+            alpha=alpha,
+            beta=beta,
+            temperature=temperature,
+            scale_levels=scale_levels,
+            refit=refit_teacher,
+            cache=teacher_cache,
+            stride=teacher_stride,
         )
         input_size, h = teacher.lengths(input_size, h, LENGTH_NAMES)
         loss = MSE() if loss is None else loss
@@ -430,6 +420,8 @@ class DistilledMLPMultivariate(_DistilledBase):
         teacher_feature_layer: FeatureLayer = AUTO,
         teacher_cache: CacheMode = "auto",
         refit_teacher: bool = False,
+        teacher_stride: int = 1,
+        teacher_weights: Weights = "mean",
         moving_avg: int = 25,
         loss: Any = None,
         valid_loss: Any = None,
@@ -455,15 +447,17 @@ class DistilledMLPMultivariate(_DistilledBase):
         dataloader_kwargs: dict | None = None,
         **trainer_kwargs: Any,
     ) -> None:
-        teacher = _distillation(
+        teacher = distillation_for(  # a copy's teacher is shared
             teacher,
-            teacher_feature_layer,
-            alpha,
-            beta,
-            temperature,
-            scale_levels,
-            refit_teacher,
-            teacher_cache,
+            feature_layer=teacher_feature_layer,
+            weights=teacher_weights,
+            alpha=alpha,
+            beta=beta,
+            temperature=temperature,
+            scale_levels=scale_levels,
+            refit=refit_teacher,
+            cache=teacher_cache,
+            stride=teacher_stride,
         )
         input_size, h = teacher.lengths(input_size, h, LENGTH_NAMES)
         loss = MSE() if loss is None else loss
