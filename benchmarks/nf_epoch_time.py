@@ -32,7 +32,7 @@ import torch
 from neuralforecast import NeuralForecast
 from neuralforecast.models import PatchTST
 
-from tsdistill_plugin.data import load_dataset
+from tsdistill_plugin.benchmark import load_dataset
 from tsdistill_plugin.neuralforecast import DistilledMLP
 from tsdistill_plugin.neuralforecast import _distill as distill_module
 

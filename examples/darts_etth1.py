@@ -14,8 +14,8 @@ from darts import TimeSeries
 from darts.metrics import mse
 from darts.models import TSMixerModel
 
+from tsdistill_plugin.benchmark import load_dataset
 from tsdistill_plugin.darts import DistilledMLPModel
-from tsdistill_plugin.data import load_dataset
 
 LOOKBACK, HORIZON = 96, 24
 

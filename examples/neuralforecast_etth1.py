@@ -13,7 +13,7 @@ from __future__ import annotations
 from neuralforecast import NeuralForecast
 from neuralforecast.models import PatchTST
 
-from tsdistill_plugin.data import load_dataset
+from tsdistill_plugin.benchmark import load_dataset
 from tsdistill_plugin.neuralforecast import DistilledMLP
 
 LOOKBACK, HORIZON = 96, 24

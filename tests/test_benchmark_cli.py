@@ -1,23 +1,33 @@
-"""``tsdistill benchmark`` end to end on tiny configurations, and its errors."""
+"""``tsdistill benchmark`` end to end on tiny configurations, its options and its errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
+import torch
+from benchmark_helpers import closed_port_url
+from torch import nn
 
-from tsdistill_plugin import data
-from tsdistill_plugin.backends.reference import (
+from tsdistill_plugin.benchmark import BenchmarkConfig, load_dataset
+from tsdistill_plugin.benchmark.backends.base import RestoreBestEpoch
+from tsdistill_plugin.benchmark.backends.reference import (
     TrainingPlan,
     default_teacher,
     student_settings,
     teacher_config,
 )
-from tsdistill_plugin.benchmark import BenchmarkConfig, resolve_plans
-from tsdistill_plugin.cli import main
-from tsdistill_plugin.data import load_dataset
+from tsdistill_plugin.benchmark.cli import config_from
+from tsdistill_plugin.benchmark.data import DATASETS, ENV_VAR
+from tsdistill_plugin.benchmark.experiment import resolve_plans
+from tsdistill_plugin.cli import build_parser, main
 
 ROW_KEYS = {
     "role", "model", "horizon", "mse", "mae", "params", "latency_ms", "train_seconds",
@@ -55,16 +65,51 @@ def _check_outputs(out: Path, backend: str, horizons: list[int]) -> dict:
     return result
 
 
+STAGES = [
+    r"H=8 teacher: training, at most 1 epochs",
+    r"H=8 teacher: evaluating on \d+ test windows",
+    r"H=8 MLP, no distillation: training",
+    r"H=8 MLP, no distillation: evaluating",
+    r"H=8 MLP, distilled: training",
+    r"teacher outputs for \d+ training windows",
+    r"H=8 MLP, distilled: evaluating",
+    r"H=8 DLinear: training",
+    r"H=8 DLinear: evaluating",
+    r"H=8: timing the models",
+    r"H=12 teacher: training",
+]
+"""Stage messages of a run at horizons 8 and 12, in order."""
+
+
+def _auto_device() -> str:
+    """The device Lightning's ``accelerator="auto"`` trains on here."""
+    if torch.cuda.is_available():
+        return "cuda:0"
+    return "mps:0" if torch.backends.mps.is_available() else "cpu"
+
+
 @pytest.mark.slow
 def test_darts_benchmark_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "report"
     args = ["benchmark", *TINY, "--horizon", "8", "12", "--teacher", "itransformer", "--onnx"]
     assert main([*args, "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "MLP, distilled" in printed and "average over horizons [8, 12]" in printed
+    captured = capsys.readouterr()
+    assert "MLP, distilled" in captured.out and "average over horizons [8, 12]" in captured.out
+    assert "[0:" not in captured.out  # progress goes to standard error only
+    # each stage is said as it starts, with the time so far, in order
+    lines = captured.err.replace("\r", "\n")  # bars redraw their line with carriage returns
+    stages = re.findall(r"^\[\d+:\d\d:\d\d\] (.*)$", lines, flags=re.MULTILINE)
+    position = 0
+    for pattern in STAGES:
+        found = [i for i, line in enumerate(stages) if i >= position and re.match(pattern, line)]
+        assert found, (pattern, stages)
+        position = found[0] + 1
+    assert "batch/s" in captured.err or "s/batch" in captured.err  # the training bars
     result = _check_outputs(out, "darts", [8, 12])
     assert result["dataset"] == "co2" and result["teacher"] == "itransformer"
     assert result["alpha"] == 0.1 and result["beta"] == 0.1  # the demo series' own defaults
+    assert result["device"] == _auto_device()  # --device auto is the default
+    assert f"device {_auto_device()}" in (out / "report.md").read_text()
     assert [a["role"] for a in result["average"]] == ["teacher", "mlp", "distilled", "dlinear"]
     for row in result["results"]:
         if row["role"] in ("mlp", "distilled"):  # the ONNX export computes the same forecasts
@@ -72,13 +117,18 @@ def test_darts_benchmark_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 @pytest.mark.slow
-def test_neuralforecast_benchmark_end_to_end(tmp_path: Path) -> None:
+def test_neuralforecast_benchmark_end_to_end_quietly(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "report"
-    args = ["benchmark", *TINY, "--backend", "neuralforecast", "--horizon", "12"]
-    assert main([*args, "--teacher", "nhits", "--alpha", "0.5", "--out", str(out)]) == 0
+    args = ["benchmark", *TINY, "--backend", "neuralforecast", "--horizon", "12", "--quiet"]
+    args += ["--teacher", "nhits", "--alpha", "0.5", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert "MLP, distilled" in captured.out
+    assert "training" not in captured.err and "batch" not in captured.err  # --quiet: nothing
     result = _check_outputs(out, "neuralforecast", [12])
-    assert result["alpha"] == 0.5
-    assert result["wall_seconds"] > sum(r["train_seconds"] for r in result["results"])
+    assert result["alpha"] == 0.5 and result["device"] == "cpu"
 
 
 def _error(args: list[str], capsys: pytest.CaptureFixture) -> str:
@@ -93,15 +143,19 @@ def test_unknown_dataset(capsys: pytest.CaptureFixture) -> None:
 def test_missing_file_offline(
     capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    url = closed_port_url("weather.csv.gz")
+    monkeypatch.setitem(DATASETS, "weather", dataclasses.replace(DATASETS["weather"], url=url))
+    message = _error(["--dataset", "weather", "--quiet"], capsys)
+    assert f"weather.csv could not be downloaded from {url}" in message
+    assert "--data-dir" in message and "$TSDISTILL_DATA" in message
 
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise data.urllib.error.URLError("offline")
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", refuse)
-    message = _error(["--dataset", "weather"], capsys)
-    assert "weather.csv was not found" in message and "--data-dir" in message
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_unavailable_device(capsys: pytest.CaptureFixture) -> None:
+    message = _error(["--device", "cuda", "--quiet"], capsys)
+    assert "device='cuda' is not available on this machine" in message and "'auto'" in message
 
 
 def test_lookback_plus_horizon_longer_than_a_split(capsys: pytest.CaptureFixture) -> None:
@@ -118,6 +172,84 @@ def test_unknown_backend_is_rejected_by_the_parser(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         main(["benchmark", "--backend", "sklearn"])
     assert "invalid choice: 'sklearn'" in capsys.readouterr().err
+
+
+def test_every_option_defaults_to_its_config_field() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["benchmark"])
+    for item in dataclasses.fields(BenchmarkConfig):
+        assert getattr(args, item.name) == item.default, item.name
+    assert config_from(args) == BenchmarkConfig()
+    assert BenchmarkConfig().threads == 1 and BenchmarkConfig().device == "auto"
+
+
+def test_options_parse_into_the_config() -> None:
+    args = build_parser().parse_args(
+        ["benchmark", "--horizon", "8", "12", "--teacher", "iTransformer", "--onnx",
+         "--threads", "2", "--alpha", "0.5", "--data-dir", "here", "--device", "cpu"]
+    )  # fmt: skip
+    config = config_from(args)
+    assert config.horizons == (8, 12) and config.teacher == "itransformer" and config.onnx
+    assert (config.threads, config.alpha, config.data_dir, config.device) == (2, 0.5, "here", "cpu")
+
+
+@pytest.mark.parametrize("option", ["--threads", "--lookback", "--epochs", "--horizon"])
+def test_non_positive_integers_are_rejected(option: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["benchmark", option, "0"])
+    assert "expected a positive integer, got 0" in capsys.readouterr().err
+
+
+OPTIONS = [
+    "--dataset", "--data-dir", "--backend", "--lookback", "--horizon", "--teacher", "--alpha",
+    "--beta", "--epochs", "--teacher-epochs", "--seed", "--device", "--hidden-size",
+    "--latency-batch", "--onnx", "--threads", "--out", "--verbose", "--quiet",
+]  # fmt: skip
+"""Options of ``tsdistill benchmark`` that users rely on."""
+
+
+def test_python_dash_m_runs_the_command_with_its_options() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tsdistill_plugin", "benchmark", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0
+    missing = [option for option in OPTIONS if not re.search(rf"{option}\b", done.stdout)]
+    assert not missing
+
+
+class _Drifting(pl.LightningModule):
+    """One weight ``w`` that training raises by 1 per epoch; the validation loss ``(w - 2)^2``
+    is lowest after the second epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def training_step(self, batch: list[torch.Tensor], index: int) -> torch.Tensor:
+        return -self.w  # SGD with lr 1: w += 1
+
+    def validation_step(self, batch: list[torch.Tensor], index: int) -> None:
+        self.log("val_loss", (self.w - 2.0) ** 2)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=1.0)
+
+
+def test_restore_best_epoch_loads_the_best_validation_weights() -> None:
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(1, 1)))
+    module = _Drifting()
+    callback = RestoreBestEpoch("val_loss")
+    trainer = pl.Trainer(
+        max_epochs=5, callbacks=[callback], logger=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu",
+    )  # fmt: skip
+    trainer.fit(module, loader, loader)
+    assert float(trainer.callback_metrics["val_loss"]) == 9.0  # the last epoch: w = 5
+    assert module.w.item() == 2.0  # the best epoch's weight, restored
+    assert not Path(callback.dirpath).exists()  # the temporary checkpoint is gone
 
 
 def test_reference_settings_and_epoch_caps(data_dir: Path) -> None:

@@ -1,18 +1,29 @@
-"""The data loader against the protocol of ../shared/data/README.md."""
+"""The data loader against the protocol of ../shared/data/README.md, and its downloads (served
+from this machine: the tests never reach the network)."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import gzip
 import hashlib
-import urllib.error
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from benchmark_helpers import closed_port_url
 
-from tsdistill_plugin import data
-from tsdistill_plugin.data import DATASETS, DatasetNotFoundError, DatasetSpec, load_dataset
+from tsdistill_plugin.benchmark import data
+from tsdistill_plugin.benchmark.data import (
+    DATASETS,
+    DatasetNotFoundError,
+    DatasetSpec,
+    load_dataset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,17 +31,40 @@ def etth1_dataset(data_dir: Path) -> data.Dataset:
     return load_dataset("ETTh1", data_dir)
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @pytest.fixture()
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No data folder, an empty cache, and no network."""
+    """No data folder, an empty cache, and every known source unreachable."""
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise urllib.error.URLError("network is unreachable")
-
-    monkeypatch.setattr(data.urllib.request, "urlopen", refuse)
+    for key, spec in DATASETS.items():
+        if spec.url is not None:
+            unreachable = dataclasses.replace(spec, url=closed_port_url(spec.filename))
+            monkeypatch.setitem(DATASETS, key, unreachable)
     return tmp_path
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
+    """An HTTP server on 127.0.0.1 serving a temporary folder: ``(base URL, folder)``."""
+    for variable in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{httpd.server_port}", folder
+        httpd.shutdown()
 
 
 def test_etth1_split_sizes_follow_the_protocol(etth1_dataset: data.Dataset) -> None:
@@ -129,14 +163,17 @@ def test_unknown_dataset_names_the_known_ones() -> None:
         load_dataset("ETTh9")
 
 
-def test_missing_file_offline_says_where_to_put_it(offline: Path) -> None:
+def test_missing_file_offline_names_the_file_the_url_and_where_to_put_it(
+    offline: Path,
+) -> None:
     with pytest.raises(DatasetNotFoundError) as error:
         load_dataset("ETTh2", data_dir=offline / "nowhere")
     message = str(error.value)
-    assert "ETTh2.csv" in message
-    assert str(offline / "nowhere") in message and str(offline / "cache") in message
-    assert "TSDISTILL_DATA" in message
-    with pytest.raises(DatasetNotFoundError, match="no direct public download"):
+    assert "ETTh2.csv could not be downloaded from " + DATASETS["etth2"].url in message
+    assert str(offline / "nowhere") in message
+    assert "--data-dir" in message and "$TSDISTILL_DATA" in message
+    assert not list((offline / "cache").rglob("ETTh2.csv*"))
+    with pytest.raises(DatasetNotFoundError, match="traffic.csv has no direct public download"):
         load_dataset("traffic")
 
 
@@ -150,25 +187,45 @@ def test_lookup_order_data_dir_then_environment(
     assert data.locate(DATASETS["etth1"], tmp_path) == mine
 
 
-def test_download_verifies_the_checksum(offline: Path, data_dir: Path) -> None:
-    source = data_dir / "national_illness.csv"
-    digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    target = offline / "cache" / "tsdistill" / "national_illness.csv"
-    compressed = offline / "ili.csv.gz"
-    compressed.write_bytes(gzip.compress(source.read_bytes()))
+def test_published_checksums_match_the_shared_files(data_dir: Path) -> None:
+    for spec in DATASETS.values():
+        assert (spec.url is None) == (spec.sha256 is None), spec.name
+        local = data_dir / spec.filename
+        if spec.url is not None and not spec.url.endswith(".gz") and local.exists():
+            assert _sha256(local) == spec.sha256, spec.name
 
-    real_urlopen = data.urllib.request.build_opener().open
-    spec = DatasetSpec("national_illness", "national_illness.csv", compressed.as_uri(), digest)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(data.urllib.request, "urlopen", real_urlopen)
-        assert data.locate(spec) == target
-        assert target.read_bytes() == source.read_bytes()  # gunzipped and verified
-        target.unlink()
-        wrong = DatasetSpec(spec.name, spec.filename, spec.url, "0" * 64)
-        with pytest.raises(ValueError, match="checksum mismatch"):
-            data.locate(wrong)
-    assert not target.exists()
-    assert not list(target.parent.glob("*.part"))
+
+def test_download_into_the_cache_verifies_the_checksum(
+    server: tuple[str, Path], offline: Path, data_dir: Path
+) -> None:
+    url, served = server
+    source = data_dir / "national_illness.csv"
+    (served / "ili.csv").write_bytes(source.read_bytes())
+    spec = DatasetSpec("ili", "ili.csv", f"{url}/ili.csv", _sha256(source))
+    cached = data.locate(spec)
+    assert cached.parent == data.cache_dir() and cached.read_bytes() == source.read_bytes()
+    (served / "ili.csv").unlink()  # read from the cache from now on
+    assert data.locate(spec) == cached
+
+    (served / "bad.csv").write_bytes(source.read_bytes() + b"2020-07-01,1,1,1,1,1,1,1\n")
+    wrong = DatasetSpec("bad", "bad.csv", f"{url}/bad.csv", spec.sha256)
+    with pytest.raises(ValueError, match=rf"checksum mismatch for {url}/bad.csv") as error:
+        data.locate(wrong)
+    assert spec.sha256 in str(error.value) and "--data-dir" in str(error.value)
+    assert not list(data.cache_dir().glob("bad*"))  # nothing unverified is kept
+
+
+def test_a_gzip_source_is_decompressed(
+    server: tuple[str, Path], tmp_path: Path, data_dir: Path
+) -> None:
+    url, served = server
+    source = data_dir / "exchange_rate.csv"
+    compressed = served / "rates.csv.gz"
+    compressed.write_bytes(gzip.compress(source.read_bytes()))
+    spec = DatasetSpec("rates", "rates.csv", f"{url}/rates.csv.gz", _sha256(compressed))
+    path = data.download(spec, tmp_path / "cache")
+    assert path == tmp_path / "cache" / "rates.csv"
+    assert path.read_bytes() == source.read_bytes()
 
 
 def test_lookback_and_horizon_longer_than_a_split(etth1_dataset: data.Dataset) -> None:

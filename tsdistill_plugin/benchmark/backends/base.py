@@ -4,26 +4,31 @@ A backend builds the four models of the experiment (teacher, plain MLP, distille
 with one library and fits them on the training split, validating on the validation split. The
 student receives its teacher as a library-neutral :class:`~tsdistill_plugin.core.Teacher`, and
 every fitted model is evaluated through the same adapter (:func:`predictor`), so metrics and
-timings are computed identically for every library by :mod:`tsdistill_plugin.benchmark`.
+timings are computed identically for every library by :mod:`tsdistill_plugin.benchmark.experiment`.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pandas as pd
+import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
-from ..core.teacher import FeatureRegressor, Teacher, TeacherOutput
+from tsdistill_plugin.core.teacher import FeatureRegressor, Teacher, TeacherOutput
+from tsdistill_plugin.teachers import as_teacher
+
 from ..data import Dataset
-from ..teachers import as_teacher
+from ..progress import Progress
 from .reference import TeacherConfig, TrainingPlan
 
 logger = logging.getLogger(__name__)
@@ -127,15 +132,26 @@ class Backend(Protocol):
 
     name: str
 
-    def fit_teacher(self, config: TeacherConfig, task: Task) -> Fitted:
-        """Build and fit the teacher described by ``config``."""
+    def fit_teacher(
+        self, config: TeacherConfig, task: Task, callbacks: Sequence[Callback] = ()
+    ) -> Fitted:
+        """Build and fit the teacher described by ``config``; ``callbacks`` are added to the
+        Lightning trainer's (as for every fit)."""
         ...
 
-    def fit_student(self, spec: StudentSpec, teacher: Teacher | None, task: Task) -> Fitted:
+    def fit_student(
+        self,
+        spec: StudentSpec,
+        teacher: Teacher | None,
+        task: Task,
+        callbacks: Sequence[Callback] = (),
+    ) -> Fitted:
         """Build and fit the DMLP student, distilled from ``teacher`` or plain for ``None``."""
         ...
 
-    def fit_dlinear(self, plan: TrainingPlan, task: Task) -> Fitted:
+    def fit_dlinear(
+        self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
+    ) -> Fitted:
         """Build and fit the DLinear baseline."""
         ...
 
@@ -155,32 +171,48 @@ def predictor(fitted: Fitted) -> Predictor:
 
 class TimedTeacher:
     """A :class:`~tsdistill_plugin.core.Teacher` that adds up the time spent in its forecasts
-    (the cache-filling time of a distilled student).
+    (the cache-filling time of a distilled student) and shows their progress over the
+    student's training windows.
 
     Parameters
     ----------
     teacher
         The teacher to time.
+    progress
+        The run's progress display: the first forecast says that the teacher's outputs are
+        being computed and opens a bar over ``n_windows`` windows.
+    n_windows
+        Training windows of the student (what the cache holds).
     """
 
-    def __init__(self, teacher: Teacher) -> None:
+    def __init__(self, teacher: Teacher, progress: Progress, n_windows: int) -> None:
         self.teacher = teacher
         self.input_len = teacher.input_len
         self.horizon = teacher.horizon
         self.n_channels = teacher.n_channels
         self.seconds = 0.0
+        self._progress = progress
+        self._n_windows = n_windows
+        self._bar: tqdm | None = None
 
     def forecast(self, x: Tensor) -> TeacherOutput:
         """The wrapped teacher's forecast of ``x`` ``[batch, input_len, channels]``."""
+        if self._bar is None:
+            self._progress.stage(f"teacher outputs for {self._n_windows} training windows")
+            self._bar = self._progress.bar(self._n_windows, "window")
         start = time.perf_counter()
         output = self.teacher.forecast(x)
         self.seconds += time.perf_counter() - start
+        self._bar.update(len(x))  # a no-op once closed
+        if self._bar.n >= self._n_windows:
+            self._bar.close()
         return output
 
 
-class BestWeights(Callback):
-    """Keeps the weights of the epoch with the lowest validation loss and restores them at the
-    end of training (the reference reloads its best checkpoint; this does it in memory).
+class RestoreBestEpoch(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` on the lowest validation loss, in a temporary folder,
+    whose weights are loaded back when training ends (the reference reloads its best
+    checkpoint). The folder is removed after the fit.
 
     Parameters
     ----------
@@ -189,29 +221,37 @@ class BestWeights(Callback):
     """
 
     def __init__(self, monitor: str) -> None:
-        self.monitor = monitor
-        self.best = float("inf")
-        self.state: dict[str, Tensor] | None = None
-        self.validations = 0
+        super().__init__(
+            monitor=monitor,
+            mode="min",
+            save_top_k=1,
+            save_weights_only=True,
+            save_on_train_epoch_end=False,
+        )
 
-    def on_validation_end(self, trainer: Any, pl_module: nn.Module) -> None:
-        if trainer.sanity_checking:
-            return
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is None:
-            return
-        self.validations += 1
-        if float(value) < self.best:
-            self.best = float(value)
-            self.state = copy.deepcopy(pl_module.state_dict())
-        logger.info(
-            "%s validation %d: %s %.5f (best %.5f)",
-            type(pl_module).__name__, self.validations, self.monitor, float(value), self.best,
-        )  # fmt: skip
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.dirpath is None:
+            self.dirpath = tempfile.mkdtemp(prefix="tsdistill-best-")
+        super().setup(trainer, pl_module, stage)
 
-    def on_fit_end(self, trainer: Any, pl_module: nn.Module) -> None:
-        if self.state is not None:
-            pl_module.load_state_dict(self.state)
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.best_model_path:
+            logger.info(
+                "%s: restoring the best epoch (%s %.5f)",
+                type(pl_module).__name__, self.monitor, float(self.best_model_score),
+            )  # fmt: skip
+            checkpoint = torch.load(
+                self.best_model_path, map_location=pl_module.device, weights_only=False
+            )
+            # not strict: a module may keep training-only parts out of its checkpoints (the
+            # distilled student's feature regressor), and those do not forecast
+            pl_module.load_state_dict(checkpoint["state_dict"], strict=False)
+        shutil.rmtree(self.dirpath, ignore_errors=True)
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        shutil.rmtree(self.dirpath, ignore_errors=True)
 
 
 def trainable_parameters(module: nn.Module) -> int:
@@ -235,8 +275,3 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self._start
-
-
-def seed_everything(seed: int) -> None:
-    """Seed torch's generators (libraries seed their own from the models' seed arguments)."""
-    torch.manual_seed(seed)

@@ -10,8 +10,8 @@ import importlib
 from .base import Backend
 
 BACKENDS: dict[str, str] = {
-    "darts": "tsdistill_plugin.backends.darts_backend:DartsBackend",
-    "neuralforecast": "tsdistill_plugin.backends.nf_backend:NeuralForecastBackend",
+    "darts": "tsdistill_plugin.benchmark.backends.darts_backend:DartsBackend",
+    "neuralforecast": "tsdistill_plugin.benchmark.backends.nf_backend:NeuralForecastBackend",
 }
 """Backend name -> ``module:class``."""
 

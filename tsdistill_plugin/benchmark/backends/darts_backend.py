@@ -9,7 +9,7 @@ restored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from darts import TimeSeries
@@ -20,14 +20,15 @@ from darts.models import (
     TiDEModel,
     TSMixerModel,
 )
-from pytorch_lightning.callbacks import EarlyStopping
+from pytorch_lightning.callbacks import Callback, EarlyStopping
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from ..core.schedule import halving_lr_factor
-from ..core.teacher import Teacher
-from ..darts import DistilledMLPModel
-from .base import BestWeights, Fitted, Stopwatch, StudentSpec, Task
+from tsdistill_plugin.core.schedule import halving_lr_factor
+from tsdistill_plugin.core.teacher import Teacher
+from tsdistill_plugin.darts import DistilledMLPModel
+
+from .base import Fitted, RestoreBestEpoch, Stopwatch, StudentSpec, Task
 from .reference import (
     TeacherConfig,
     TrainingPlan,
@@ -38,8 +39,11 @@ from .reference import (
 VAL_METRIC = "val_loss"
 
 
-def _training_kwargs(plan: TrainingPlan, task: Task) -> dict[str, Any]:
-    """Darts ``TorchForecastingModel`` arguments that carry out ``plan`` on ``task.device``."""
+def _training_kwargs(
+    plan: TrainingPlan, task: Task, callbacks: Sequence[Callback]
+) -> dict[str, Any]:
+    """Darts ``TorchForecastingModel`` arguments that carry out ``plan`` on ``task.device``,
+    with ``callbacks`` added to the trainer's."""
     scheduler = (
         {"lr_scheduler_cls": LambdaLR, "lr_scheduler_kwargs": {"lr_lambda": halving_lr_factor}}
         if plan.halving
@@ -54,12 +58,13 @@ def _training_kwargs(plan: TrainingPlan, task: Task) -> dict[str, Any]:
             "accelerator": task.device,
             "callbacks": [
                 EarlyStopping(VAL_METRIC, patience=plan.patience, mode="min"),
-                BestWeights(VAL_METRIC),
+                RestoreBestEpoch(VAL_METRIC),
+                *callbacks,
             ],
             "enable_progress_bar": False,
             "enable_model_summary": False,
             "logger": False,
-            "enable_checkpointing": False,
+            "enable_checkpointing": True,  # by RestoreBestEpoch alone
         },
         **scheduler,
     }
@@ -134,21 +139,29 @@ class DartsBackend:
             model.fit(train, val_series=val)
         return Fitted(model, type(model).__name__, watch.seconds, model.epochs_trained)
 
-    def fit_teacher(self, config: TeacherConfig, task: Task) -> Fitted:
+    def fit_teacher(
+        self, config: TeacherConfig, task: Task, callbacks: Sequence[Callback] = ()
+    ) -> Fitted:
         build, layer = TEACHERS[config.name]
         cls, arguments = build(config.arch)
         model = cls(
             input_chunk_length=task.lookback,
             output_chunk_length=task.horizon,
             **arguments,
-            **_training_kwargs(config.plan, task),
+            **_training_kwargs(config.plan, task, callbacks),
         )
         fitted = self._fit(model, task)
         fitted.name = arguments.get("model", fitted.name)
         fitted.feature_layer = layer
         return fitted
 
-    def fit_student(self, spec: StudentSpec, teacher: Teacher | None, task: Task) -> Fitted:
+    def fit_student(
+        self,
+        spec: StudentSpec,
+        teacher: Teacher | None,
+        task: Task,
+        callbacks: Sequence[Callback] = (),
+    ) -> Fitted:
         model = DistilledMLPModel(
             input_chunk_length=task.lookback,
             output_chunk_length=task.horizon,
@@ -157,17 +170,19 @@ class DartsBackend:
             norm=spec.norm,
             alpha=spec.alpha,
             beta=spec.beta,
-            **_training_kwargs(spec.plan, task),
+            **_training_kwargs(spec.plan, task, callbacks),
         )
         return self._fit(model, task)
 
-    def fit_dlinear(self, plan: TrainingPlan, task: Task) -> Fitted:
+    def fit_dlinear(
+        self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
+    ) -> Fitted:
         model = DLinearModel(
             input_chunk_length=task.lookback,
             output_chunk_length=task.horizon,
             kernel_size=25,
             shared_weights=True,
-            **_training_kwargs(plan, task),
+            **_training_kwargs(plan, task, callbacks),
         )
         return self._fit(model, task)
 

@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
 from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import MSE
 from neuralforecast.models import NHITS, DLinear, PatchTST, TiDE, TSMixer, iTransformer
+from pytorch_lightning.callbacks import Callback
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
-from ..core.schedule import halving_lr_factor
-from ..core.teacher import Teacher
-from ..neuralforecast import DistilledMLPMultivariate
-from .base import BestWeights, Fitted, Stopwatch, StudentSpec, Task
+from tsdistill_plugin.core.schedule import halving_lr_factor
+from tsdistill_plugin.core.teacher import Teacher
+from tsdistill_plugin.neuralforecast import DistilledMLPMultivariate
+
+from .base import Fitted, RestoreBestEpoch, Stopwatch, StudentSpec, Task
 from .reference import (
     TeacherConfig,
     TrainingPlan,
@@ -45,8 +47,11 @@ def halving_per_step(step: int, steps_per_epoch: int) -> float:
     return halving_lr_factor(step // steps_per_epoch)
 
 
-def _training_kwargs(plan: TrainingPlan, task: Task, multivariate: bool) -> dict[str, Any]:
-    """NF ``BaseModel`` arguments that carry out ``plan`` on ``task.device``."""
+def _training_kwargs(
+    plan: TrainingPlan, task: Task, multivariate: bool, callbacks: Sequence[Callback]
+) -> dict[str, Any]:
+    """NF ``BaseModel`` arguments that carry out ``plan`` on ``task.device``, with
+    ``callbacks`` added to the trainer's."""
     steps = math.ceil(task.n_train_windows() / plan.batch_size)
     scheduler = (
         {
@@ -71,11 +76,11 @@ def _training_kwargs(plan: TrainingPlan, task: Task, multivariate: bool) -> dict
         "inference_windows_batch_size": 1024,
         "random_seed": task.seed,
         "accelerator": task.device,
-        "callbacks": [BestWeights(VAL_METRIC)],
+        "callbacks": [RestoreBestEpoch(VAL_METRIC), *callbacks],
         "enable_progress_bar": False,
         "enable_model_summary": False,
         "logger": False,
-        "enable_checkpointing": False,
+        "enable_checkpointing": True,  # by RestoreBestEpoch alone
         **scheduler,
     }
 
@@ -160,22 +165,37 @@ class NeuralForecastBackend:
         epochs = sum(step > 0 for step, _ in fitted.valid_trajectories)  # step 0: sanity check
         return Fitted(fitted, type(fitted).__name__, watch.seconds, epochs)
 
-    def _build(self, cls: type, arguments: dict[str, Any], plan: TrainingPlan, task: Task) -> Any:
+    def _build(
+        self,
+        cls: type,
+        arguments: dict[str, Any],
+        plan: TrainingPlan,
+        task: Task,
+        callbacks: Sequence[Callback],
+    ) -> Any:
         return cls(
             h=task.horizon,
             input_size=task.lookback,
             **arguments,
-            **_training_kwargs(plan, task, multivariate=cls.MULTIVARIATE),
+            **_training_kwargs(plan, task, cls.MULTIVARIATE, callbacks),
         )
 
-    def fit_teacher(self, config: TeacherConfig, task: Task) -> Fitted:
+    def fit_teacher(
+        self, config: TeacherConfig, task: Task, callbacks: Sequence[Callback] = ()
+    ) -> Fitted:
         build, layer = TEACHERS[config.name]
         cls, arguments = build(config.arch, task)
-        fitted = self._fit(self._build(cls, arguments, config.plan, task), task)
+        fitted = self._fit(self._build(cls, arguments, config.plan, task, callbacks), task)
         fitted.feature_layer = layer
         return fitted
 
-    def fit_student(self, spec: StudentSpec, teacher: Teacher | None, task: Task) -> Fitted:
+    def fit_student(
+        self,
+        spec: StudentSpec,
+        teacher: Teacher | None,
+        task: Task,
+        callbacks: Sequence[Callback] = (),
+    ) -> Fitted:
         arguments = {
             "n_series": task.n_channels,
             "teacher": teacher,
@@ -184,11 +204,14 @@ class NeuralForecastBackend:
             "alpha": spec.alpha,
             "beta": spec.beta,
         }
-        model = self._build(DistilledMLPMultivariate, arguments, spec.plan, task)
+        model = self._build(DistilledMLPMultivariate, arguments, spec.plan, task, callbacks)
         return self._fit(model, task)
 
-    def fit_dlinear(self, plan: TrainingPlan, task: Task) -> Fitted:
-        return self._fit(self._build(DLinear, {"moving_avg_window": 25}, plan, task), task)
+    def fit_dlinear(
+        self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
+    ) -> Fitted:
+        model = self._build(DLinear, {"moving_avg_window": 25}, plan, task, callbacks)
+        return self._fit(model, task)
 
     def module(self, fitted: Fitted) -> nn.Module:
         return fitted.model

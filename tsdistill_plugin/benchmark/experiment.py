@@ -17,6 +17,7 @@ test split, identically for every model and library:
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 import platform
@@ -29,7 +30,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from pytorch_lightning import seed_everything
 from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from tsdistill_plugin.core.losses import period_distribution
+from tsdistill_plugin.core.student import DMLP
+from tsdistill_plugin.devices import check_accelerator
+from tsdistill_plugin.teachers import as_teacher
 
 from .backends import get_backend
 from .backends.base import (
@@ -40,7 +48,6 @@ from .backends.base import (
     Task,
     TimedTeacher,
     predictor,
-    seed_everything,
     trainable_parameters,
 )
 from .backends.reference import (
@@ -51,82 +58,25 @@ from .backends.reference import (
     student_settings,
     teacher_config,
 )
-from .core.losses import period_distribution
-from .core.student import DMLP
+from .config import BenchmarkConfig
 from .data import Dataset, load_dataset
-from .teachers import as_teacher
+from .progress import Progress
 
 logger = logging.getLogger(__name__)
 
 ROLES: tuple[str, ...] = ("teacher", "mlp", "distilled", "dlinear")
 """The models of the experiment, in the order they are trained and reported."""
 
+ROLE_NAMES: dict[str, str] = {
+    "teacher": "teacher",
+    "mlp": "MLP, no distillation",
+    "distilled": "MLP, distilled",
+    "dlinear": "DLinear",
+}
+"""How the report and the progress messages name each role."""
+
 N_EXAMPLES = 3
 """Test windows drawn in the forecast figure."""
-
-
-@dataclass(frozen=True)
-class BenchmarkConfig:
-    """What to run; ``None`` fields take the data set's or the reference's defaults.
-
-    Attributes
-    ----------
-    dataset
-        A data set name or a CSV path (see :func:`~tsdistill_plugin.data.load_dataset`).
-    data_dir
-        Folder searched first for the data file.
-    backend
-        ``"darts"`` or ``"neuralforecast"``.
-    lookback
-        Input length (default: the data set's; 720 for the reference's data sets).
-    horizons
-        Forecast lengths, one experiment each (default: the data set's first standard horizon).
-    teacher
-        ``itransformer``, ``patchtst``, ``tide``, ``tsmixer`` or ``nhits`` (default: the
-        data set's, see :func:`~tsdistill_plugin.backends.reference.default_teacher`).
-    alpha, beta
-        Distillation weights (default: the reference's per data set).
-    epochs
-        Cap on every model's maximum epochs (default: the reference's plans uncapped).
-    teacher_epochs
-        Cap on the teacher's epochs alone (default: ``epochs``).
-    seed
-        Random seed of every model.
-    device
-        Lightning accelerator: ``"cpu"``, ``"cuda"``, ``"mps"`` or ``"auto"``.
-    hidden_size
-        Student width (default: the reference's per data set, 512).
-    latency_batch, latency_runs, warmup_runs
-        Windows per timed forward pass, timed runs (the median is reported) and untimed ones
-        before them.
-    eval_batch
-        Windows per forward pass when computing the test metrics.
-    onnx
-        Also export the students with ``torch.onnx`` and time them with ``onnxruntime``.
-    threads
-        Torch intra-op threads for training and inference (default: torch's own choice). On a
-        machine shared with other jobs, 1 avoids threads spinning while they wait for a core.
-    """
-
-    dataset: str = "co2"
-    data_dir: str | None = None
-    backend: str = "darts"
-    lookback: int | None = None
-    horizons: tuple[int, ...] | None = None
-    teacher: str | None = None
-    alpha: float | None = None
-    beta: float | None = None
-    epochs: int | None = None
-    teacher_epochs: int | None = None
-    seed: int = 2021
-    device: str = "cpu"
-    hidden_size: int | None = None
-    latency_batch: int = 32
-    latency_runs: int = 30
-    warmup_runs: int = 5
-    eval_batch: int = 512
-    onnx: bool = False
-    threads: int | None = None
 
 
 @dataclass
@@ -174,7 +124,11 @@ class HorizonRun:
 
 @dataclass
 class BenchmarkResult:
-    """The resolved configuration and the measurements of every horizon."""
+    """The resolved configuration and the measurements of every horizon.
+
+    ``device`` is where the models trained, were evaluated and timed (``config.device``
+    resolved by Lightning, e.g. ``"cpu"`` or ``"cuda:0"``).
+    """
 
     dataset: Dataset
     config: BenchmarkConfig
@@ -185,6 +139,7 @@ class BenchmarkResult:
     teacher_arch: dict[str, Any]
     plans: dict[str, TrainingPlan]
     runs: list[HorizonRun]
+    device: str
     command: str = ""
     wall_seconds: float = 0.0
 
@@ -220,7 +175,7 @@ class BenchmarkResult:
             "alpha": self.alpha,
             "beta": self.beta,
             "hidden_size": self.hidden_size,
-            "device": self.config.device,
+            "device": self.device,
             "epochs_cap": self.config.epochs,
             "teacher_epochs_cap": self.config.teacher_epochs,
             "command": self.command,
@@ -255,19 +210,28 @@ def resolve_plans(config: BenchmarkConfig, dataset: Dataset) -> dict[str, Traini
     return {role: plan.capped(caps.get(role, config.epochs)) for role, plan in plans.items()}
 
 
+def _synchronize(device: torch.device) -> None:
+    """Wait for the work queued on ``device`` (an accelerator runs asynchronously)."""
+    if device.type != "cpu":
+        torch.accelerator.synchronize(device)
+
+
 def _interleaved_ms(
-    functions: dict[str, Callable[[], object]], runs: int, warmup: int
+    functions: dict[str, Callable[[], object]], runs: int, warmup: int, device: torch.device
 ) -> dict[str, float]:
     """Median wall time in ms of each function, timed in turns (one call of each per round) so
-    that a load change on the machine affects every function alike."""
+    that a load change on the machine affects every function alike; each call is timed until
+    the work it queued on ``device`` is done."""
     for _ in range(warmup):
         for function in functions.values():
             function()
     times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(runs):
         for name, function in functions.items():
+            _synchronize(device)
             start = time.perf_counter()
             function()
+            _synchronize(device)
             times[name].append(time.perf_counter() - start)
     return {name: 1000.0 * statistics.median(values) for name, values in times.items()}
 
@@ -278,8 +242,10 @@ def _evaluate(
     y: np.ndarray,
     batch: int,
     device: torch.device,
+    bar: tqdm,
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """MSE, MAE, the mean period distribution and the forecasts of the example windows."""
+    """MSE, MAE, the mean period distribution and the forecasts of the example windows; ``bar``
+    counts the windows done."""
     squared = absolute = 0.0
     period_sum: Tensor | None = None
     examples = _example_indices(len(x))
@@ -296,6 +262,7 @@ def _evaluate(
         picked += [
             prediction[i - start, :, -1].cpu() for i in examples if start <= i < start + batch
         ]
+        bar.update(len(xb))
     count = y.size
     periods = (period_sum / (len(x) * y.shape[2])).cpu().numpy()
     return squared / count, absolute / count, periods, torch.stack(picked).numpy()
@@ -348,7 +315,7 @@ def _onnx_session(
     with warnings.catch_warnings():  # the TorchScript exporter's deprecation and trace notes
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            _DMLPForecast(student).eval(),
+            _DMLPForecast(copy.deepcopy(student).cpu()).eval(),  # where onnxruntime runs
             (sample,),
             buffer,
             input_names=["x"],
@@ -369,16 +336,22 @@ def _onnx_session(
 def _measure(
     role: str,
     fitted: Fitted,
+    device: torch.device,
     backend: Backend,
     task: Task,
     config: BenchmarkConfig,
     test: tuple[np.ndarray, np.ndarray],
     run: HorizonRun,
+    progress: Progress,
 ) -> ModelResult:
-    """Test metrics of one fitted model (latency is filled in by :func:`_time_models`)."""
-    device = torch.device("cuda" if config.device == "cuda" else "cpu")
+    """Test metrics of one fitted model on ``device`` (latency is filled in by
+    :func:`_time_models`)."""
     x, y = test
-    mse, mae, periods, examples = _evaluate(predictor(fitted), x, y, config.eval_batch, device)
+    progress.stage(f"H={task.horizon} {ROLE_NAMES[role]}: evaluating on {len(x)} test windows")
+    with progress.bar(len(x), "window") as bar:
+        mse, mae, periods, examples = _evaluate(
+            predictor(fitted), x, y, config.eval_batch, device, bar
+        )
     run.periods[role] = periods
     run.examples[role] = examples
     result = ModelResult(
@@ -406,9 +379,9 @@ def _time_models(
     backend: Backend,
     config: BenchmarkConfig,
     x: np.ndarray,
+    device: torch.device,
 ) -> None:
     """Fill in the latencies: every model (and ONNX student) on the same batch, in turns."""
-    device = torch.device("cuda" if config.device == "cuda" else "cpu")
     batch = torch.from_numpy(np.ascontiguousarray(x[: config.latency_batch])).to(device)
     forecasts = {role: predictor(fitted) for role, fitted in fits.items()}
     timers: dict[str, Callable[[], object]] = {
@@ -422,7 +395,7 @@ def _time_models(
             exported = _onnx_session(backend.module(fits[role]), batch, reference)
             if exported is not None:
                 timers[f"{role}/onnx"], by_role[role].onnx_max_abs_diff = exported
-    times = _interleaved_ms(timers, config.latency_runs, config.warmup_runs)
+    times = _interleaved_ms(timers, config.latency_runs, config.warmup_runs, device)
     for name, ms in times.items():
         role, _, kind = name.partition("/")
         if kind:
@@ -431,7 +404,25 @@ def _time_models(
             by_role[role].latency_ms = ms
 
 
-def run_benchmark(config: BenchmarkConfig, command: str = "") -> BenchmarkResult:
+def _fit(
+    role: str,
+    horizon: int,
+    plan: TrainingPlan,
+    train: Callable[..., Fitted],
+    config: BenchmarkConfig,
+    progress: Progress,
+) -> tuple[Fitted, torch.device]:
+    """Announce and seed one fit, run ``train(callbacks=...)`` with a progress bar, and return
+    the fitted model with the device Lightning trained it on."""
+    progress.stage(f"H={horizon} {ROLE_NAMES[role]}: training, at most {plan.epochs} epochs")
+    monitor = progress.training()
+    seed_everything(config.seed, verbose=False)
+    return train(callbacks=[monitor]), monitor.device
+
+
+def run_benchmark(
+    config: BenchmarkConfig, command: str = "", progress: Progress | None = None
+) -> BenchmarkResult:
     """Run the experiment described by ``config``.
 
     Parameters
@@ -440,6 +431,8 @@ def run_benchmark(config: BenchmarkConfig, command: str = "") -> BenchmarkResult
         What to run.
     command
         The command line that asked for it (recorded in the results).
+    progress
+        Where to show each stage and its progress; by default nothing is shown.
 
     Returns
     -------
@@ -449,14 +442,17 @@ def run_benchmark(config: BenchmarkConfig, command: str = "") -> BenchmarkResult
     Raises
     ------
     ValueError
-        Unknown data set, backend or teacher, or a lookback and horizon that do not fit the
-        splits.
+        Unknown data set, backend or teacher, a device this machine lacks, or a lookback and
+        horizon that do not fit the splits.
     """
     started = time.perf_counter()
+    progress = progress or Progress(enabled=False)
     config = replace(config, teacher=config.teacher or default_teacher(config.dataset))
     teacher_config(config.teacher, config.dataset)  # fail fast on an unknown teacher
+    check_accelerator(config.device, "device")
     if config.threads is not None:
         torch.set_num_threads(config.threads)
+    progress.stage(f"loading data set {config.dataset}")
     dataset = load_dataset(config.dataset, config.data_dir)
     lookback = config.lookback or dataset.lookback
     horizons = config.horizons or dataset.horizons[:1]
@@ -482,25 +478,37 @@ def run_benchmark(config: BenchmarkConfig, command: str = "") -> BenchmarkResult
         run.examples["truth"] = np.asarray(test[1][indices, :, -1])
 
         fits: dict[str, Fitted] = {}
-        seed_everything(config.seed)
-        fits["teacher"] = backend.fit_teacher(teacher, task)
-        run.results.append(_measure("teacher", fits["teacher"], backend, task, config, test, run))
-        timed = TimedTeacher(
-            as_teacher(fits["teacher"].model, feature_layer=fits["teacher"].feature_layer)
+        measure = functools.partial(
+            _measure, backend=backend, task=task, config=config, test=test, run=run,
+            progress=progress,
+        )  # fmt: skip
+        fit_teacher = functools.partial(backend.fit_teacher, teacher, task)
+        fits["teacher"], device = _fit(
+            "teacher", horizon, teacher.plan, fit_teacher, config, progress
         )
-
+        run.results.append(measure("teacher", fits["teacher"], device))
+        timed = TimedTeacher(
+            as_teacher(fits["teacher"].model, feature_layer=fits["teacher"].feature_layer),
+            progress,
+            task.n_train_windows(),
+        )
         spec = StudentSpec(hidden, settings.norm, alpha, beta, plans["mlp"])
         for role, source in (("mlp", None), ("distilled", timed)):
-            seed_everything(config.seed)
-            fits[role] = backend.fit_student(spec, source, task)
+            fit_student = functools.partial(backend.fit_student, spec, source, task)
+            fits[role], device = _fit(role, horizon, spec.plan, fit_student, config, progress)
             if source is not None:
                 fits[role].cache_seconds = source.seconds
-            run.results.append(_measure(role, fits[role], backend, task, config, test, run))
-
-        seed_everything(config.seed)
-        fits["dlinear"] = backend.fit_dlinear(plans["dlinear"], task)
-        run.results.append(_measure("dlinear", fits["dlinear"], backend, task, config, test, run))
-        _time_models(fits, run.results, backend, config, test[0])
+            run.results.append(measure(role, fits[role], device))
+        fit_dlinear = functools.partial(backend.fit_dlinear, plans["dlinear"], task)
+        fits["dlinear"], device = _fit(
+            "dlinear", horizon, plans["dlinear"], fit_dlinear, config, progress
+        )
+        run.results.append(measure("dlinear", fits["dlinear"], device))
+        progress.stage(
+            f"H={horizon}: timing the models, {config.latency_runs} runs after "
+            f"{config.warmup_runs} warm-up runs"
+        )
+        _time_models(fits, run.results, backend, config, test[0], device)
         logger.info(
             "H=%d latency ms: %s",
             horizon, ", ".join(f"{r.role} {r.latency_ms:.2f}" for r in run.results),
@@ -516,6 +524,7 @@ def run_benchmark(config: BenchmarkConfig, command: str = "") -> BenchmarkResult
         teacher_arch=teacher.arch,
         plans=plans,
         runs=runs,
+        device=str(device),
         command=command,
         wall_seconds=time.perf_counter() - started,
     )

@@ -11,9 +11,9 @@ Time-Series-Library and TimeDistill:
 - validation and test windows start ``lookback`` steps before their split boundary, so the first
   forecast starts exactly at the boundary; test windows have stride 1 and none is dropped.
 
-Files are looked up in ``data_dir``, then in ``$TSDISTILL_DATA``, then in the user cache
-directory (``$XDG_CACHE_HOME/tsdistill`` or ``~/.cache/tsdistill``), and are otherwise downloaded
-from their public source into the cache and checked against their published sha256.
+Files are looked up in ``data_dir``, then in ``$TSDISTILL_DATA``; otherwise ``pooch`` downloads
+them from their public source into the user cache folder (``~/.cache/tsdistill`` on Linux) once,
+and checks them against their sha256 on every use.
 
 ``co2`` (the default data set of ``tsdistill benchmark``) needs no file: it is the weekly Mauna
 Loa CO2 series shipped with statsmodels (``statsmodels.datasets.co2``, March 1958 to December
@@ -22,18 +22,13 @@ Loa CO2 series shipped with statsmodels (``statsmodels.datasets.co2``, March 195
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import logging
 import os
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Literal
 
 import numpy as np
@@ -53,10 +48,9 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 def cache_dir() -> Path:
-    """The user cache folder for downloaded data sets (``$XDG_CACHE_HOME/tsdistill`` or
-    ``~/.cache/tsdistill``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tsdistill"
+    """The user cache folder for downloaded data sets: pooch's ``os_cache("tsdistill")``
+    (``$XDG_CACHE_HOME/tsdistill``, by default ``~/.cache/tsdistill``, on Linux)."""
+    return Path(_pooch().os_cache("tsdistill"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,11 +76,15 @@ def ratio_borders(n_rows: int) -> tuple[int, int, int]:
 # --------------------------------------------------------------------------------------------
 # Known data sets
 
-_ETD = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/1d16c8f4f943005d613b5bc962e9eeb06058cf07/ETT-small"
-_HICR = "https://raw.githubusercontent.com/ljnvs/HiCR-Mamba/ba27dd7d4a34de1acd4a8435ed239a6444706831/datasets"
+# The sources and checksums of the project's data README (shared/data/README.md), pinned to a
+# commit. ETTm2 is not in it: its sha256 is that of the file whose git blob id is ETDataset's
+# ETTm2.csv at this commit (HiCR-Mamba's ETTm2.csv.gz, decompressed).
+_GITHUB = "https://raw.githubusercontent.com"
+_ETD = f"{_GITHUB}/zhouhaoyi/ETDataset/1d16c8f4f943005d613b5bc962e9eeb06058cf07/ETT-small"
+_HICR = f"{_GITHUB}/ljnvs/HiCR-Mamba/d472c100956ed4373e9ca3700481ce88f8f1e4dd/datasets"
 _THUML = (
-    "https://raw.githubusercontent.com/junwoopark92/Self-Supervised-Contrastive-Forecsating/"
-    "e20c108114cf68d451c938712ad28dac5f83ef6e/dataset"
+    f"{_GITHUB}/junwoopark92/Self-Supervised-Contrastive-Forecsating/"
+    "f394705adbf5217811276f5e59576c6e7ea7586c/dataset"
 )
 _TSLIB = "https://github.com/thuml/Time-Series-Library (README, 'Prepare Data')"
 
@@ -105,7 +103,8 @@ class DatasetSpec:
         Public source (``.gz`` sources are decompressed), or ``None`` when no stable direct
         link exists (the user must place the file).
     sha256
-        Checksum of the decompressed CSV, or ``None`` when none is published.
+        Checksum of the file at ``url`` (of the compressed file for a ``.gz`` source), or
+        ``None`` when none is known (pooch then logs the downloaded file's).
     borders
         ``n_rows -> (train_end, val_end, test_end)``.
     lookback, horizons
@@ -148,12 +147,18 @@ DATASETS: dict[str, DatasetSpec] = {
             "6ce1759b1a18e3328421d5d75fadcb316c449fcd7cec32820c8dafda71986c9e",
             _ett_borders(2880),
         ),
-        DatasetSpec("ETTm2", "ETTm2.csv", f"{_ETD}/ETTm2.csv", None, _ett_borders(2880)),
+        DatasetSpec(
+            "ETTm2",
+            "ETTm2.csv",
+            f"{_ETD}/ETTm2.csv",
+            "db973ca252c6410a30d0469b13d696cf919648d0f3fd588c60f03fdbdbadd1fd",
+            _ett_borders(2880),
+        ),
         DatasetSpec(
             "weather",
             "weather.csv",
-            f"{_HICR}/weather/weather.csv.gz",
-            "34ee981d07313e51da2a50bb600072c8ae4a69cb4b0651f4cb93a069d7a2ba63",
+            f"{_HICR}/weather/weather.csv.gz",  # weather.csv: sha256 34ee981d...a2ba63
+            "862e9b447a3933f14b6f2d3d686a35d3adb5a486f97acfa46869be0e4bb682db",
         ),
         DatasetSpec(
             "exchange_rate",
@@ -369,81 +374,76 @@ def load_dataset(
 
 
 def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> Path:
-    """Find ``spec``'s file in ``data_dir``, ``$TSDISTILL_DATA`` or the cache, else download it.
+    """Find ``spec``'s file in ``data_dir`` or ``$TSDISTILL_DATA``, else :func:`download` it.
 
     Raises
     ------
     DatasetNotFoundError
-        Offline, or no public source: the message lists the folders searched and where to put
-        the file.
+        Offline, or no public source: the message names the file, its source and where to put
+        it.
     ValueError
-        The downloaded file does not match the published checksum.
+        The downloaded file does not match its sha256.
     """
     folders = [Path(p).expanduser() for p in (data_dir, os.environ.get(ENV_VAR)) if p]
-    folders.append(cache_dir())
     for folder in folders:
         if (folder / spec.filename).is_file():
             return folder / spec.filename
-    target = cache_dir() / spec.filename
-    where = ", ".join(str(f) for f in folders)
+    searched = ", ".join(str(f) for f in folders) or f"none (no data_dir, ${ENV_VAR} unset)"
+    put = (
+        f"put {spec.filename} in a folder passed as --data-dir (data_dir) or named by "
+        f"${ENV_VAR}; searched: {searched}"
+    )
     if spec.url is None:
         raise DatasetNotFoundError(
-            f"{spec.filename} was not found in {where} and has no direct public download; get it "
-            f"from {spec.source_note} and put it in one of those folders (or pass "
-            f"--data-dir / data_dir, or set {ENV_VAR})."
+            f"{spec.filename} has no direct public download; get it from {spec.source_note} "
+            f"and {put}."
         )
     try:
-        download(spec.url, target, spec.sha256)
-    except (urllib.error.URLError, OSError) as error:
-        raise DatasetNotFoundError(
-            f"{spec.filename} was not found in {where} and downloading {spec.url} failed "
-            f"({error}); download it yourself and put it in one of those folders (or pass "
-            f"--data-dir / data_dir, or set {ENV_VAR})."
+        return download(spec)
+    except ValueError as error:  # pooch: the sha256 differs
+        raise ValueError(
+            f"checksum mismatch for {spec.url}: {error} The source changed or the download is "
+            f"corrupt; download a verified copy yourself and {put}."
         ) from error
-    return target
+    except OSError as error:  # requests' errors are OSErrors: offline, refused, HTTP status
+        raise DatasetNotFoundError(
+            f"{spec.filename} could not be downloaded from {spec.url} ({error}); download it "
+            f"yourself (on a machine with network access) and {put}."
+        ) from error
 
 
-def download(url: str, target: Path, sha256: str | None, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``target`` (gunzipping ``.gz`` sources) and verify its sha256.
-
-    The file is written next to ``target`` and renamed only once complete and verified.
+def download(spec: DatasetSpec, folder: str | os.PathLike | None = None) -> Path:
+    """The file of ``spec`` in ``folder`` (by default :func:`cache_dir`), downloaded by pooch
+    when it is missing or does not match ``spec.sha256``; a ``.gz`` source is decompressed.
 
     Raises
     ------
     ValueError
-        The checksum of the (decompressed) file differs from ``sha256``.
+        The downloaded file does not match ``spec.sha256`` (it is not kept).
+    OSError
+        The download failed (``requests``' errors are ``OSError``).
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    logger.info("downloading %s to %s", url, target)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    pooch = _pooch()
+    compressed = spec.url.endswith(".gz")
+    path = pooch.retrieve(
+        spec.url,
+        known_hash=None if spec.sha256 is None else f"sha256:{spec.sha256}",
+        fname=spec.filename + ".gz" if compressed else spec.filename,
+        path=folder or cache_dir(),
+        processor=pooch.Decompress(name=spec.filename) if compressed else None,
+    )
+    return Path(path)
+
+
+def _pooch() -> ModuleType:
     try:
-        with (
-            os.fdopen(handle, "wb") as out,
-            urllib.request.urlopen(url, timeout=timeout) as response,
-        ):
-            source = gzip.GzipFile(fileobj=response) if url.endswith(".gz") else response
-            shutil.copyfileobj(source, out)
-        digest = _sha256(Path(temporary))
-        if sha256 is None:
-            logger.warning("%s has no published checksum; its sha256 is %s", target.name, digest)
-        elif digest != sha256:
-            raise ValueError(
-                f"checksum mismatch for {url}: expected sha256 {sha256}, got {digest}; the source "
-                f"changed or the download is corrupt. Put a verified copy at {target}."
-            )
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-    return target
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        import pooch
+    except ImportError as error:  # pragma: no cover - pooch is in the benchmark extra
+        raise ImportError(
+            "downloading data sets needs pooch; pip install 'tsdistill-plugin[benchmark]', or "
+            f"put the files in a folder passed as data_dir or named by ${ENV_VAR}."
+        ) from error
+    return pooch
 
 
 def _co2() -> pd.DataFrame:

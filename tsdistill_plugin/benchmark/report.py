@@ -5,14 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .benchmark import ROLES, BenchmarkResult, ModelResult
-
-ROLE_NAMES = {
-    "teacher": "teacher",
-    "mlp": "MLP, no distillation",
-    "distilled": "MLP, distilled",
-    "dlinear": "DLinear",
-}
+from .experiment import ROLE_NAMES, ROLES, BenchmarkResult, ModelResult
 
 
 def _optional(value: float | None, digits: int) -> str:
@@ -112,7 +105,7 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
         f"{sizes['train']} / {sizes['val']} / {sizes['test']} rows, standardized with "
         "the training split's mean and standard deviation; validation and test windows start "
         "`lookback` steps before their split, stride 1, none dropped.",
-        f"- Backend: {config.backend}; device {config.device}; seed {config.seed}.",
+        f"- Backend: {config.backend}; device {result.device}; seed {config.seed}.",
         f"- Teacher: {config.teacher} {result.teacher_arch}; trained with Adam lr "
         f"{plans['teacher'].lr:g}, at most {plans['teacher'].epochs} epochs, batch "
         f"{plans['teacher'].batch_size}.",

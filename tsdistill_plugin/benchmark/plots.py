@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
-from .benchmark import ROLES, BenchmarkResult, HorizonRun  # noqa: E402
+from .experiment import ROLES, BenchmarkResult, HorizonRun  # noqa: E402
 
 COLORS = {
     "truth": "black",

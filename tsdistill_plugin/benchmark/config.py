@@ -1,0 +1,145 @@
+"""What a benchmark run does: :class:`BenchmarkConfig`, whose fields are also the options of
+``tsdistill benchmark``.
+
+Each field's metadata holds its command-line help and the ``argparse`` keywords the option needs
+(``type``, ``choices``, ``nargs``, and ``flag`` where the option is not ``--field-name``); the
+parser is built from the fields (:func:`tsdistill_plugin.benchmark.cli.add_config_options`),
+so every default is written once, here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Any
+
+from .backends import BACKENDS
+from .backends.reference import TEACHERS
+from .data import BUILTIN, DATASETS
+
+
+def positive_int(text: str) -> int:
+    """``argparse`` type of a positive integer option."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _option(default: Any, help: str, **argparse_keywords: Any) -> Any:
+    """A field with a default and its command-line description (see the module docstring)."""
+    return field(default=default, metadata={"help": help, **argparse_keywords})
+
+
+_DATASETS = ", ".join([BUILTIN, *(spec.name for spec in DATASETS.values())])
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """What to run; ``None`` fields take the data set's or the reference's defaults.
+
+    Attributes
+    ----------
+    dataset
+        A data set name or a CSV path (see :func:`~tsdistill_plugin.benchmark.load_dataset`).
+    data_dir
+        Folder searched first for the data file.
+    backend
+        ``"darts"`` or ``"neuralforecast"``.
+    lookback
+        Input length (default: the data set's; 720 for the reference's data sets).
+    horizons
+        Forecast lengths, one experiment each (default: the data set's first standard horizon).
+    teacher
+        ``itransformer``, ``patchtst``, ``tide``, ``tsmixer`` or ``nhits`` (default: the
+        data set's, see :func:`~tsdistill_plugin.benchmark.backends.reference.default_teacher`).
+    alpha, beta
+        Distillation weights (default: the reference's per data set).
+    epochs
+        Cap on every model's maximum epochs (default: the reference's plans uncapped).
+    teacher_epochs
+        Cap on the teacher's epochs alone (default: ``epochs``).
+    seed
+        Random seed of every model.
+    device
+        Lightning accelerator: ``"auto"`` (a GPU where there is one), ``"cpu"``, ``"cuda"`` or
+        ``"mps"``. Evaluation and timing run on the device the models trained on.
+    hidden_size
+        Student width (default: the reference's per data set, 512).
+    latency_batch, latency_runs, warmup_runs
+        Windows per timed forward pass, timed runs (the median is reported) and untimed ones
+        before them.
+    eval_batch
+        Windows per forward pass when computing the test metrics.
+    onnx
+        Also export the students with ``torch.onnx`` and time them with ``onnxruntime``.
+    threads
+        Torch intra-op threads for training and inference (``None``: torch's own choice). 1 by
+        default: the models are small, and on a machine shared with other jobs more threads
+        mostly wait for each other.
+    """
+
+    dataset: str = _option(
+        "co2",
+        f"{_DATASETS}, or a CSV path with a 'date' column; co2 ships with statsmodels",
+    )
+    data_dir: str | None = _option(
+        None, "folder holding the data set files (searched before $TSDISTILL_DATA and the cache)"
+    )
+    backend: str = _option("darts", "library that trains the models", choices=sorted(BACKENDS))
+    lookback: int | None = _option(None, "input length (default: 720; co2: 104)", type=positive_int)
+    horizons: tuple[int, ...] | None = _option(
+        None,
+        "one or several forecast lengths (default: 96; co2: 52)",
+        flag="--horizon",
+        metavar="HORIZON",
+        type=positive_int,
+        nargs="+",
+    )
+    teacher: str | None = _option(
+        None,
+        f"teacher architecture: {', '.join(TEACHERS)} (default: itransformer; co2: tide)",
+        type=str.lower,
+    )
+    alpha: float | None = _option(None, "prediction-level weight (default: reference)", type=float)
+    beta: float | None = _option(None, "feature-level weight (default: reference)", type=float)
+    epochs: int | None = _option(
+        None,
+        "cap on every model's epochs (default: the reference's, e.g. 100 for students)",
+        type=positive_int,
+    )
+    teacher_epochs: int | None = _option(
+        None, "cap on the teacher's epochs alone (default: --epochs)", type=positive_int
+    )
+    seed: int = _option(2021, "random seed of every model", type=int)
+    device: str = _option(
+        "auto",
+        "where to train, evaluate and time the models; auto takes a GPU where there is one",
+        choices=["auto", "cpu", "cuda", "mps"],
+    )
+    hidden_size: int | None = _option(
+        None,
+        "student width (default: the reference's, 512; smaller is faster)",
+        type=positive_int,
+    )
+    latency_batch: int = _option(32, "windows per timed batch", type=positive_int)
+    latency_runs: int = _option(
+        30, "timed forward passes per model (the median is reported)", type=positive_int
+    )
+    warmup_runs: int = _option(5, "untimed forward passes before them", type=int)
+    eval_batch: int = _option(
+        512, "windows per forward pass when computing the test metrics", type=positive_int
+    )
+    onnx: bool = _option(
+        False, "also export the students with torch.onnx and time them with onnxruntime"
+    )
+    threads: int | None = _option(
+        1,
+        "torch intra-op threads (the models are small, and on a machine shared with other "
+        "jobs more threads mostly wait for each other)",
+        type=positive_int,
+    )
+
+    def __post_init__(self) -> None:
+        if self.horizons is not None:  # a list from the command line
+            object.__setattr__(self, "horizons", tuple(self.horizons))
