@@ -93,8 +93,12 @@ def _violations(path: Path, library_private: set[str]) -> list[str]:
             ]
         elif isinstance(node, ast.Attribute) and node.attr in library_private:
             found.append(f"line {node.lineno}: uses the library's private .{node.attr}")
-        elif isinstance(node, ast.FunctionDef) and node.name in library_private:
-            found.append(f"line {node.lineno}: overrides the library's private {node.name}")
+        elif isinstance(node, ast.ClassDef):
+            found += [
+                f"line {item.lineno}: overrides the library's private {item.name}"
+                for item in node.body
+                if isinstance(item, ast.FunctionDef) and item.name in library_private
+            ]
     return found
 
 
@@ -114,9 +118,11 @@ def test_the_check_sees_a_private_name(tmp_path):
         "from darts.utils.data.torch_datasets.utils import _batch_collate_fn_train\n"
         "from neuralforecast.common._base_model import BaseModel\n"
         "def f(model):\n    return model._fit_called\n"
+        "class Student:\n    def _create_model(self, sample):\n        return None\n"
+        "def _create_model():\n    return None\n"  # a module function overrides nothing
     )
-    found = _violations(bad, {"_fit_called"})
-    assert len(found) == 3, found
+    found = _violations(bad, {"_fit_called", "_create_model"})
+    assert len(found) == 4, found
 
 
 IMPORT_CHANGES = """

@@ -133,7 +133,7 @@ class DartsBackend:
             TimeSeries.from_dataframe(task.val_frame()),
         )
 
-    def _fit(self, model: Any, task: Task) -> Fitted:
+    def _fit_timed(self, model: Any, task: Task) -> Fitted:
         train, val = self._series(task)
         with Stopwatch() as watch:
             model.fit(train, val_series=val)
@@ -150,7 +150,7 @@ class DartsBackend:
             **arguments,
             **_training_kwargs(config.plan, task, callbacks),
         )
-        fitted = self._fit(model, task)
+        fitted = self._fit_timed(model, task)
         fitted.name = arguments.get("model", fitted.name)
         fitted.feature_layer = layer
         return fitted
@@ -172,7 +172,7 @@ class DartsBackend:
             beta=spec.beta,
             **_training_kwargs(spec.plan, task, callbacks),
         )
-        return self._fit(model, task)
+        return self._fit_timed(model, task)
 
     def fit_dlinear(
         self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
@@ -184,7 +184,7 @@ class DartsBackend:
             shared_weights=True,
             **_training_kwargs(plan, task, callbacks),
         )
-        return self._fit(model, task)
+        return self._fit_timed(model, task)
 
     def module(self, fitted: Fitted) -> nn.Module:
         return fitted.model.model

@@ -150,7 +150,7 @@ class NeuralForecastBackend:
 
     name = "neuralforecast"
 
-    def _fit(self, model: Any, task: Task) -> Fitted:
+    def _fit_timed(self, model: Any, task: Task) -> Fitted:
         train = task.dataset.split("train")
         val = task.dataset.split("val")
         frame = (
@@ -185,7 +185,7 @@ class NeuralForecastBackend:
     ) -> Fitted:
         build, layer = TEACHERS[config.name]
         cls, arguments = build(config.arch, task)
-        fitted = self._fit(self._build(cls, arguments, config.plan, task, callbacks), task)
+        fitted = self._fit_timed(self._build(cls, arguments, config.plan, task, callbacks), task)
         fitted.feature_layer = layer
         return fitted
 
@@ -205,13 +205,13 @@ class NeuralForecastBackend:
             "beta": spec.beta,
         }
         model = self._build(DistilledMLPMultivariate, arguments, spec.plan, task, callbacks)
-        return self._fit(model, task)
+        return self._fit_timed(model, task)
 
     def fit_dlinear(
         self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
     ) -> Fitted:
         model = self._build(DLinear, {"moving_avg_window": 25}, plan, task, callbacks)
-        return self._fit(model, task)
+        return self._fit_timed(model, task)
 
     def module(self, fitted: Fitted) -> nn.Module:
         return fitted.model
