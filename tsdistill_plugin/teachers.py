@@ -15,6 +15,7 @@ Each library's adapter is imported only when an object of that library is passed
 from __future__ import annotations
 
 import importlib
+import weakref
 from collections.abc import Callable
 
 from torch import nn
@@ -34,6 +35,12 @@ _ADAPTERS: dict[str, str] = {
     "darts": "tsdistill_plugin.darts.teacher:DartsTeacher",
     "neuralforecast": "tsdistill_plugin.neuralforecast.teacher:NeuralForecastTeacher",
 }
+
+
+_ADAPTED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+"""The adapter of each library model in use, by the model's ``id`` and feature layer: students
+built with the same model object share one adapter (fitted once, its outputs cached once across
+a grid search). An adapter holds its model, so the ``id`` cannot be reused while it lives."""
 
 
 def _library_of(obj: object) -> str | None:
@@ -82,7 +89,9 @@ def as_teacher(
     -------
     Teacher
         An object with ``input_len``, ``horizon``, ``n_channels`` and ``forecast``. Library
-        adapters also implement :class:`~tsdistill_plugin.core.FittableTeacher`.
+        adapters also implement :class:`~tsdistill_plugin.core.FittableTeacher`; the same
+        library model (and feature layer) gives the same adapter while it is in use, so
+        students built from one model object share its fitting and its cached outputs.
 
     Raises
     ------
@@ -105,7 +114,12 @@ def as_teacher(
         return TeacherEnsemble(members, weights)
     library = _library_of(obj)
     if library is not None:
-        return _load(_ADAPTERS[library])(obj, feature_layer=feature_layer)
+        key = (id(obj), repr(feature_layer))
+        adapter = _ADAPTED.get(key)
+        if adapter is None:
+            adapter = _load(_ADAPTERS[library])(obj, feature_layer=feature_layer)
+            _ADAPTED[key] = adapter
+        return adapter
     if isinstance(obj, nn.Module) or callable(obj):
         if input_len is None or horizon is None:
             raise ValueError(

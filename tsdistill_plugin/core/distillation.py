@@ -165,6 +165,8 @@ class TeacherTargets:
     key
         What the outputs depend on, when known (see :meth:`Distillation.targets`): the key under
         which they are kept for the next training run.
+    with_features
+        Whether the teacher's features were asked for.
     """
 
     def __init__(
@@ -178,6 +180,7 @@ class TeacherTargets:
         stride: int = 1,
     ) -> None:
         self.key: tuple | None = None
+        self.with_features = True
         self.teacher = teacher
         self.horizon = horizon
         self.stride = stride
@@ -251,26 +254,31 @@ class TeacherTargets:
 class _SharedTargets:
     """The most recent training run's teacher targets, kept for the next run with the same
     teacher, windows and settings (a grid search or a tuner fits many students on the same
-    data): the cache is filled once for all of them. One set is kept at a time."""
+    data): the cache is filled once for all of them. One set is kept at a time; targets with
+    features also serve a run that needs none."""
 
     def __init__(self) -> None:
         self.key: tuple | None = None
         self.targets: TeacherTargets | None = None
 
-    def get(self, key: tuple | None) -> TeacherTargets | None:
-        if key is not None and key == self.key and self.targets is not None:
-            logger.info("Reusing the teacher outputs of the previous training run.")
-            return self.targets
-        return None
+    def get(self, key: tuple | None, with_features: bool) -> TeacherTargets | None:
+        if key is None or key != self.key or self.targets is None:
+            return None
+        if with_features and self.targets.feature_size is None and self.targets.with_features:
+            return self.targets  # the teacher has no features at all
+        if with_features and not self.targets.with_features:
+            return None
+        logger.info("Reusing the teacher outputs of the previous training run.")
+        return self.targets
 
-    def keep(self, key: tuple | None, targets: TeacherTargets) -> None:
+    def keep(self, targets: TeacherTargets) -> None:
         if targets is self.targets:
             return
         self.release()
-        if key is None or targets.cache is None:
+        if targets.key is None or targets.cache is None:
             targets.close()
             return
-        self.key, self.targets = key, targets
+        self.key, self.targets = targets.key, targets
 
     def release(self) -> None:
         if self.targets is not None:
@@ -567,7 +575,7 @@ class Distillation:
         with_features = self.loss_fn.beta > 0
         key = None
         if self.data_digest is not None and storage != "online":
-            settings = (horizon, str(dtype), self.stride, storage, with_features)
+            settings = (horizon, str(dtype), self.stride, storage)
             # the teacher's forecast of one window stands for its state: a teacher refitted in
             # between gives another key
             probe = torch.as_tensor(np.asarray(windows[0]))[None].to(dtype)
@@ -579,13 +587,13 @@ class Distillation:
                 _windows_digest(windows),
                 settings,
             )
-        targets = SHARED_TARGETS.get(key)
+        targets = SHARED_TARGETS.get(key, with_features)
         if targets is None:
             teacher = self.teacher if with_features else _PredictionsOnly(self.teacher)
             targets = TeacherTargets(
                 teacher, windows, horizon, storage, dtype, progress, self.stride
             )
-            targets.key = key
+            targets.key, targets.with_features = key, with_features
         if with_features and targets.feature_size is None:
             warnings.warn(
                 f"the teacher {self.teacher!r} gives no hidden features, so the feature-level "
@@ -601,13 +609,14 @@ class Distillation:
         """End a training run: its targets are kept for the next run with the same teacher
         and windows (see :data:`SHARED_TARGETS`), the previous ones freed."""
         if targets is not None:
-            SHARED_TARGETS.keep(targets.key, targets)
+            SHARED_TARGETS.keep(targets)
 
-    @staticmethod
-    def regressor(targets: TeacherTargets | None, student_width: int) -> FeatureRegressor | None:
+    def regressor(
+        self, targets: TeacherTargets | None, student_width: int
+    ) -> FeatureRegressor | None:
         """A new feature regressor from the teacher's feature width to the student's, or
         ``None`` when there are no feature-level terms."""
-        if targets is None or targets.feature_size is None:
+        if targets is None or targets.feature_size is None or self.loss_fn.beta == 0:
             return None
         return FeatureRegressor(targets.feature_size, student_width)
 
