@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -287,3 +288,31 @@ def test_fitted_darts_teacher_is_used_as_is(etth1_wide, etth1_long):
     after = _state(teacher.model)
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert float(nf.models[0].metrics["train_prediction_period_epoch"]) > 0
+
+
+def test_auto_distilled_mlp_tunes_on_validation_starting_from_the_plain_student(etth1_long, caplog):
+    from tsdistill_plugin.neuralforecast import AutoDistilledMLP
+
+    def config(trial):
+        space = AutoDistilledMLP.get_default_config(h=H, backend="optuna")(trial)
+        return {**space, "hidden_size": 16, "max_steps": 3, **TRAINER}
+
+    teacher = _patchtst()
+    auto = AutoDistilledMLP(h=H, teacher=teacher, config=config, num_samples=3)
+    nf = NeuralForecast(models=[auto], freq="h")
+    with caplog.at_level(logging.INFO, logger="tsdistill_plugin.core"):
+        nf.fit(etth1_long.groupby("unique_id").head(400), val_size=H)
+    trials = nf.models[0].results.trials
+    assert trials[0].params["alpha"] == trials[0].params["beta"] == 0.0  # the plain student
+    best = nf.models[0].results.best_trial
+    assert best.value <= trials[0].value  # never worse than no distillation on validation
+    fits = [r for r in caplog.records if "Fitting the teacher" in r.message]
+    fills = [r for r in caplog.records if r.message.startswith("TeacherCache:")]
+    assert len(fits) == 1  # the teacher is shared by every trial
+    distilled_trials = sum(t.params["alpha"] + t.params["beta"] > 0 for t in trials)
+    assert distilled_trials == 2
+    # one fill shared by the distilling trials, and one for the final fit on all the data when
+    # the best trial distils
+    best_distils = best.params["alpha"] + best.params["beta"] > 0
+    assert len(fills) == 1 + best_distils
+    assert np.isfinite(nf.predict()["AutoDistilledMLP"].to_numpy()).all()

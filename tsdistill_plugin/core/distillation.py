@@ -34,7 +34,6 @@ from .teacher import (
     FittableTeacher,
     RefittableTeacher,
     Teacher,
-    TeacherOutput,
     forecast_horizon,
 )
 
@@ -83,22 +82,6 @@ def data_digest(arrays: Sequence[np.ndarray]) -> str:
         digest.update(str((array.shape, array.dtype.str)).encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
-
-
-class _PredictionsOnly:
-    """A teacher's forecasts without its features (when ``beta == 0`` they are not needed)."""
-
-    def __init__(self, teacher: Teacher) -> None:
-        self.teacher = teacher
-        self.input_len = teacher.input_len
-        self.horizon = teacher.horizon
-        self.n_channels = teacher.n_channels
-
-    def __repr__(self) -> str:
-        return repr(self.teacher)
-
-    def forecast(self, x: Tensor) -> TeacherOutput:
-        return TeacherOutput(self.teacher.forecast(x).prediction, None)
 
 
 class TargetBatch(NamedTuple):
@@ -165,8 +148,9 @@ class TeacherTargets:
     key
         What the outputs depend on, when known (see :meth:`Distillation.targets`): the key under
         which they are kept for the next training run.
-    with_features
-        Whether the teacher's features were asked for.
+    use_features
+        Whether :meth:`get` returns the features (set per training run: the same outputs serve
+        runs with and without feature-level terms).
     """
 
     def __init__(
@@ -180,7 +164,7 @@ class TeacherTargets:
         stride: int = 1,
     ) -> None:
         self.key: tuple | None = None
-        self.with_features = True
+        self.use_features = True
         self.teacher = teacher
         self.horizon = horizon
         self.stride = stride
@@ -237,7 +221,7 @@ class TeacherTargets:
             )
         else:
             output = self.cache[window_ids]
-        features = output.features
+        features = output.features if self.use_features else None
         return TargetBatch(
             output.prediction.to(inputs.device, inputs.dtype),
             None if features is None else features.to(inputs.device, inputs.dtype),
@@ -254,19 +238,14 @@ class TeacherTargets:
 class _SharedTargets:
     """The most recent training run's teacher targets, kept for the next run with the same
     teacher, windows and settings (a grid search or a tuner fits many students on the same
-    data): the cache is filled once for all of them. One set is kept at a time; targets with
-    features also serve a run that needs none."""
+    data): the cache is filled once for all of them. One set is kept at a time."""
 
     def __init__(self) -> None:
         self.key: tuple | None = None
         self.targets: TeacherTargets | None = None
 
-    def get(self, key: tuple | None, with_features: bool) -> TeacherTargets | None:
+    def get(self, key: tuple | None) -> TeacherTargets | None:
         if key is None or key != self.key or self.targets is None:
-            return None
-        if with_features and self.targets.feature_size is None and self.targets.with_features:
-            return self.targets  # the teacher has no features at all
-        if with_features and not self.targets.with_features:
             return None
         logger.info("Reusing the teacher outputs of the previous training run.")
         return self.targets
@@ -587,13 +566,15 @@ class Distillation:
                 _windows_digest(windows),
                 settings,
             )
-        targets = SHARED_TARGETS.get(key, with_features)
+        targets = SHARED_TARGETS.get(key)
         if targets is None:
-            teacher = self.teacher if with_features else _PredictionsOnly(self.teacher)
+            # the features come with the forecasts: they are kept even without feature-level
+            # terms, so that the same outputs serve every run (a grid search over beta)
             targets = TeacherTargets(
-                teacher, windows, horizon, storage, dtype, progress, self.stride
+                self.teacher, windows, horizon, storage, dtype, progress, self.stride
             )
-            targets.key, targets.with_features = key, with_features
+            targets.key = key
+        targets.use_features = with_features
         if with_features and targets.feature_size is None:
             warnings.warn(
                 f"the teacher {self.teacher!r} gives no hidden features, so the feature-level "

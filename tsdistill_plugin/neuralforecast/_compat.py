@@ -10,14 +10,43 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from neuralforecast.common._base_auto import BaseAuto
 from neuralforecast.common._base_model import BaseModel
 from torch import Tensor
 
 CHECKED_VERSION = "3.3.0"
 
-__all__ = ["BaseModel", "SampledWindows", "StudentHooks"]
-# ``BaseModel``, the base class of every NeuralForecast model, is defined in the private module
-# ``neuralforecast.common._base_model`` and exported nowhere else.
+__all__ = ["AutoHooks", "BaseModel", "SampledWindows", "StudentHooks", "optuna_space"]
+# ``BaseModel`` and ``BaseAuto``, the base classes of every NeuralForecast model and tuner, are
+# defined in the private modules ``neuralforecast.common._base_model`` / ``._base_auto`` and
+# exported nowhere else.
+
+
+class AutoHooks(BaseAuto):
+    """Lets a tuner build each trial's model itself.
+
+    ``BaseAuto`` builds every trial's model as ``cls_model(**config)`` in ``_fit_model``, after
+    deep-copying the trial's config; no public hook adds an argument that must not be copied
+    (the teacher, which every trial shares). This override calls :meth:`build_model`.
+    """
+
+    def _fit_model(
+        self,
+        cls_model: type,
+        config: dict,
+        dataset: Any,
+        val_size: int,
+        test_size: int,
+        distributed_config: Any = None,
+    ) -> BaseModel:
+        model = self.build_model(cls_model, config)
+        return model.fit(
+            dataset, val_size=val_size, test_size=test_size, distributed_config=distributed_config
+        )
+
+    def build_model(self, cls_model: type, config: dict) -> BaseModel:
+        """One trial's model from its config."""
+        return cls_model(**config)
 
 
 class SampledWindows(NamedTuple):
@@ -89,3 +118,9 @@ class StudentHooks(BaseModel):
                 windows_temporal.shape[0] // n_series,
             )
         return windows
+
+
+def optuna_space(ray_config: dict) -> Any:
+    """A ray ``tune`` search space as the optuna config function NeuralForecast's tuners take
+    (``BaseAuto._ray_config_to_optuna``, how every ``Auto*`` model builds its optuna space)."""
+    return BaseAuto._ray_config_to_optuna(ray_config)
