@@ -20,7 +20,7 @@ from torch import Tensor
 from ..core.distillation import CacheMode, Distillation, TeacherTargets
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import FeatureLayer, FeatureRegressor, FittableTeacher, TeacherOutput
-from ..devices import check_accelerator
+from ..devices import check_accelerator, one_device
 from ..teachers import AUTO, as_teacher
 from ._compat import StudentHooks
 from ._windows import TrainingWindows, training_data
@@ -194,8 +194,28 @@ class _DistilledBase(StudentHooks):
         )
         batch_size = sampled.insample.shape[0]
         for name, value in (*terms.items(), ("total", total)):
-            self.log(f"train_{name}", float(value.detach()), batch_size=batch_size, on_epoch=True)
+            self.log(
+                f"train_{name}",
+                float(value.detach()),
+                batch_size=batch_size,
+                on_epoch=True,
+                sync_dist=True,
+            )
         return total
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """As ``BaseModel.predict``, in this process on one device when the student trains on
+        several (see :func:`~tsdistill_plugin.devices.one_device`; NeuralForecast does so
+        for several GPUs only)."""
+        trainer_kwargs = self.trainer_kwargs
+        single = one_device(trainer_kwargs)
+        if single is None:
+            return super().predict(*args, **kwargs)
+        self.trainer_kwargs = single
+        try:
+            return super().predict(*args, **kwargs)
+        finally:
+            self.trainer_kwargs = trainer_kwargs
 
     def _teacher_outputs(self, batch: dict, sampled: Any) -> TeacherOutput:
         """The teacher's outputs for the sampled windows, in the batch's series order."""
