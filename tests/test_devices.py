@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -261,3 +262,32 @@ def test_neuralforecast_multivariate_student_reads_its_shard_of_the_cache(
     np.testing.assert_allclose(
         forecast, online.predict()["DistilledMLPMultivariate"].to_numpy(), rtol=1e-4, atol=1e-6
     )
+
+
+def test_neuralforecast_spark_fit_distils_on_the_workers(etth1: pd.DataFrame, tmp_path) -> None:
+    # NeuralForecast's distributed fit rebuilds the student on each Spark worker from its
+    # hyperparameters; the distillation terms logged there show that the teacher went along.
+    pytest.importorskip("pyspark")
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs a Java runtime (apt-get install default-jre-headless)")
+    from neuralforecast import DistributedConfig, NeuralForecast
+    from pyspark.sql import SparkSession
+
+    from tsdistill_plugin.neuralforecast import DistilledMLP
+
+    df = long_frame(etth1.iloc[:200, :2])
+    spark = SparkSession.builder.master("local[2]").getOrCreate()
+    try:
+        student = DistilledMLP(
+            h=H, input_size=L, teacher=teacher(), hidden_size=16, max_steps=2, batch_size=1, **QUIET
+        )
+        nf = NeuralForecast(models=[student], freq="h")
+        config = DistributedConfig(partitions_path=str(tmp_path / "parts"), num_nodes=1, devices=2)
+        nf.fit(spark.createDataFrame(df), distributed_config=config)
+    finally:
+        spark.stop()
+    metrics = nf.models[0].metrics
+    assert float(metrics["train_prediction_scale"]) > 0 and float(metrics["train_supervised"]) > 0
+    assert "teacher" not in nf.models[0].hparams
+    forecast = nf.predict(df=df)
+    assert len(forecast) == 2 * H and np.isfinite(forecast["DistilledMLP"]).all()

@@ -185,8 +185,8 @@ class DistilledMLPModel(StudentModelHooks):
         :class:`~tsdistill_plugin.core.FeatureLayout`, or ``None``.
     teacher_cache
         Where the teacher's outputs for the training windows live: ``"auto"`` (memory within a
-        budget, else a temporary file read back by window), ``"memory"``, ``"disk"``, or ``"online"`` (no
-        cache: the teacher runs on every batch, as in the reference).
+        budget, else a temporary file read back by window), ``"memory"``, ``"disk"``, or
+        ``"online"`` (no cache: the teacher runs on every batch, as in the reference).
     refit_teacher
         Refit a fresh copy of the teacher on every ``fit`` (each training slice of a
         retraining backtest) instead of fitting it once and sharing it.
