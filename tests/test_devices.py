@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -264,7 +265,9 @@ def test_neuralforecast_multivariate_student_reads_its_shard_of_the_cache(
     )
 
 
-def test_neuralforecast_spark_fit_distils_on_the_workers(etth1: pd.DataFrame, tmp_path) -> None:
+def test_neuralforecast_spark_fit_distils_on_the_workers(
+    etth1: pd.DataFrame, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # NeuralForecast's distributed fit rebuilds the student on each Spark worker from its
     # hyperparameters; the distillation terms logged there show that the teacher went along.
     pytest.importorskip("pyspark")
@@ -275,6 +278,9 @@ def test_neuralforecast_spark_fit_distils_on_the_workers(etth1: pd.DataFrame, tm
 
     from tsdistill_plugin.neuralforecast import DistilledMLP
 
+    # the workers (torchrun processes) unpickle this module's teacher class by name
+    path = [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, path)))
     df = long_frame(etth1.iloc[:200, :2])
     spark = SparkSession.builder.master("local[2]").getOrCreate()
     try:
