@@ -1,6 +1,10 @@
-"""Device checks shared by the integrations (both train through PyTorch Lightning)."""
+"""Device checks and settings shared by the integrations (both train through PyTorch
+Lightning)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -39,3 +43,35 @@ def check_accelerator(accelerator: object, argument: str) -> None:
             f"{argument}={name!r} is not available on this machine; use 'cpu', or 'auto' to "
             "take whatever device exists."
         )
+
+
+def one_device(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Lightning ``Trainer`` arguments that run in this process on one device, for prediction
+    after training on several; ``None`` when ``trainer_kwargs`` already do.
+
+    Under a distributed strategy Lightning shards the prediction data across processes and
+    hands back only each process's part (``ddp_spawn`` hands back nothing at all), so a student
+    trained on several devices or nodes predicts on one: the first of its ``devices``.
+
+    Parameters
+    ----------
+    trainer_kwargs
+        The ``Trainer`` arguments the student trains with (``strategy``, ``devices``,
+        ``num_nodes``, ...).
+    """
+    from pytorch_lightning.strategies import ParallelStrategy
+
+    strategy = trainer_kwargs.get("strategy", "auto")
+    devices = trainer_kwargs.get("devices", "auto")
+    parallel = isinstance(strategy, ParallelStrategy) or (
+        isinstance(strategy, str) and strategy not in ("auto", "single_device")
+    )
+    several = devices not in (1, "1", [0], (0,)) and not (
+        isinstance(devices, (list, tuple)) and len(devices) == 1
+    )
+    if not (parallel or several or trainer_kwargs.get("num_nodes", 1) != 1):
+        return None
+    if isinstance(devices, str) and "," in devices:
+        devices = [int(index) for index in devices.split(",") if index.strip()]
+    first = [devices[0]] if isinstance(devices, (list, tuple)) and devices else 1
+    return {**trainer_kwargs, "strategy": "auto", "devices": first, "num_nodes": 1}

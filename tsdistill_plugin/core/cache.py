@@ -2,10 +2,17 @@
 
 The reference runs the frozen teacher on every batch of every epoch; computing its forecasts
 (and features) once makes distillation cost about what training the MLP alone costs.
+
+Outputs over the memory budget go to a file that is written and read with plain file I/O, not
+memory-mapped: the pages of a mapped file count as the process's resident memory once touched,
+so a mapped cache read in random order over an epoch grows to its whole size in RAM. A cache is
+picklable and cheap to pickle (a copy reads the same memory or file), which is how Lightning's
+``ddp_spawn`` hands it to its worker processes.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import shutil
 import tempfile
@@ -28,6 +35,8 @@ logger = logging.getLogger(__name__)
 Storage = Literal["auto", "memory", "disk"]
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 """Bytes of teacher outputs kept in memory before ``storage="auto"`` moves them to disk."""
+MAX_BATCH_BYTES = 64 * 1024**2
+"""Bytes of input windows per teacher call at most: wide windows get smaller batches."""
 SLOW_FILL_SECONDS = 300.0
 """Estimated fill time above which the cache warns that the teacher is slow for these windows."""
 
@@ -40,16 +49,19 @@ class TeacherCache:
     teacher
         The teacher to run.
     windows
-        The student's input windows: anything with ``len()`` whose items are arrays or tensors
-        ``[input_len, channels]`` (a ``[n_windows, input_len, channels]`` array works).
+        The student's input windows ``[input_len, channels]`` by index: a sequence whose slice
+        ``windows[a:b]`` gives the stacked windows ``[b - a, input_len, channels]`` (or a list
+        of them), such as a ``[n_windows, input_len, channels]`` array or tensor.
     horizon
         Forecast steps kept per window (the student's horizon).
     batch_size
-        Windows per teacher call.
+        Windows per teacher call (fewer when ``batch_size`` windows would take more than
+        :data:`MAX_BATCH_BYTES`).
     storage
-        ``"memory"``, ``"disk"`` (a memory-mapped file in a temporary directory, removed when
-        the cache is closed or garbage-collected) or ``"auto"``: memory when the outputs fit in
-        ``memory_budget`` bytes, otherwise disk.
+        ``"memory"``, ``"disk"`` (a file in a temporary directory, read back by window and
+        removed when the cache is closed or garbage-collected; only the windows asked for are
+        ever in memory) or ``"auto"``: memory when the outputs fit in ``memory_budget`` bytes,
+        otherwise disk.
     memory_budget
         Byte budget of ``storage="auto"``.
     dtype
@@ -94,6 +106,8 @@ class TeacherCache:
         self._dtype = dtype
         self._device = torch.device(device) if device is not None else torch.device("cpu")
         self._directory: Path | None = None
+        window_bytes = getattr(windows[0], "nbytes", None) or np.asarray(windows[0]).nbytes
+        batch_size = max(1, min(batch_size, MAX_BATCH_BYTES // max(window_bytes, 1)))
 
         start = time.perf_counter()
         first = self._run(range(min(batch_size, n_windows)))
@@ -127,10 +141,11 @@ class TeacherCache:
                 self._store(self.features, indices, output.features)
 
     def _run(self, indices: range) -> TeacherOutput:
-        x = torch.stack([torch.as_tensor(np.asarray(self._windows[i])) for i in indices])
+        batch = self._windows[indices.start : indices.stop]
+        x = batch if isinstance(batch, Tensor) else torch.as_tensor(np.asarray(batch))
         return forecast_horizon(self._teacher, x.to(self._device, self._dtype), self._horizon)
 
-    def _allocate(self, name: str, example: Tensor, n_windows: int) -> Tensor | np.memmap:
+    def _allocate(self, name: str, example: Tensor, n_windows: int) -> Tensor | RowFile:
         shape = (n_windows, *example.shape[1:])
         if self.storage == "memory":
             return torch.empty(shape, dtype=self._dtype)
@@ -138,15 +153,26 @@ class TeacherCache:
             self._directory = Path(tempfile.mkdtemp(prefix="tsdistill-cache-"))
             self._finalizer = weakref.finalize(self, shutil.rmtree, self._directory, True)
         numpy_dtype = torch.empty((), dtype=self._dtype).numpy().dtype
-        return np.memmap(self._directory / f"{name}.npy", numpy_dtype, mode="w+", shape=shape)
+        return RowFile(self._directory / f"{name}.bin", shape, numpy_dtype)
 
     @staticmethod
-    def _store(buffer: Tensor | np.memmap, indices: range, values: Tensor) -> None:
+    def _store(buffer: Tensor | RowFile, indices: range, values: Tensor) -> None:
         values = values.detach().to("cpu")
-        if isinstance(buffer, np.memmap):
-            buffer[indices.start : indices.stop] = values.numpy()
+        if isinstance(buffer, RowFile):
+            buffer.write(indices.start, values.to(buffer.torch_dtype).numpy())
         else:
             buffer[indices.start : indices.stop] = values.to(buffer.dtype)
+
+    def __getstate__(self) -> dict:
+        """A copy for another process (``ddp_spawn``, data loader workers): the stored outputs
+        only (a memory cache's tensors travel through shared memory, a disk cache's by file
+        name), never the teacher or the windows. The copy does not remove the files: this
+        cache does, when closed."""
+        state = dict(self.__dict__)
+        for name in ("_windows", "_teacher", "_finalizer"):
+            state.pop(name, None)
+        state["_directory"] = None
+        return state
 
     def __len__(self) -> int:
         return len(self.predictions)
@@ -174,6 +200,9 @@ class TeacherCache:
 
     def close(self) -> None:
         """Release the stored outputs and remove the temporary directory, if any."""
+        for buffer in (self.predictions, self.features):
+            if isinstance(buffer, RowFile):
+                buffer.close()
         self.predictions = self.features = None
         if self._directory is not None:
             self._finalizer()
@@ -206,7 +235,74 @@ def _row_nbytes(example: Tensor, dtype: torch.dtype) -> int:
     return int(np.prod(example.shape[1:])) * torch.empty((), dtype=dtype).element_size()
 
 
-def _gather(buffer: Tensor | np.memmap, index: int | Sequence[int] | np.ndarray) -> Tensor:
-    if isinstance(buffer, np.memmap):
-        return torch.from_numpy(np.array(buffer[index]))
+def _gather(buffer: Tensor | RowFile, index: int | Sequence[int] | np.ndarray) -> Tensor:
+    if isinstance(buffer, RowFile):
+        return torch.from_numpy(buffer[index])
     return buffer[torch.as_tensor(index, dtype=torch.long)]
+
+
+class RowFile:
+    """An array ``[rows, ...]`` in a binary file, written by blocks of rows and read by row.
+
+    Reads go through ``readinto`` (no memory map), so only the rows asked for are in memory.
+    Pickling keeps the path: a copy in another process reads the same file.
+
+    Parameters
+    ----------
+    path
+        The file (created, or truncated, to its full size).
+    shape
+        ``(rows, *row_shape)``.
+    dtype
+        NumPy dtype of the values.
+    """
+
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.path, self.shape, self.dtype = Path(path), tuple(shape), np.dtype(dtype)
+        self.row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        with open(self.path, "wb") as file:
+            file.truncate(self.row_bytes * self.shape[0])
+        self._reader: io.BufferedReader | None = None
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return torch.from_numpy(np.empty(0, self.dtype)).dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_reader": None}
+
+    def close(self) -> None:
+        """Close the file (it is reopened by the next read)."""
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def write(self, start: int, values: np.ndarray) -> None:
+        """Write ``values`` ``[n, *row_shape]`` as rows ``start`` to ``start + n``."""
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        if values.shape[1:] != self.shape[1:] or not 0 <= start <= len(self) - len(values):
+            raise ValueError(f"rows {start}+{len(values)} {values.shape} do not fit {self.shape}")
+        with open(self.path, "r+b") as file:
+            file.seek(start * self.row_bytes)
+            file.write(values.tobytes())
+
+    def __getitem__(self, index: int | Sequence[int] | np.ndarray) -> np.ndarray:
+        """The rows at ``index`` (one index: ``[*row_shape]``; a 1-D collection: ``[n,
+        *row_shape]``)."""
+        rows = np.asarray(index, dtype=np.int64)
+        flat = rows.reshape(-1)
+        if flat.size and (flat.min() < -len(self) or flat.max() >= len(self)):
+            raise IndexError(f"row index out of range for {len(self)} rows")
+        flat = flat % max(len(self), 1)
+        out = np.empty((flat.size, *self.shape[1:]), self.dtype)
+        if self._reader is None:
+            self._reader = open(self.path, "rb")  # noqa: SIM115 (kept open across reads)
+        buffer = memoryview(out.reshape(-1).view(np.uint8))
+        size = self.row_bytes
+        for position, row in enumerate(flat):
+            self._reader.seek(int(row) * size)
+            self._reader.readinto(buffer[position * size : (position + 1) * size])
+        return out.reshape(*rows.shape, *self.shape[1:])

@@ -103,7 +103,8 @@ class TargetBatch(NamedTuple):
 
 
 class _Strided(Sequence):
-    """Every ``stride``-th item of a sequence."""
+    """Every ``stride``-th window of a sequence of windows (slices pass through, strided, as
+    :class:`~tsdistill_plugin.core.TeacherCache` reads them)."""
 
     def __init__(self, items: Sequence, stride: int) -> None:
         self.items, self.stride = items, stride
@@ -111,7 +112,14 @@ class _Strided(Sequence):
     def __len__(self) -> int:
         return math.ceil(len(self.items) / self.stride)
 
-    def __getitem__(self, i: int) -> object:
+    def __getitem__(self, i: int | slice) -> object:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self))
+            if start >= stop:
+                return self.items[0:0]
+            return self.items[
+                start * self.stride : (stop - 1) * self.stride + 1 : step * self.stride
+            ]
         return self.items[i * self.stride]
 
 

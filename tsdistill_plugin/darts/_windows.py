@@ -62,7 +62,8 @@ def collate_indexed(samples: list[TorchTrainingSample]) -> TorchTrainingBatch:
 
 
 class PastTargets(Sequence):
-    """The input windows ``[L, channels]`` of a training dataset, by sample index."""
+    """The input windows ``[L, channels]`` of a training dataset, by sample index (a slice
+    gives them stacked, ``[n, L, channels]``)."""
 
     def __init__(self, dataset: TorchTrainingDataset) -> None:
         self.dataset = dataset
@@ -70,7 +71,9 @@ class PastTargets(Sequence):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int) -> np.ndarray:
+    def __getitem__(self, index: int | slice) -> np.ndarray:
+        if isinstance(index, slice):
+            return np.stack([self[i] for i in range(*index.indices(len(self)))])
         return self.dataset[index].past_target
 
 

@@ -33,7 +33,7 @@ from ..core.ensemble import Weights
 from ..core.schedule import halving_lr_factor
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import FeatureRegressor
-from ..devices import check_accelerator
+from ..devices import check_accelerator, one_device
 from ..teachers import AUTO, distillation_for
 from ._compat import StudentModelHooks
 from ._windows import IndexedBatch, IndexedDataset, PastTargets, collate_indexed, training_data
@@ -187,8 +187,8 @@ class DistilledMLPModel(StudentModelHooks):
         :class:`~tsdistill_plugin.core.FeatureLayout`, or ``None``.
     teacher_cache
         Where the teacher's outputs for the training windows live: ``"auto"`` (memory within a
-        budget, else a memory-mapped file), ``"memory"``, ``"disk"``, or ``"online"`` (no
-        cache: the teacher runs on every batch, as in the reference).
+        budget, else a temporary file read back by window), ``"memory"``, ``"disk"``, or
+        ``"online"`` (no cache: the teacher runs on every batch, as in the reference).
     refit_teacher
         Refit a fresh copy of the teacher on every ``fit`` (each training slice of a
         retraining backtest) instead of fitting it once and sharing it.
@@ -387,6 +387,20 @@ class DistilledMLPModel(StudentModelHooks):
             self._distillation.release(targets)
             if self.model is not None:
                 self.model.targets = None
+
+    def predict_from_dataset(self, *args: Any, **kwargs: Any) -> Any:
+        """As Darts' ``predict_from_dataset`` (behind ``predict``, ``historical_forecasts``,
+        ``backtest``), in this process on one device when the student trains on several
+        (see :func:`~tsdistill_plugin.devices.one_device`) and no ``trainer`` is given."""
+        trainer_params = self.trainer_params
+        single = one_device(trainer_params)
+        if single is None or kwargs.get("trainer") is not None:
+            return super().predict_from_dataset(*args, **kwargs)
+        self.trainer_params = single
+        try:
+            return super().predict_from_dataset(*args, **kwargs)
+        finally:
+            self.trainer_params = trainer_params
 
     def create_module(self, train_sample: TorchTrainingSample) -> _DistilledMLPModule:
         module = _DistilledMLPModule(

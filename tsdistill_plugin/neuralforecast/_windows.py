@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from neuralforecast.tsdataset import TimeSeriesDataset
+from numpy.lib.stride_tricks import sliding_window_view
 from torch import Tensor
 
 from ..core.distillation import TrainingData, data_digest
@@ -71,7 +72,7 @@ def training_data(
 
 class _RowWindows(Sequence):
     """Input windows ``[L, 1]`` ending at given rows of the stacked target (zeros before a
-    series starts, as NeuralForecast pads)."""
+    series starts, as NeuralForecast pads); a slice gives them stacked, ``[n, L, 1]``."""
 
     def __init__(self, y: np.ndarray, rows: np.ndarray, starts: np.ndarray, length: int) -> None:
         self.y, self.rows, self.starts, self.length = y, rows, starts, length
@@ -79,28 +80,36 @@ class _RowWindows(Sequence):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> np.ndarray:
-        end = self.rows[i] + 1
-        begin = max(end - self.length, self.starts[i])
-        window = np.zeros((self.length, 1), dtype=np.float32)
-        window[self.length - (end - begin) :, 0] = self.y[begin:end]
-        return window
+    def __getitem__(self, index: int | slice) -> np.ndarray:
+        single = not isinstance(index, slice)
+        rows = self.rows[index : index + 1 or None] if single else self.rows[index]
+        starts = self.starts[index : index + 1 or None] if single else self.starts[index]
+        steps = rows[:, None] + np.arange(1 - self.length, 1)  # [n, L] rows of the target
+        windows = np.where(steps >= starts[:, None], self.y[np.maximum(steps, 0)], 0)
+        windows = windows.astype(np.float32)[..., None]
+        return windows[0] if single else windows
 
 
 class _PositionWindows(Sequence):
     """Input windows ``[L, n_series]`` of the target matrix ``[time, n_series]`` (left-padded
-    with zeros), the ``i``-th ending at row ``first + i``."""
+    with zeros), the ``i``-th ending at row ``first + i``; a slice gives them stacked."""
 
     def __init__(self, matrix: np.ndarray, first: int, stop: int, length: int) -> None:
-        self.matrix = np.concatenate([np.zeros((length - 1, matrix.shape[1]), np.float32), matrix])
+        padded = np.concatenate([np.zeros((length - 1, matrix.shape[1]), np.float32), matrix])
+        # [positions, L, n_series], a view of ``padded``
+        self.views = sliding_window_view(padded, length, axis=0).transpose(0, 2, 1)
         self.first, self.stop, self.length = first, stop, length
 
     def __len__(self) -> int:
         return self.stop - self.first
 
-    def __getitem__(self, i: int) -> np.ndarray:
-        position = self.first + i
-        return self.matrix[position : position + self.length]
+    def __getitem__(self, index: int | slice) -> np.ndarray:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            return self.views[self.first + start : self.first + stop : step]
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"window {index} out of range for {len(self)} windows")
+        return self.views[self.first + index % len(self)]
 
 
 class TrainingWindows:

@@ -21,7 +21,7 @@ from ..core.distillation import CacheMode, Distillation, TargetBatch, TeacherTar
 from ..core.ensemble import Weights
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import AUTO, FeatureLayer, FeatureRegressor, FittableTeacher
-from ..devices import check_accelerator
+from ..devices import check_accelerator, one_device
 from ..teachers import distillation_for
 from ._compat import SampledWindows, StudentHooks
 from ._windows import TrainingWindows, training_data
@@ -130,6 +130,16 @@ class _DistilledBase(StudentHooks):
         _check_dataset(self, dataset, val_size, test_size)
         if not self.distillation.active:
             return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
+        if distributed_config is not None:
+            # NeuralForecast's Spark fit rebuilds the student on each worker from its
+            # hyperparameters, which hold no teacher (saved students never do): the teacher
+            # travels in them for this fit, and ``setup`` gets it ready on the worker.
+            _check_teacher_ready(self.distillation, dataset)
+            self.hparams["teacher"] = self.distillation.teacher
+            try:
+                return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
+            finally:
+                self.hparams.pop("teacher", None)
         channels = self.n_series if self.MULTIVARIATE else 1
         in_memory = isinstance(dataset, TimeSeriesDataset)
         if in_memory:
@@ -160,6 +170,27 @@ class _DistilledBase(StudentHooks):
             self._targets = self._windows = None
             self.regressor = None  # training-only: never saved with the student
 
+    def setup(self, stage: str) -> None:
+        """Where Lightning trains this student without its :meth:`fit` (NeuralForecast's Spark
+        workers build it from its hyperparameters and call ``Trainer.fit``), get the teacher
+        ready here: online, as the data comes in files."""
+        super().setup(stage)
+        if stage != "fit" or self._targets is not None or not self.distillation.active:
+            return
+        channels = self.n_series if self.MULTIVARIATE else 1
+        window = torch.zeros(self.input_size, channels).numpy()
+        self._targets = self.distillation.targets([window], self.h, torch.float32, storage="online")
+        self.regressor = self.distillation.regressor(self._targets, self.hidden_size)
+        self._ready_in_setup = True
+
+    def teardown(self, stage: str) -> None:
+        """Release what :meth:`setup` got ready (the regressor is training-only)."""
+        super().teardown(stage)
+        if getattr(self, "_ready_in_setup", False):
+            self._targets.close()
+            self._targets = self.regressor = None
+            self._ready_in_setup = False
+
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         """NeuralForecast's training step (its loss, logged as ``train_loss``) plus the
         distillation terms, each logged as ``train_<term>``."""
@@ -176,8 +207,28 @@ class _DistilledBase(StudentHooks):
         )
         batch_size = sampled.insample.shape[0]
         for name, value in (*terms.items(), ("total", total)):
-            self.log(f"train_{name}", float(value.detach()), batch_size=batch_size, on_epoch=True)
+            self.log(
+                f"train_{name}",
+                float(value.detach()),
+                batch_size=batch_size,
+                on_epoch=True,
+                sync_dist=True,
+            )
         return total
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """As ``BaseModel.predict``, in this process on one device when the student trains on
+        several (see :func:`~tsdistill_plugin.devices.one_device`; NeuralForecast does so
+        for several GPUs only)."""
+        trainer_kwargs = self.trainer_kwargs
+        single = one_device(trainer_kwargs)
+        if single is None:
+            return super().predict(*args, **kwargs)
+        self.trainer_kwargs = single
+        try:
+            return super().predict(*args, **kwargs)
+        finally:
+            self.trainer_kwargs = trainer_kwargs
 
     def _teacher_outputs(self, batch: dict, sampled: SampledWindows) -> TargetBatch | None:
         """The teacher's outputs for the sampled windows, in the batch's series order."""
