@@ -43,6 +43,7 @@ from ..core.teacher import (
     forecast_horizon,
 )
 from ..devices import check_accelerator
+from ..export.provenance import training_provenance
 from ..teachers import AUTO, as_teacher
 from ._fitting import (
     IndexedBatch,
@@ -428,7 +429,15 @@ class DistilledMLPModel(PastCovariatesTorchModel):
         if val is not None:
             check_series(val, "val_series", length)
         self._prepare_teacher(train, val)
-        return super().fit(series, val_series=val_series, **kwargs)
+        super().fit(series, val_series=val_series, **kwargs)
+        # provenance for tsdistill_plugin.export (saved with the model)
+        self.training_provenance = training_provenance(
+            self.teacher,
+            [s.values(copy=False) for s in train],
+            components=list(train[0].components),
+            freq=train[0].freq_str,
+        )
+        return self
 
     def _prepare_teacher(
         self, series: list[TimeSeries], val_series: list[TimeSeries] | None

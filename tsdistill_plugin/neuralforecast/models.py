@@ -10,6 +10,7 @@ terms to the loss the base class returns.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -23,6 +24,7 @@ from ..core.losses import TERM_NAMES, DistillationLoss
 from ..core.student import DMLP, NORM_MODES, StudentOutput
 from ..core.teacher import FeatureRegressor, FittableTeacher, TeacherOutput
 from ..devices import check_accelerator
+from ..export.provenance import training_provenance
 from ..teachers import AUTO
 from ._distill import Distiller, TeacherRef
 from .teacher import median_point
@@ -83,11 +85,19 @@ class _DistilledBase(BaseModel):
         self._distiller: Distiller | None = None
         self._record = False
         self._first_train_sizes: np.ndarray | None = None  # series lengths at the first fit
+        self.training_provenance: dict | None = None  # set by fit, saved (get_extra_state)
 
     @property
     def teacher(self) -> object | None:
         """The teacher adapter (shared by every copy of this student), or ``None``."""
         return None if self._teacher_ref is None else self._teacher_ref.teacher
+
+    def get_extra_state(self) -> Tensor:
+        """``training_provenance`` as JSON bytes: NeuralForecast saves only tensors."""
+        return torch.tensor(list(json.dumps(self.training_provenance).encode()), dtype=torch.uint8)
+
+    def set_extra_state(self, state: Tensor) -> None:
+        self.training_provenance = json.loads(bytes(state.tolist()).decode())
 
     def forward(self, windows_batch: dict[str, Tensor]) -> Tensor:
         """Forecast ``windows_batch["insample_y"]`` ``[batch, input_size, series]``.
@@ -127,6 +137,10 @@ class _DistilledBase(BaseModel):
         cached when the windows can be mapped to them.
         """
         _check_dataset(self, dataset, val_size, test_size)
+        if hasattr(dataset, "temporal"):  # provenance for tsdistill_plugin.export
+            y = dataset.temporal[:, dataset.y_idx].numpy()
+            series = np.split(y, np.asarray(dataset.indptr[1:-1]))
+            self.training_provenance = training_provenance(self.teacher, series)
         ref = self._teacher_ref
         if ref is None or self.distillation.alpha == self.distillation.beta == 0:
             return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
