@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .backends import BACKENDS
 from .backends.reference import TEACHERS
+from .export import cli as export_cli
 
 
 def _positive_int(text: str) -> int:
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--out", type=Path, default=Path("tsdistill-report"), help="output folder")
     bench.add_argument("-v", "--verbose", action="store_true", help="log training progress")
+    export_cli.register(commands)
     return parser
 
 
@@ -163,8 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_libraries()
     command = shlex.join(["tsdistill", *argv])
     try:
+        if hasattr(args, "handler"):  # export, predict: tsdistill_plugin.export.cli
+            return args.handler(args)
         return benchmark(args, command)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, TypeError, FileNotFoundError) as error:
         print(f"tsdistill: error: {error}", file=sys.stderr)
         return 2
 
