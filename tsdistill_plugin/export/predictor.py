@@ -68,7 +68,7 @@ class Predictor:
         options.inter_op_num_threads = 1
         try:
             session = ort.InferenceSession(str(path), options, providers=_providers(ort, device))
-        except (RuntimeError, ort.capi.onnxruntime_pybind11_state.Fail) as error:
+        except _unreadable_model_errors(ort) as error:
             raise ValueError(
                 f"{path} is not a student exported by tsdistill_plugin (ONNX Runtime cannot "
                 f"read it: {str(error).splitlines()[0]}); export one with `tsdistill export`."
@@ -267,6 +267,13 @@ class Predictor:
                 "to_onnx(..., freq='h') (or `tsdistill export --freq h`)."
             )
         return inferred
+
+
+def _unreadable_model_errors(ort: object) -> tuple[type[BaseException], ...]:
+    """ONNX Runtime's exceptions for a file that is not a valid model."""
+    state = ort.capi.onnxruntime_pybind11_state
+    names = ("InvalidProtobuf", "InvalidGraph", "Fail", "NoModel")
+    return tuple(getattr(state, name) for name in names if hasattr(state, name))
 
 
 def _providers(ort: object, device: str) -> list[str]:
