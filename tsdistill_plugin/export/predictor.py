@@ -248,12 +248,13 @@ class Predictor:
         last = index[-1]
         if isinstance(index, pd.DatetimeIndex):
             freq = self._datetime_freq(index)
-            return pd.date_range(start=last, periods=horizon + 1, freq=freq)[1:]
+            stamps = pd.date_range(start=last, periods=horizon + 1, freq=freq)[1:]
+            return stamps.rename(index.name)
         freq = self.spec.freq
         step = int(freq) if freq is not None and freq.lstrip("-").isdigit() else None
         if step is None:
             step = int(index[-1] - index[-2]) if len(index) > 1 else 1
-        return pd.Index(last + step * np.arange(1, horizon + 1))
+        return pd.Index(last + step * np.arange(1, horizon + 1), name=index.name)
 
     def _datetime_freq(self, index: pd.DatetimeIndex) -> str:
         freq = self.spec.freq
