@@ -87,8 +87,8 @@ def to_long(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def windows_etth1(frame: pd.DataFrame, count: int) -> list[pd.DataFrame]:
-    """``count`` multivariate windows from the test months, ends 7 hours apart."""
-    ends = TRAIN_ROWS + 2880 + LOOKBACK + 7 * np.arange(count)
+    """``count`` multivariate windows after the training months, ends 3 hours apart."""
+    ends = TRAIN_ROWS + LOOKBACK + 3 * np.arange(count)
     return [frame.iloc[end - LOOKBACK : end] for end in ends]
 
 

@@ -109,18 +109,38 @@ def _unscale(g: _Graph, z: str, shift: str, scale: str, kind: str) -> str:
 
 
 def _student(g: _Graph, u: str, folded: FoldedStudent) -> str:
-    """The folded ``DMLP`` on ``u`` ``[batch, C, L]``; returns ``[batch, C, H]``."""
+    """The folded ``DMLP`` on ``u`` ``[batch, C, L]``; returns ``[batch, C, H]``.
+
+    The products run on ``[batch * C, .]`` rows: one matrix product each, not ``batch``
+    small ones. Per-channel terms (BatchNorm of several channels, RevIN's affine map) are
+    applied on the ``[batch, C, .]`` view, which is free to take.
+    """
     if folded.norm == "revin":
         mean = g.mean(u)
         var = g.mean(g.op("Mul", *(2 * [g.op("Sub", u, mean)])))
         std = g.op("Sqrt", g.op("Add", var, g.const(folded.eps)))
         u = g.op("Div", u, std)
-    hidden = g.op("MatMul", u, g.const(folded.first, "first"))
+    batch_channels = g.op("Slice", g.op("Shape", u), g.ints(0), g.ints(2))  # [batch, C]
+
+    def rows(x: str, width: int) -> str:  # [batch, C, width] -> [batch * C, width]
+        return g.op("Reshape", x, g.ints(-1, width))
+
+    def windows(x: str, width: int) -> str:  # [batch * C, width] -> [batch, C, width]
+        return g.op("Reshape", x, g.op("Concat", batch_channels, g.ints(width), axis=0))
+
+    width, horizon = folded.second.shape
+    hidden = g.op("MatMul", rows(u, folded.first.shape[0]), g.const(folded.first, "first"))
     if folded.scale is not None:
+        hidden = windows(hidden, width)
         hidden = g.op("Mul", hidden, g.const(folded.scale, "scale"))
     hidden = g.op("Relu", g.op("Add", hidden, g.const(folded.bias, "bias")))
+    if folded.scale is not None:
+        hidden = rows(hidden, width)
     y = g.op("MatMul", hidden, g.const(folded.second, "second"))
-    y = g.op("Add", y, g.const(folded.second_bias, "second_bias"))
+    if folded.second_bias.ndim == 1:
+        y = windows(g.op("Add", y, g.const(folded.second_bias, "second_bias")), horizon)
+    else:  # per channel
+        y = g.op("Add", windows(y, horizon), g.const(folded.second_bias, "second_bias"))
     if folded.norm == "revin":
         y = g.op("Add", g.op("Mul", y, g.op("Mul", std, g.const(folded.output_scale))), mean)
     return y
