@@ -9,17 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-L, H = 96, 24
-"""Lookback and horizon of the students in these tests."""
-
-QUIET = {
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-    "logger": False,
-    "enable_checkpointing": False,
-    "accelerator": "cpu",
-}
+from export_helpers import QUIET, H, L
 
 for _name in ("pytorch_lightning", "lightning_fabric", "lightning", "darts", "neuralforecast"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -30,12 +20,6 @@ def raw(data_dir: Path) -> pd.DataFrame:
     """The first 800 hours of ETTh1 in its own units (not standardized), float32, 7 columns."""
     frame = pd.read_csv(data_dir / "ETTh1.csv", parse_dates=["date"], index_col="date")
     return frame.iloc[:800].asfreq("h").astype("float32")
-
-
-def to_long(frame: pd.DataFrame) -> pd.DataFrame:
-    """Wide frame -> NeuralForecast's ``unique_id, ds, y``."""
-    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
-    return long.rename(columns={"value": "y"})[["unique_id", "ds", "y"]]
 
 
 @pytest.fixture(scope="session")
@@ -75,28 +59,3 @@ def exported_darts(darts_student, tmp_path_factory) -> Path:
     from tsdistill_plugin.export import to_onnx
 
     return to_onnx(darts_student("mean"), tmp_path_factory.mktemp("onnx") / "darts.onnx")
-
-
-def fit_nf(raw: pd.DataFrame, multivariate: bool, norm: str, scaler_type: str) -> object:
-    """A fitted ``NeuralForecast`` with one tiny student (width 32, 5 steps) on 700 hours."""
-    from neuralforecast import NeuralForecast
-
-    from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
-
-    kwargs = dict(
-        h=H,
-        input_size=L,
-        hidden_size=32,
-        norm=norm,
-        scaler_type=scaler_type,
-        max_steps=5,
-        **QUIET,
-    )
-    model = (
-        DistilledMLPMultivariate(n_series=7, **kwargs) if multivariate else DistilledMLP(**kwargs)
-    )
-    nf = NeuralForecast(models=[model], freq="h")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        nf.fit(to_long(raw.iloc[:700]))
-    return nf

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import H, L, fit_nf, to_long
+from export_helpers import H, L, fit_nf, to_long
 
 from tsdistill_plugin.cli import main
 

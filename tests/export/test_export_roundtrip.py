@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pandas as pd
 import pytest
-from conftest import H, L, fit_nf, to_long
+from export_helpers import H, L, fit_nf, to_long
 
 from tsdistill_plugin.export import Predictor, to_onnx
 
