@@ -14,7 +14,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-FEATURES: tuple[str, ...] = ("tsdistill_plugin.benchmark.cli",)
+FEATURES: tuple[str, ...] = ("tsdistill_plugin.benchmark.cli", "tsdistill_plugin.export.cli")
 """Modules whose ``register(commands)`` adds their subcommands to ``tsdistill``."""
 
 

@@ -73,6 +73,20 @@ class TrainingData:
     digest: str | None = None
 
 
+def provenance(teacher: Teacher | None, digest: str | None, **extra: object) -> dict[str, object]:
+    """What a fitted student records about its training and saves with itself (the exported
+    file's metadata): its teacher, a digest of its training data, the plugin version, and
+    ``extra`` (component names, frequency, where the library knows them)."""
+    from .. import __version__
+
+    return {
+        "teacher": "none (trained without distillation)" if teacher is None else repr(teacher),
+        "data_digest": digest,
+        "plugin_version": __version__,
+        **extra,
+    }
+
+
 def data_digest(arrays: Sequence[np.ndarray]) -> str:
     """A hex digest of the exact values (and shapes) of some arrays: what identifies the data a
     student was fitted on (the teacher cache's key; the exported file's metadata)."""

@@ -28,7 +28,7 @@ from darts.utils.ts_utils import series2seq
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 
-from ..core.distillation import CacheMode, Distillation, TeacherTargets
+from ..core.distillation import CacheMode, Distillation, TeacherTargets, provenance
 from ..core.ensemble import Weights
 from ..core.schedule import halving_lr_factor
 from ..core.student import DMLP, StudentOutput, check_student_arguments
@@ -214,6 +214,10 @@ class DistilledMLPModel(StudentModelHooks):
     >>> forecast = model.predict(n=24)  # doctest: +SKIP
     """
 
+    training_provenance: dict | None = None
+    """What the last ``fit`` trained on (teacher, data digest, plugin version, components,
+    frequency), saved with the model; ``None`` before fitting."""
+
     shared_params = ("teacher",)
     training_only_params = (
         "teacher",
@@ -345,13 +349,15 @@ class DistilledMLPModel(StudentModelHooks):
         _check_series(train, "series", length)
         if val is not None:
             _check_series(val, "val_series", length, train[0].n_components)
+        data = training_data(train, val)
         self._distillation.prepare(
-            training_data(train, val),
-            self.input_chunk_length,
-            self.output_chunk_length,
-            train[0].n_components,
+            data, self.input_chunk_length, self.output_chunk_length, train[0].n_components
         )
-        return super().fit(series, val_series=val_series, **kwargs)
+        super().fit(series, val_series=val_series, **kwargs)
+        self.training_provenance = provenance(  # saved with the model, read by the exporter
+            self.teacher, data.digest, components=list(train[0].components), freq=train[0].freq_str
+        )
+        return self
 
     def fit_from_dataset(
         self,

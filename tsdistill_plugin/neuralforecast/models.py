@@ -10,6 +10,7 @@ NeuralForecast glue: the constructors in NeuralForecast's style, the sampled win
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import torch
@@ -17,7 +18,14 @@ from neuralforecast.losses.pytorch import MSE
 from neuralforecast.tsdataset import TimeSeriesDataset
 from torch import Tensor
 
-from ..core.distillation import CacheMode, Distillation, TargetBatch, TeacherTargets
+from ..core.distillation import (
+    CacheMode,
+    Distillation,
+    TargetBatch,
+    TeacherTargets,
+    TrainingData,
+    provenance,
+)
 from ..core.ensemble import Weights
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import AUTO, FeatureLayer, FeatureRegressor, FittableTeacher
@@ -70,6 +78,7 @@ class _DistilledBase(StudentHooks):
             norm=norm,
             moving_avg=moving_avg,
         )
+        self.training_provenance: dict | None = None
         self.regressor: FeatureRegressor | None = None
         self._targets: TeacherTargets | None = None
         self._windows: TrainingWindows | None = None
@@ -88,6 +97,14 @@ class _DistilledBase(StudentHooks):
                 f"use DistilledMLPMultivariate(n_series={channels}) for this multivariate teacher"
             )
         return f"build the teacher with n_series={self.n_series}"
+
+    def get_extra_state(self) -> Tensor:
+        """``training_provenance`` (what the last fit trained on, read by the exporter) as JSON
+        bytes, saved in the state dict: NeuralForecast saves only tensors."""
+        return torch.tensor(list(json.dumps(self.training_provenance).encode()), dtype=torch.uint8)
+
+    def set_extra_state(self, state: Tensor) -> None:
+        self.training_provenance = json.loads(bytes(state.tolist()).decode())
 
     def forward(self, windows_batch: dict[str, Tensor]) -> Tensor:
         """Forecast ``windows_batch["insample_y"]`` ``[batch, input_size, series]``.
@@ -128,6 +145,24 @@ class _DistilledBase(StudentHooks):
         teacher runs on each step's windows.
         """
         _check_dataset(self, dataset, val_size, test_size)
+        data = None
+        if isinstance(dataset, TimeSeriesDataset):
+            data = training_data(dataset, val_size, test_size, self.input_size, self.MULTIVARIATE)
+        fitted = self._fit_with_teacher(
+            dataset, data, val_size, test_size, random_seed, distributed_config
+        )
+        self.training_provenance = provenance(self.teacher, None if data is None else data.digest)
+        return fitted
+
+    def _fit_with_teacher(
+        self,
+        dataset: Any,
+        data: TrainingData | None,
+        val_size: int,
+        test_size: int,
+        random_seed: int | None,
+        distributed_config: Any,
+    ) -> _DistilledBase:
         if not self.distillation.active:
             return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
         if distributed_config is not None:
@@ -141,9 +176,7 @@ class _DistilledBase(StudentHooks):
             finally:
                 self.hparams.pop("teacher", None)
         channels = self.n_series if self.MULTIVARIATE else 1
-        in_memory = isinstance(dataset, TimeSeriesDataset)
-        if in_memory:
-            data = training_data(dataset, val_size, test_size, self.input_size, self.MULTIVARIATE)
+        if data is not None:
             self.distillation.prepare(data, self.input_size, self.h, channels, self._channel_hint())
             self._windows = TrainingWindows(
                 dataset,

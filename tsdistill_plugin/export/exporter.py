@@ -1,0 +1,103 @@
+"""``to_onnx``: a fitted student of either library as an ONNX file (see :mod:`.graph`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from .. import __version__
+from ._extra import import_extra
+from .folding import fold
+from .metadata import StudentSpec
+from .sources import ExportSource, darts_source, neuralforecast_source
+
+
+def _library_of(model: object) -> str | None:
+    for cls in type(model).__mro__:
+        package = cls.__module__.split(".", 1)[0]
+        if package in ("darts", "neuralforecast"):
+            return package
+    return None
+
+
+def export_source(model: object, name: str | None = None) -> ExportSource:
+    """Read the student out of a fitted model of either library (see :mod:`.sources`)."""
+    library = _library_of(model)
+    if library == "darts":
+        return darts_source(model)
+    if library == "neuralforecast":
+        return neuralforecast_source(model, name)
+    raise TypeError(
+        "to_onnx expects a fitted tsdistill_plugin.darts.DistilledMLPModel, a fitted "
+        "tsdistill_plugin.neuralforecast.DistilledMLP / DistilledMLPMultivariate or a "
+        f"NeuralForecast holding one, got {type(model).__name__}."
+    )
+
+
+def to_onnx(
+    model: object,
+    path: str | Path,
+    *,
+    components: Sequence[str] | None = None,
+    freq: str | None = None,
+    name: str | None = None,
+) -> Path:
+    """Export a fitted student as an ONNX graph of two matrix products.
+
+    The graph takes raw windows ``history [batch, lookback, channels]`` (float32, the data's
+    own scale) and returns ``forecast [batch, horizon, channels]`` in that scale; the batch
+    axis is dynamic (and the channel axis, for NeuralForecast's channel-independent
+    ``DistilledMLP``). The moving-average decomposition, the ``"mean"`` shift and eval-mode
+    BatchNorm are folded into the weights; RevIN's and NeuralForecast's ``scaler_type``
+    statistics stay graph ops. Lookback, horizon, components, frequency, plugin version,
+    teacher and a digest of the training data are written into the file's metadata.
+
+    Parameters
+    ----------
+    model
+        A fitted ``DistilledMLPModel`` (Darts), a fitted ``DistilledMLP`` /
+        ``DistilledMLPMultivariate`` (e.g. ``nf.models[0]``), or a fitted ``NeuralForecast``
+        holding one (which also gives series ids and frequency).
+    path
+        Where to write the ``.onnx`` file.
+    components
+        Channel names, overriding the recorded ones (as many as the student has channels).
+    freq
+        pandas frequency string, overriding the recorded one.
+    name
+        With a ``NeuralForecast`` holding several students, the alias of the one to export.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    onnx = import_extra("onnx", "exporting a student to ONNX")
+    from .graph import build_graph
+
+    source = export_source(model, name)
+    student = source.student
+    if components is not None:
+        components = [str(c) for c in components]
+        if not source.channel_independent and len(components) != student.n_channels:
+            raise ValueError(
+                f"components has {len(components)} names but the student has "
+                f"{student.n_channels} channels; pass one name per channel."
+            )
+    spec = StudentSpec(
+        lookback=student.input_len,
+        horizon=student.horizon,
+        components=tuple(components if components is not None else source.components),
+        channel_independent=source.channel_independent,
+        freq=freq if freq is not None else source.freq,
+        name=source.name,
+        library=source.library,
+        teacher=source.provenance.get("teacher", "unknown (not recorded at fit)"),
+        data_digest=source.provenance.get("data_digest"),
+        plugin_version=__version__,
+    )
+    n_channels = None if source.channel_independent else student.n_channels
+    proto = build_graph(fold(student), spec, n_channels, source.scaler)
+    path = Path(path)
+    onnx.save(proto, path)
+    return path

@@ -1,0 +1,211 @@
+"""The exported student as an ONNX graph, built node by node from the folded weights.
+
+``history [batch, L, C] -> forecast [batch, H, C]``: a transpose to ``[batch, C, L]``, the
+optional NeuralForecast scaler (per-window statistics over time, in the graph), RevIN's
+division by the window's standard deviation when the student uses it, then
+``relu(u @ first * scale + bias) @ second + second_bias``, the inverse of the scalers and a
+transpose back. The batch axis is dynamic; so is the channel axis of a channel-independent
+student.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .folding import FoldedStudent
+from .metadata import INPUT_NAME, OUTPUT_NAME, StudentSpec
+from .scaling import MAD_FROM_STD, InputScaler
+
+OPSET = 17
+
+
+@dataclass
+class _Graph:
+    """Nodes and constants under construction, with fresh names."""
+
+    nodes: list = field(default_factory=list)
+    constants: list = field(default_factory=list)
+    count: int = 0
+
+    def const(self, value: np.ndarray | float, name: str = "c") -> str:
+        """A float32 constant."""
+        return self._initializer(np.asarray(value, dtype=np.float32), name)
+
+    def ints(self, *values: int) -> str:
+        """An int64 vector constant (axes, sizes, slice bounds)."""
+        return self._initializer(np.asarray(values, dtype=np.int64), "i")
+
+    def _initializer(self, array: np.ndarray, name: str) -> str:
+        self.count += 1
+        key = f"{name}_{self.count}"
+        self.constants.append(numpy_helper.from_array(array, key))
+        return key
+
+    def outputs(self, op_type: str, n_outputs: int, *inputs: str, **attributes: object) -> list:
+        """Add a node; returns the names of its ``n_outputs`` outputs."""
+        self.count += 1
+        names = [f"{op_type.lower()}_{self.count}_{i}" for i in range(n_outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), names, **attributes))
+        return names
+
+    def op(self, op_type: str, *inputs: str, **attributes: object) -> str:
+        """Add a node with one output; returns its name."""
+        return self.outputs(op_type, 1, *inputs, **attributes)[0]
+
+    def mean(self, x: str) -> str:
+        return self.op("ReduceMean", x, axes=[-1], keepdims=1)
+
+    def std(self, x: str, mean: str) -> str:
+        """Population standard deviation over time, ``[batch, C, 1]``."""
+        centred = self.op("Sub", x, mean)
+        return self.op("Sqrt", self.mean(self.op("Mul", centred, centred)))
+
+    def median(self, x: str, length: int) -> str:
+        """The lower median over time (``torch.nanmedian``'s), from the smallest half."""
+        k = (length - 1) // 2 + 1
+        values, _ = self.outputs("TopK", 2, x, self.ints(k), axis=-1, largest=0, sorted=1)
+        return self.op("Slice", values, self.ints(k - 1), self.ints(k), self.ints(-1))
+
+    def replace_zero(self, x: str, value: float) -> str:
+        return self.op("Where", self.op("Equal", x, self.const(0.0)), self.const(value), x)
+
+
+def _scaler_statistics(g: _Graph, u: str, scaler: InputScaler, length: int) -> tuple[str, str]:
+    """NeuralForecast's ``*_statistics``: shift and scale ``[batch, C, 1]`` of each window."""
+    kind = scaler.scaler_type
+    if kind in ("standard", "revin"):
+        shift = g.mean(u)
+        scale = g.replace_zero(g.std(u, shift), 1.0)
+    elif kind in ("robust", "invariant"):
+        shift = g.median(u, length)
+        mad = g.median(g.op("Abs", g.op("Sub", u, shift)), length)
+        fallback = g.op("Mul", g.std(u, g.mean(u)), g.const(MAD_FROM_STD))
+        mad = g.op("Where", g.op("Greater", mad, g.const(0.0)), mad, fallback)
+        scale = g.replace_zero(mad, 1.0)
+    else:  # minmax, minmax1
+        shift = g.op("ReduceMin", u, axes=[-1], keepdims=1)
+        top = g.op("ReduceMax", u, axes=[-1], keepdims=1)
+        scale = g.replace_zero(g.op("Sub", top, shift), 1.0)
+    return shift, g.op("Add", scale, g.const(scaler.eps))
+
+
+def _scale(g: _Graph, u: str, shift: str, scale: str, kind: str) -> str:
+    z = g.op("Div", g.op("Sub", u, shift), scale)
+    if kind == "minmax1":
+        return g.op("Sub", g.op("Mul", z, g.const(2.0)), g.const(1.0))
+    return g.op("Asinh", z) if kind == "invariant" else z
+
+
+def _unscale(g: _Graph, z: str, shift: str, scale: str, kind: str) -> str:
+    if kind == "minmax1":
+        z = g.op("Div", g.op("Add", z, g.const(1.0)), g.const(2.0))
+    elif kind == "invariant":
+        z = g.op("Sinh", z)
+    return g.op("Add", g.op("Mul", z, scale), shift)
+
+
+def _student(g: _Graph, u: str, folded: FoldedStudent) -> str:
+    """The folded ``DMLP`` on ``u`` ``[batch, C, L]``; returns ``[batch, C, H]``.
+
+    The products run on ``[batch * C, .]`` rows: one matrix product each, not ``batch``
+    small ones. Per-channel terms (BatchNorm of several channels, RevIN's affine map) are
+    applied on the ``[batch, C, .]`` view, which is free to take.
+    """
+    if folded.norm == "revin":
+        mean = g.mean(u)
+        var = g.mean(g.op("Mul", *(2 * [g.op("Sub", u, mean)])))
+        std = g.op("Sqrt", g.op("Add", var, g.const(folded.eps)))
+        u = g.op("Div", u, std)
+    batch_channels = g.op("Slice", g.op("Shape", u), g.ints(0), g.ints(2))  # [batch, C]
+
+    def rows(x: str, width: int) -> str:  # [batch, C, width] -> [batch * C, width]
+        return g.op("Reshape", x, g.ints(-1, width))
+
+    def windows(x: str, width: int) -> str:  # [batch * C, width] -> [batch, C, width]
+        return g.op("Reshape", x, g.op("Concat", batch_channels, g.ints(width), axis=0))
+
+    width, horizon = folded.second.shape
+    hidden = g.op("MatMul", rows(u, folded.first.shape[0]), g.const(folded.first, "first"))
+    if folded.scale is not None:
+        hidden = windows(hidden, width)
+        hidden = g.op("Mul", hidden, g.const(folded.scale, "scale"))
+    hidden = g.op("Relu", g.op("Add", hidden, g.const(folded.bias, "bias")))
+    if folded.scale is not None:
+        hidden = rows(hidden, width)
+    y = g.op("MatMul", hidden, g.const(folded.second, "second"))
+    if folded.second_bias.ndim == 1:
+        y = windows(g.op("Add", y, g.const(folded.second_bias, "second_bias")), horizon)
+    else:  # per channel
+        y = g.op("Add", windows(y, horizon), g.const(folded.second_bias, "second_bias"))
+    if folded.norm == "revin":
+        y = g.op("Add", g.op("Mul", y, g.op("Mul", std, g.const(folded.output_scale))), mean)
+    return y
+
+
+def build_graph(
+    folded: FoldedStudent,
+    spec: StudentSpec,
+    n_channels: int | None,
+    scaler: InputScaler | None = None,
+) -> onnx.ModelProto:
+    """The student's ONNX model.
+
+    Parameters
+    ----------
+    folded
+        The folded weights (:func:`~tsdistill_plugin.export.folding.fold`).
+    spec
+        Written into ``metadata_props``.
+    n_channels
+        The channel count, or ``None`` for a dynamic channel axis (channel-independent
+        students).
+    scaler
+        NeuralForecast's scaler around the student, or ``None``.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Checked by ``onnx.checker``.
+    """
+    g = _Graph()
+    u = g.op("Transpose", INPUT_NAME, perm=[0, 2, 1])  # [batch, C, L]
+    kind = None if scaler is None else scaler.scaler_type
+    if kind not in (None, "identity"):
+        shift, scale = _scaler_statistics(g, u, scaler, spec.lookback)
+        u = _scale(g, u, shift, scale, kind)
+        if kind == "revin":
+            shift = g.op("Add", shift, g.const(scaler.revin_shift))
+            scale = g.op("Mul", scale, g.const(scaler.revin_factor))
+    y = _student(g, u, folded)
+    if kind not in (None, "identity"):
+        y = _unscale(g, y, shift, scale, kind)
+    g.nodes.append(helper.make_node("Transpose", [y], [OUTPUT_NAME], perm=[0, 2, 1]))
+    channels = "channels" if n_channels is None else n_channels
+    graph = helper.make_graph(
+        g.nodes,
+        "tsdistill_student",
+        [
+            helper.make_tensor_value_info(
+                INPUT_NAME, TensorProto.FLOAT, ["batch", spec.lookback, channels]
+            )
+        ],
+        [
+            helper.make_tensor_value_info(
+                OUTPUT_NAME, TensorProto.FLOAT, ["batch", spec.horizon, channels]
+            )
+        ],
+        initializer=g.constants,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="tsdistill_plugin",
+        producer_version=spec.plugin_version,
+    )
+    helper.set_model_props(model, spec.to_props())
+    onnx.checker.check_model(model)
+    return model

@@ -1,0 +1,109 @@
+"""What an exported student's ONNX file says about itself (its ``metadata_props``).
+
+Plain Python: read by :class:`~tsdistill_plugin.export.Predictor` without torch or onnx.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .. import __version__
+
+FORMAT_KEY = "tsdistill.format"
+FORMAT = "tsdistill-student-onnx/1"
+"""Marker of an exported student; a file without it is refused by the predictor."""
+
+INPUT_NAME = "history"
+"""Graph input: raw windows ``[batch, lookback, channels]`` (float32, the data's scale)."""
+
+OUTPUT_NAME = "forecast"
+"""Graph output: forecasts ``[batch, horizon, channels]`` in the data's scale."""
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """Everything a predictor needs to know besides the graph.
+
+    Attributes
+    ----------
+    lookback, horizon
+        Input and output lengths ``L`` and ``H``.
+    components
+        Channel names, in the graph's channel order. For a channel-independent student
+        (NeuralForecast's ``DistilledMLP``), the series it was trained on (informational: it
+        forecasts any number of series).
+    channel_independent
+        Whether the graph takes any number of channels (each forecast on its own).
+    freq
+        pandas frequency string of the training data (``None``: unknown; frames then need an
+        index from which pandas can infer it).
+    name
+        The model's name, used as the forecast column of long frames (NeuralForecast's alias).
+    library
+        ``"darts"`` or ``"neuralforecast"``: where the student was trained.
+    teacher
+        Description of the teacher it was distilled from.
+    data_digest
+        SHA-256 of the training values (``None``: not recorded).
+    plugin_version
+        ``tsdistill_plugin`` version that exported the file.
+    """
+
+    lookback: int
+    horizon: int
+    components: tuple[str, ...]
+    channel_independent: bool
+    freq: str | None
+    name: str
+    library: str
+    teacher: str
+    data_digest: str | None
+    plugin_version: str = __version__
+
+    def to_props(self) -> dict[str, str]:
+        """The spec as ONNX ``metadata_props`` (string to string)."""
+        return {
+            FORMAT_KEY: FORMAT,
+            "lookback": str(self.lookback),
+            "horizon": str(self.horizon),
+            "components": json.dumps(list(self.components)),
+            "channel_independent": json.dumps(self.channel_independent),
+            "freq": "" if self.freq is None else self.freq,
+            "name": self.name,
+            "library": self.library,
+            "teacher": self.teacher,
+            "data_digest": "" if self.data_digest is None else self.data_digest,
+            "plugin_version": self.plugin_version,
+        }
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, str], source: str) -> StudentSpec:
+        """Read a spec back; ``source`` names the file in errors.
+
+        Raises
+        ------
+        ValueError
+            If ``props`` does not carry the student format marker.
+        """
+        found = props.get(FORMAT_KEY)
+        if found != FORMAT:
+            given = "no format marker" if found is None else f"format {found!r}"
+            raise ValueError(
+                f"{source} is not a student exported by tsdistill_plugin (expected metadata "
+                f"{FORMAT_KEY}={FORMAT!r}, found {given}); export one with "
+                "tsdistill_plugin.export.to_onnx(model, path) or `tsdistill export`."
+            )
+        return cls(
+            lookback=int(props["lookback"]),
+            horizon=int(props["horizon"]),
+            components=tuple(json.loads(props["components"])),
+            channel_independent=json.loads(props["channel_independent"]),
+            freq=props["freq"] or None,
+            name=props["name"],
+            library=props["library"],
+            teacher=props["teacher"],
+            data_digest=props["data_digest"] or None,
+            plugin_version=props["plugin_version"],
+        )

@@ -1,0 +1,326 @@
+"""``Predictor``: an exported student run by ONNX Runtime, without torch or either library.
+
+Takes NumPy windows, a wide pandas frame (time index, one column per component) or
+NeuralForecast's long frame (``unique_id``, ``ds``, ``y``) and answers in the same kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._extra import import_extra
+from .metadata import INPUT_NAME, StudentSpec
+
+LONG_COLUMNS = ("unique_id", "ds", "y")
+"""NeuralForecast's long format: series id, time, target."""
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class Predictor:
+    """Forecasts with an exported student (see :func:`~tsdistill_plugin.export.to_onnx`).
+
+    Build it with :meth:`load`. Windows longer than the lookback are cut to their last
+    ``lookback`` steps; nothing passed in is modified.
+
+    Attributes
+    ----------
+    spec
+        What the file says about the student (lookback, horizon, components, frequency,
+        teacher, training data digest, ...).
+    """
+
+    def __init__(self, session: object, spec: StudentSpec) -> None:
+        self._session = session
+        self.spec = spec
+
+    @classmethod
+    def load(cls, path: str | Path, threads: int | None = None, device: str = "auto") -> Predictor:
+        """Open an exported student.
+
+        Parameters
+        ----------
+        path
+            The ``.onnx`` file written by ``to_onnx`` or ``tsdistill export``.
+        threads
+            Intra-op threads of ONNX Runtime (``None``: its default, all cores).
+        device
+            ``"cpu"``, ``"cuda"`` (ONNX Runtime's CUDA execution provider, which must be
+            installed) or ``"auto"`` (CUDA when available, else CPU).
+
+        Raises
+        ------
+        ValueError
+            If the file is not an exported student, or ``threads`` / ``device`` are invalid.
+        """
+        ort = import_extra("onnxruntime", "running an exported student")
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"no exported student at {path}; export one first.")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {threads!r}.")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(path), options, providers=_providers(ort, device))
+        except _unreadable_model_errors(ort) as error:
+            raise ValueError(
+                f"{path} is not a student exported by tsdistill_plugin (ONNX Runtime cannot "
+                f"read it: {str(error).splitlines()[0]}); export one with `tsdistill export`."
+            ) from error
+        spec = StudentSpec.from_props(session.get_modelmeta().custom_metadata_map, str(path))
+        return cls(session, spec)
+
+    @property
+    def providers(self) -> list[str]:
+        """ONNX Runtime execution providers in use (first: where the graph runs)."""
+        return self._session.get_providers()
+
+    def run(self, windows: np.ndarray) -> np.ndarray:
+        """The graph on ready windows, unchecked: ``[batch, lookback, channels]`` float32,
+        contiguous -> ``[batch, horizon, channels]``."""
+        return self._session.run(None, {INPUT_NAME: windows})[0]
+
+    def predict(self, x: np.ndarray | pd.DataFrame) -> np.ndarray | pd.DataFrame:
+        """Forecast the ``horizon`` steps after the end of ``x``.
+
+        Parameters
+        ----------
+        x
+            - NumPy ``[time, channels]`` or ``[batch, time, channels]`` with
+              ``time >= lookback``: returns ``[horizon, channels]`` or
+              ``[batch, horizon, channels]``.
+            - A wide frame: a ``DatetimeIndex`` (or integer index), one column per component:
+              returns a frame of the forecast timestamps and the same columns.
+            - A long frame with columns ``unique_id``, ``ds``, ``y``: returns ``unique_id``,
+              ``ds`` and the model's name as column (NeuralForecast's layout).
+
+        Raises
+        ------
+        ValueError
+            For a wrong shape, too little history, NaN or inf, unknown or missing columns.
+        TypeError
+            For an input that is none of the above.
+        """
+        if isinstance(x, pd.DataFrame):
+            if "unique_id" in x.columns or "ds" in x.columns:
+                return self._predict_long(x)
+            return self._predict_wide(x)
+        if isinstance(x, np.ndarray):
+            return self._predict_array(x)
+        raise TypeError(
+            "predict expects a NumPy array [time, channels] or [batch, time, channels], a wide "
+            "DataFrame (time index, one column per component) or a long DataFrame "
+            f"(unique_id, ds, y), got {type(x).__name__}."
+        )
+
+    # -- NumPy ---------------------------------------------------------------------------
+
+    def _predict_array(self, x: np.ndarray) -> np.ndarray:
+        spec = self.spec
+        if x.ndim not in (2, 3):
+            raise ValueError(
+                f"expected an array [time, channels] or [batch, time, channels] (time >= "
+                f"{spec.lookback}{self._channels_text()}), got shape {list(x.shape)}."
+            )
+        windows = x[None] if x.ndim == 2 else x
+        self._check_channels(windows.shape[2], "channels (last axis)")
+        self._check_history(windows.shape[1], "time steps (axis -2)")
+        windows = _finite_float32(windows[:, -spec.lookback :], "the array")
+        forecast = self.run(windows)
+        return forecast[0] if x.ndim == 2 else forecast
+
+    # -- frames --------------------------------------------------------------------------
+
+    def _predict_wide(self, frame: pd.DataFrame) -> pd.DataFrame:
+        columns = [str(c) for c in frame.columns]
+        if not self.spec.channel_independent:
+            self._check_names(columns, "columns")
+            frame = frame.set_axis(columns, axis=1)[list(self.spec.components)]
+            columns = list(self.spec.components)
+        elif not columns:
+            raise ValueError("the frame has no columns; give one column per series.")
+        self._check_index(frame.index, "the frame's index")
+        self._check_history(len(frame), "rows")
+        tail = frame.iloc[-self.spec.lookback :]
+        windows = _finite_float32(_numeric(tail, "the frame")[None], tail)
+        forecast = self.run(windows)[0]
+        index = self._future(frame.index, self.spec.horizon)
+        return pd.DataFrame(forecast, index=index, columns=columns)
+
+    def _predict_long(self, frame: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in LONG_COLUMNS if c not in frame.columns]
+        unknown = [c for c in frame.columns if c not in LONG_COLUMNS]
+        if missing or unknown:
+            raise ValueError(
+                f"a long frame needs exactly the columns {list(LONG_COLUMNS)}; missing "
+                f"{missing}, unknown {unknown}. Rename or drop columns (the student reads "
+                "only past target values)."
+            )
+        ordered = frame.sort_values(["unique_id", "ds"], kind="stable")
+        if not self.spec.channel_independent:
+            wide = ordered.pivot(index="ds", columns="unique_id", values="y")
+            if wide.isna().any().any():
+                raise ValueError(
+                    "the series of a multivariate student must share their timestamps, but "
+                    "some series lack rows that others have; align them before predicting."
+                )
+            forecast = self._predict_wide(wide)
+            long = forecast.rename_axis("ds").reset_index()
+            long = long.melt(id_vars="ds", var_name="unique_id", value_name=self.spec.name)
+            return long[["unique_id", "ds", self.spec.name]]
+        return self._predict_each_series(ordered)
+
+    def _predict_each_series(self, ordered: pd.DataFrame) -> pd.DataFrame:
+        """A channel-independent student: one window per series, each with its own end."""
+        lookback, horizon = self.spec.lookback, self.spec.horizon
+        groups = ordered.groupby("unique_id", sort=False)
+        sizes = groups.size()
+        short = sizes[sizes < lookback]
+        if len(short):
+            raise ValueError(
+                f"the student needs the last {lookback} steps of every series; too few rows "
+                f"for {list(short.index[:5])} ({list(short.to_numpy()[:5])} rows)."
+            )
+        tail = groups.tail(lookback)
+        values = _numeric(tail[["y"]], "column 'y'").reshape(len(sizes), lookback, 1)
+        forecast = self.run(_finite_float32(values, "column 'y'"))[..., 0]  # [series, H]
+        ends = tail.groupby("unique_id", sort=False)["ds"]
+        stamps = [self._future(pd.Index(ds.to_numpy()), horizon) for _, ds in ends]
+        return pd.DataFrame(
+            {
+                "unique_id": np.repeat(sizes.index.to_numpy(), horizon),
+                "ds": np.concatenate([s.to_numpy() for s in stamps]),
+                self.spec.name: forecast.reshape(-1),
+            }
+        )
+
+    # -- checks and timestamps -----------------------------------------------------------
+
+    def _channels_text(self) -> str:
+        if self.spec.channel_independent:
+            return ", any number of channels"
+        return f", channels = {len(self.spec.components)}"
+
+    def _check_channels(self, given: int, what: str) -> None:
+        expected = len(self.spec.components)
+        if not self.spec.channel_independent and given != expected:
+            raise ValueError(
+                f"the student forecasts {expected} channels {list(self.spec.components)}, but "
+                f"the input has {given} {what}; pass them in that order."
+            )
+
+    def _check_history(self, given: int, what: str) -> None:
+        if given < self.spec.lookback:
+            raise ValueError(
+                f"the student needs the last {self.spec.lookback} steps of history, but the "
+                f"input has {given} {what}; pass at least {self.spec.lookback}."
+            )
+
+    def _check_names(self, given: Sequence[str], what: str) -> None:
+        expected = list(self.spec.components)
+        missing = [c for c in expected if c not in given]
+        unknown = [c for c in given if c not in expected]
+        if missing or unknown:
+            raise ValueError(
+                f"the student forecasts the components {expected}; the input's {what} miss "
+                f"{missing} and have unknown {unknown}. Give exactly those {what}."
+            )
+
+    @staticmethod
+    def _check_index(index: pd.Index, what: str) -> None:
+        if not (isinstance(index, pd.DatetimeIndex) or pd.api.types.is_integer_dtype(index)):
+            raise TypeError(
+                f"{what} must be a DatetimeIndex (or integer time steps), got "
+                f"{type(index).__name__}; set the time column as index, e.g. "
+                "frame.set_index(pd.to_datetime(frame['date']))."
+            )
+        if not index.is_monotonic_increasing or index.has_duplicates:
+            raise ValueError(f"{what} must increase strictly (sort it and drop duplicates).")
+
+    def _future(self, index: pd.Index, horizon: int) -> pd.Index:
+        """The ``horizon`` time steps after the end of ``index``."""
+        last = index[-1]
+        if isinstance(index, pd.DatetimeIndex):
+            freq = self._datetime_freq(index)
+            stamps = pd.date_range(start=last, periods=horizon + 1, freq=freq)[1:]
+            return stamps.rename(index.name)
+        freq = self.spec.freq
+        step = int(freq) if freq is not None and freq.lstrip("-").isdigit() else None
+        if step is None:
+            step = int(index[-1] - index[-2]) if len(index) > 1 else 1
+        return pd.Index(last + step * np.arange(1, horizon + 1), name=index.name)
+
+    def _datetime_freq(self, index: pd.DatetimeIndex) -> str:
+        freq = self.spec.freq
+        if freq is not None and not freq.lstrip("-").isdigit():
+            return freq
+        inferred = pd.infer_freq(index[-3:]) if len(index) >= 3 else None
+        if inferred is None:
+            raise ValueError(
+                "the forecast timestamps need a frequency: the exported file records none and "
+                "pandas cannot infer one from the input's last timestamps; export with "
+                "to_onnx(..., freq='h') (or `tsdistill export --freq h`)."
+            )
+        return inferred
+
+
+def _unreadable_model_errors(ort: object) -> tuple[type[BaseException], ...]:
+    """ONNX Runtime's exceptions for a file that is not a valid model."""
+    state = ort.capi.onnxruntime_pybind11_state
+    names = ("InvalidProtobuf", "InvalidGraph", "Fail", "NoModel")
+    return tuple(getattr(state, name) for name in names if hasattr(state, name))
+
+
+def _providers(ort: object, device: str) -> list[str]:
+    available = ort.get_available_providers()
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}.")
+    cuda = "CUDAExecutionProvider" in available
+    if device == "cuda" and not cuda:
+        raise ValueError(
+            "device='cuda' needs ONNX Runtime's CUDA execution provider, which this "
+            f"onnxruntime lacks (available: {available}); install onnxruntime-gpu or use "
+            "device='cpu'."
+        )
+    if device == "cpu" or not cuda:
+        return ["CPUExecutionProvider"]
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def _numeric(frame: pd.DataFrame, what: str) -> np.ndarray:
+    """A frame's values as a float array ``[rows, columns]``, refusing non-numeric columns."""
+    bad = [str(c) for c, dtype in frame.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
+    if bad:
+        raise TypeError(f"{what} has non-numeric columns {bad}; convert them to numbers.")
+    return frame.to_numpy(dtype=np.float64)
+
+
+def _finite_float32(windows: np.ndarray, source: object) -> np.ndarray:
+    """``windows`` ``[batch, lookback, channels]`` as contiguous float32, refusing NaN / inf.
+
+    ``source`` is a name, or the frame the windows came from (its index and columns name the
+    first bad value).
+    """
+    try:
+        values = np.ascontiguousarray(windows, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"the input must hold numbers ({error}).") from error
+    finite = np.isfinite(values)
+    if not finite.all():
+        batch, step, channel = (int(i[0]) for i in np.nonzero(~finite))
+        value = values[batch, step, channel]
+        if isinstance(source, pd.DataFrame):
+            where = f"at {source.index[step]!s}, column {source.columns[channel]!r}"
+        else:
+            where = f"in {source} at window {batch}, step {step}, channel {channel}"
+        raise ValueError(
+            f"the last {values.shape[1]} steps must be finite, but there is {value} {where}; "
+            "fill or drop missing values before predicting."
+        )
+    return values

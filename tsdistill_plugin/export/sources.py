@@ -1,0 +1,150 @@
+"""What the exporter reads from a fitted student of each library: one function per library.
+
+These are the only places that know where the integrations keep the student (Darts:
+``model.model.student``; NeuralForecast: ``model.dmlp`` and its ``TemporalNorm`` at
+``model.scaler``) and their training provenance (``training_provenance``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..core.student import DMLP
+from .scaling import SCALER_TYPES, InputScaler
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """A fitted student, ready to fold and describe.
+
+    Attributes
+    ----------
+    student
+        The ``DMLP``.
+    scaler
+        NeuralForecast's scaler around it (``None`` for Darts).
+    components
+        Channel names (for channel-independent students, the training series).
+    channel_independent
+        Whether each channel is forecast on its own (NeuralForecast's ``DistilledMLP``).
+    freq
+        pandas frequency of the training data, if known.
+    name
+        The forecast's name (NeuralForecast's alias).
+    library
+        ``"darts"`` or ``"neuralforecast"``.
+    provenance
+        ``{"teacher": ..., "data_digest": ...}`` recorded at fit, or empty.
+    """
+
+    student: DMLP
+    scaler: InputScaler | None
+    components: tuple[str, ...]
+    channel_independent: bool
+    freq: str | None
+    name: str
+    library: str
+    provenance: dict
+
+
+def darts_source(model: object) -> ExportSource:
+    """A fitted ``tsdistill_plugin.darts.DistilledMLPModel``."""
+    module = getattr(model, "model", None)
+    if module is None or not hasattr(module, "student"):
+        raise ValueError(
+            f"{type(model).__name__} is not fitted (it has no trained student yet); call "
+            "model.fit(series) before exporting."
+        )
+    if getattr(module, "rin", None) is not None:
+        raise ValueError(
+            "the model was built with use_reversible_instance_norm=True, which the exporter "
+            "does not fold; use the student's own norm='revin' instead."
+        )
+    provenance = dict(model.training_provenance or {})
+    series = getattr(model, "training_series", None)
+    n_channels = module.student.n_channels
+    components = provenance.get("components") or (
+        list(series.components) if series is not None else [str(i) for i in range(n_channels)]
+    )
+    freq = provenance.get("freq") or (series.freq_str if series is not None else None)
+    return ExportSource(
+        student=module.student,
+        scaler=None,
+        components=tuple(map(str, components)),
+        channel_independent=False,
+        freq=None if freq is None else str(freq),
+        name=type(model).__name__,
+        library="darts",
+        provenance=provenance,
+    )
+
+
+def neuralforecast_source(model: object, name: str | None = None) -> ExportSource:
+    """A fitted NeuralForecast student (``DistilledMLP`` or ``DistilledMLPMultivariate``), or
+    a fitted ``NeuralForecast`` holding one (then series ids and frequency come from it;
+    ``name`` picks the student by alias when it holds several)."""
+    forecaster = model if hasattr(model, "models") and hasattr(model, "freq") else None
+    if forecaster is not None:
+        model = _pick_student(forecaster, name)
+        if forecaster.local_scaler_type is not None:
+            raise ValueError(
+                f"NeuralForecast(local_scaler_type={forecaster.local_scaler_type!r}) scales "
+                "the data outside the model, which the exporter does not include; export a "
+                "model trained with the model's own scaler_type instead."
+            )
+    student = getattr(model, "dmlp", None)
+    if not isinstance(student, DMLP):
+        raise TypeError(
+            f"expected a NeuralForecast DistilledMLP or DistilledMLPMultivariate (or a "
+            f"NeuralForecast holding one), got {type(model).__name__}."
+        )
+    loss = model.loss
+    if loss.outputsize_multiplier != 1 or loss.is_distribution_output:
+        raise ValueError(
+            f"the student was trained with {type(loss).__name__}, which forecasts more than "
+            "one value per step; only point losses (MSE, MAE, ...) can be exported."
+        )
+    uids = [] if forecaster is None else [str(u) for u in getattr(forecaster, "uids", [])]
+    multivariate = bool(model.MULTIVARIATE)
+    if multivariate and len(uids) != student.n_channels:
+        uids = [str(i) for i in range(student.n_channels)]
+    freq = None if forecaster is None else forecaster.freq
+    return ExportSource(
+        student=student,
+        scaler=_nf_scaler(model.scaler, model.hparams.get("scaler_type", "identity")),
+        components=tuple(uids),
+        channel_independent=not multivariate,
+        freq=None if freq is None else str(freq),
+        name=repr(model),
+        library="neuralforecast",
+        provenance=dict(model.training_provenance or {}),
+    )
+
+
+def _pick_student(forecaster: object, name: str | None) -> object:
+    students = [m for m in forecaster.models if isinstance(getattr(m, "dmlp", None), DMLP)]
+    if name is not None:
+        students = [m for m in students if repr(m) == name]
+    if len(students) != 1:
+        names = [repr(m) for m in forecaster.models]
+        raise ValueError(
+            f"expected one distilled student among the NeuralForecast models {names}"
+            + ("" if name is None else f" named {name!r}")
+            + f", found {len(students)}; pass the model itself or its alias as name."
+        )
+    return students[0]
+
+
+def _nf_scaler(scaler: torch.nn.Module, scaler_type: str | None) -> InputScaler:
+    """NeuralForecast's ``TemporalNorm`` as an :class:`InputScaler`."""
+    kind = scaler_type or "identity"
+    if kind not in SCALER_TYPES:
+        raise ValueError(f"scaler_type {kind!r} is not exportable; use one of {SCALER_TYPES}.")
+    if kind != "revin":
+        return InputScaler(kind, eps=scaler.eps)
+    with torch.no_grad():  # the target's entry of [1, 1, features, 1]
+        shift = float(scaler.revin_bias.reshape(-1)[0])
+        factor = float(torch.relu(scaler.revin_weight.reshape(-1)[0]) + scaler.eps)
+    return InputScaler(kind, eps=scaler.eps, revin_shift=shift, revin_factor=factor)
