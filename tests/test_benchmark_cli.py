@@ -21,16 +21,17 @@ from tsdistill_plugin.benchmark.backends.base import RestoreBestEpoch
 from tsdistill_plugin.benchmark.backends.reference import (
     TrainingPlan,
     default_teacher,
+    default_weights,
     student_settings,
     teacher_config,
 )
 from tsdistill_plugin.benchmark.cli import config_from
 from tsdistill_plugin.benchmark.data import DATASETS, ENV_VAR
-from tsdistill_plugin.benchmark.experiment import resolve_plans
+from tsdistill_plugin.benchmark.experiment import resolve_plans, resolve_teachers
 from tsdistill_plugin.cli import build_parser, main
 
 ROW_KEYS = {
-    "role", "model", "horizon", "mse", "mae", "params", "latency_ms", "train_seconds",
+    "role", "model", "horizon", "mse", "mae", "val_mse", "params", "latency_ms", "train_seconds",
 }  # fmt: skip
 TINY = ["--epochs", "1", "--hidden-size", "16", "--lookback", "52"]
 
@@ -45,7 +46,7 @@ def _check_outputs(out: Path, backend: str, horizons: list[int]) -> dict:
     ]
     for row in rows:
         assert ROW_KEYS <= row.keys()
-        for key in ("mse", "mae", "latency_ms", "train_seconds"):
+        for key in ("mse", "mae", "val_mse", "latency_ms", "train_seconds"):
             assert math.isfinite(row[key]) and row[key] > 0, (row["role"], key)
         assert isinstance(row["params"], int) and row["params"] > 0
     by_role = {r["role"]: r for r in rows if r["horizon"] == horizons[0]}
@@ -66,19 +67,23 @@ def _check_outputs(out: Path, backend: str, horizons: list[int]) -> dict:
 
 
 STAGES = [
-    r"H=8 teacher: training, at most 1 epochs",
-    r"H=8 teacher: evaluating on \d+ test windows",
+    r"H=8 teacher itransformer: training, at most 1 epochs",
+    r"H=8 teacher itransformer: evaluating on \d+ validation and \d+ test windows",
     r"H=8 MLP, no distillation: training",
     r"H=8 MLP, no distillation: evaluating",
-    r"H=8 MLP, distilled: training",
+    r"H=8 MLP, distilled \(alpha 0.1, beta 0.1\): training",
     r"teacher outputs for \d+ training windows",
+    r"H=8 MLP, distilled \(alpha 0.5, beta 0.5\): training",
+    r"H=8 MLP, distilled \(alpha 1, beta 1\): training",
+    r"H=8 MLP, distilled: alpha [\d.]+, beta [\d.]+ chosen on validation",
     r"H=8 MLP, distilled: evaluating",
     r"H=8 DLinear: training",
     r"H=8 DLinear: evaluating",
     r"H=8: timing the models",
-    r"H=12 teacher: training",
+    r"H=12 teacher itransformer: training",
 ]
-"""Stage messages of a run at horizons 8 and 12, in order."""
+"""Stage messages of a default-weights run (``co2``: chosen on validation) at horizons 8 and
+12, in order."""
 
 
 def _auto_device() -> str:
@@ -106,11 +111,13 @@ def test_darts_benchmark_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtur
         position = found[0] + 1
     assert "batch/s" in captured.err or "s/batch" in captured.err  # the training bars
     result = _check_outputs(out, "darts", [8, 12])
-    assert result["dataset"] == "co2" and result["teacher"] == "itransformer"
-    assert result["alpha"] == 0.1 and result["beta"] == 0.1  # the demo series' own defaults
+    assert result["dataset"] == "co2" and result["teacher"] == ["itransformer"]
+    assert result["alpha"] == result["beta"] == "auto"  # the demo series' own defaults
+    assert [len(w["candidates"]) for w in result["weights"]] == [4, 4]
     assert result["device"] == _auto_device()  # --device auto is the default
     assert f"device {_auto_device()}" in (out / "report.md").read_text()
     assert [a["role"] for a in result["average"]] == ["teacher", "mlp", "distilled", "dlinear"]
+    assert "## Distillation weights" in (out / "report.md").read_text()
     for row in result["results"]:
         if row["role"] in ("mlp", "distilled"):  # the ONNX export computes the same forecasts
             assert row["onnx_latency_ms"] > 0 and row["onnx_max_abs_diff"] < 1e-4
@@ -122,13 +129,16 @@ def test_neuralforecast_benchmark_end_to_end_quietly(
 ) -> None:
     out = tmp_path / "report"
     args = ["benchmark", *TINY, "--backend", "neuralforecast", "--horizon", "12", "--quiet"]
-    args += ["--teacher", "nhits", "--alpha", "0.5", "--device", "cpu", "--out", str(out)]
+    args += ["--teacher", "nhits", "--alpha", "0.5", "--beta", "0.5", "--device", "cpu"]
+    args += ["--out", str(out)]
     assert main(args) == 0
     captured = capsys.readouterr()
     assert "MLP, distilled" in captured.out
     assert "training" not in captured.err and "batch" not in captured.err  # --quiet: nothing
     result = _check_outputs(out, "neuralforecast", [12])
     assert result["alpha"] == 0.5 and result["device"] == "cpu"
+    assert result["weights"][0]["candidates"] == []  # weights given: no search
+    assert result["weights"][0]["alpha"] == result["weights"][0]["beta"] == 0.5
 
 
 def _error(args: list[str], capsys: pytest.CaptureFixture) -> str:
@@ -189,7 +199,7 @@ def test_options_parse_into_the_config() -> None:
          "--threads", "2", "--alpha", "0.5", "--data-dir", "here", "--device", "cpu"]
     )  # fmt: skip
     config = config_from(args)
-    assert config.horizons == (8, 12) and config.teacher == "itransformer" and config.onnx
+    assert config.horizons == (8, 12) and config.teacher == ("itransformer",) and config.onnx
     assert (config.threads, config.alpha, config.data_dir, config.device) == (2, 0.5, "here", "cpu")
 
 
@@ -204,6 +214,7 @@ OPTIONS = [
     "--dataset", "--data-dir", "--backend", "--lookback", "--horizon", "--teacher", "--alpha",
     "--beta", "--epochs", "--teacher-epochs", "--seed", "--device", "--hidden-size",
     "--latency-batch", "--onnx", "--threads", "--out", "--verbose", "--quiet",
+    "--teacher-weights", "--teacher-dir", "--accept-license",
 ]  # fmt: skip
 """Options of ``tsdistill benchmark`` that users rely on."""
 
@@ -249,14 +260,15 @@ def test_restore_best_epoch_loads_the_best_validation_weights() -> None:
     trainer.fit(module, loader, loader)
     assert float(trainer.callback_metrics["val_loss"]) == 9.0  # the last epoch: w = 5
     assert module.w.item() == 2.0  # the best epoch's weight, restored
-    assert not Path(callback.dirpath).exists()  # the temporary checkpoint is gone
+    assert callback.best_score == 0.0
 
 
 def test_reference_settings_and_epoch_caps(data_dir: Path) -> None:
     etth1 = load_dataset("ETTh1", data_dir)
     plans = resolve_plans(BenchmarkConfig(dataset="ETTh1"), etth1)
     assert plans["mlp"] == TrainingPlan(lr=0.01, epochs=100, batch_size=32, patience=5)
-    assert plans["teacher"] == TrainingPlan(lr=1e-4, epochs=10, batch_size=32, patience=5)
+    (teacher,) = resolve_teachers(BenchmarkConfig(dataset="ETTh1"), etth1)
+    assert teacher.plan == TrainingPlan(lr=1e-4, epochs=10, batch_size=32, patience=5)
     assert teacher_config("itransformer", "ETTh1").arch["width"] == 256
     assert teacher_config("iTransformer", "weather").arch["layers"] == 3
     assert (student_settings("ETTh1").alpha, student_settings("ETTh1").beta) == (2.0, 2.0)
@@ -266,6 +278,8 @@ def test_reference_settings_and_epoch_caps(data_dir: Path) -> None:
         1.0,
     )  # not one of the reference's data sets: its generic alpha = beta = 1
     assert default_teacher("co2") == "tide" and default_teacher("ETTh1") == "itransformer"
-    capped = resolve_plans(BenchmarkConfig(epochs=3, teacher_epochs=1), etth1)
-    assert capped["teacher"].epochs == 1
+    assert default_weights("co2") == ("auto", "auto") and default_weights("ETTh1") == (2.0, 2.0)
+    config = BenchmarkConfig(epochs=3, teacher_epochs=1, teacher=("itransformer", "tide"))
+    capped = resolve_plans(config, etth1)
+    assert [t.plan.epochs for t in resolve_teachers(config, etth1)] == [1, 1]
     assert capped["mlp"].epochs == capped["distilled"].epochs == capped["dlinear"].epochs == 3

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .backends import BACKENDS
-from .backends.reference import TEACHERS
+from .backends.reference import AUTO, FOUNDATION_TEACHERS, TEACHERS
 from .data import BUILTIN, DATASETS
 
 
@@ -23,6 +23,19 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def distillation_weight(text: str) -> float | str:
+    """``argparse`` type of ``--alpha``/``--beta``: a non-negative number or ``auto``."""
+    if text.lower() == AUTO:
+        return AUTO
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'auto', got {text}")
     return value
 
 
@@ -51,10 +64,24 @@ class BenchmarkConfig:
     horizons
         Forecast lengths, one experiment each (default: the data set's first standard horizon).
     teacher
-        ``itransformer``, ``patchtst``, ``tide``, ``tsmixer`` or ``nhits`` (default: the
-        data set's, see :func:`~tsdistill_plugin.benchmark.backends.reference.default_teacher`).
+        One or several of ``itransformer``, ``patchtst``, ``tide``, ``tsmixer``, ``nhits``
+        (trained here) and Darts' foundation models ``chronos2``, ``timesfm2p5``, ...
+        (zero-shot; see :data:`~tsdistill_plugin.benchmark.backends.reference.ALL_TEACHERS`).
+        Several teachers teach one distilled student together; each is also measured on its
+        own. Default: the data set's (see
+        :func:`~tsdistill_plugin.benchmark.backends.reference.default_teacher`).
+    teacher_weights
+        How several teachers' forecasts are combined: ``"mean"`` or ``"validation"`` (weights
+        fitted on the validation split; see :class:`~tsdistill_plugin.core.TeacherEnsemble`).
+    teacher_dir
+        Folder with a foundation model's weights (Darts' ``local_dir``); by default they come
+        from the model hub.
+    accept_license
+        Accept the license of a foundation model that asks for it (TimesFM 3, TiRex).
     alpha, beta
-        Distillation weights (default: the reference's per data set).
+        Distillation weights, or ``"auto"``: chosen on the validation split among a small grid
+        that includes no distillation (see :mod:`~tsdistill_plugin.benchmark.weights`).
+        Default: the reference's per data set; ``auto`` for ``co2``.
     epochs
         Cap on every model's maximum epochs (default: the reference's plans uncapped).
     teacher_epochs
@@ -96,13 +123,37 @@ class BenchmarkConfig:
         type=positive_int,
         nargs="+",
     )
-    teacher: str | None = _option(
+    teacher: tuple[str, ...] | None = _option(
         None,
-        f"teacher architecture: {', '.join(TEACHERS)} (default: itransformer; co2: tide)",
+        f"one or several teachers: {', '.join(TEACHERS)}, or the foundation models "
+        f"{', '.join(FOUNDATION_TEACHERS)} (zero-shot); several teach one student together "
+        "(default: itransformer; co2: tide)",
         type=str.lower,
+        nargs="+",
     )
-    alpha: float | None = _option(None, "prediction-level weight (default: reference)", type=float)
-    beta: float | None = _option(None, "feature-level weight (default: reference)", type=float)
+    teacher_weights: str = _option(
+        "mean",
+        "how several teachers' forecasts are combined: their mean, or weights fitted on the "
+        "validation split",
+        choices=["mean", "validation"],
+    )
+    teacher_dir: str | None = _option(
+        None, "folder with a foundation teacher's weights (default: from the model hub)"
+    )
+    accept_license: bool = _option(
+        False, "accept the license of a foundation teacher that asks for it (timesfm3, tirex)"
+    )
+    alpha: float | str | None = _option(
+        None,
+        "prediction-level weight, or auto: chosen on the validation split (default: the "
+        "reference's; co2: auto)",
+        type=distillation_weight,
+    )
+    beta: float | str | None = _option(
+        None,
+        "feature-level weight, or auto (default: the reference's; co2: auto)",
+        type=distillation_weight,
+    )
     epochs: int | None = _option(
         None,
         "cap on every model's epochs (default: the reference's, e.g. 100 for students)",
@@ -143,3 +194,7 @@ class BenchmarkConfig:
     def __post_init__(self) -> None:
         if self.horizons is not None:  # a list from the command line
             object.__setattr__(self, "horizons", tuple(self.horizons))
+        if isinstance(self.teacher, str):  # one teacher, named in Python
+            object.__setattr__(self, "teacher", (self.teacher,))
+        elif self.teacher is not None:
+            object.__setattr__(self, "teacher", tuple(self.teacher))

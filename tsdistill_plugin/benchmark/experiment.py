@@ -1,17 +1,22 @@
-"""The TimeDistill experiment: teacher, plain MLP, distilled MLP and DLinear on one data set.
+"""The TimeDistill experiment: teachers, plain MLP, distilled MLP and DLinear on one data set.
 
-For every horizon, :func:`run_benchmark` fits the four models with one backend (Darts or
-NeuralForecast) on the training split, validating on the validation split, and measures on the
-test split, identically for every model and library:
+For every horizon, :func:`run_benchmark` fits the models with one backend (Darts or
+NeuralForecast) on the training split, validating on the validation split: each teacher (one or
+several; a foundation model is set up zero-shot), the plain MLP student, the MLP student
+distilled from all the teachers at once (their forecasts combined by
+:class:`~tsdistill_plugin.core.TeacherEnsemble`), with weights given or chosen on the validation
+split (:mod:`~tsdistill_plugin.benchmark.weights`), and DLinear. It measures every model
+identically, for every library:
 
 - MSE and MAE on the standardized scale over every stride-1 test window and channel (each
-  window's forecast starts at its own step; none is dropped), per horizon and averaged;
-- trainable parameters used at inference (a distilled student's feature regressor, which only
-  serves training, is not counted);
+  window's forecast starts at its own step; none is dropped), per horizon and averaged, and the
+  MSE over every validation window likewise;
+- parameters used at inference (a distilled student's feature regressor, which only serves
+  training, is not counted);
 - latency: median wall time of one forward pass on the same batch of test windows on the same
   device, over repeated runs after warm-up, the models taking turns so that a change of load
   on the machine affects them alike;
-- training wall time, and for the distilled student the part spent computing the teacher's
+- training wall time, and for the distilled student the part spent computing the teachers'
   outputs for the training windows (``cache_seconds``).
 """
 
@@ -26,7 +31,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -34,11 +39,14 @@ from pytorch_lightning import seed_everything
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from tsdistill_plugin.core.distillation import SHARED_TARGETS
+from tsdistill_plugin.core.ensemble import TeacherEnsemble
 from tsdistill_plugin.core.losses import period_distribution
 from tsdistill_plugin.core.student import DMLP
 from tsdistill_plugin.devices import check_accelerator
 from tsdistill_plugin.teachers import as_teacher
 
+from . import weights
 from .backends import get_backend
 from .backends.base import (
     Backend,
@@ -47,14 +55,18 @@ from .backends.base import (
     StudentSpec,
     Task,
     TimedTeacher,
+    inference_parameters,
+    lightning_device,
     predictor,
-    trainable_parameters,
 )
+from .backends.foundation import fit_foundation_teacher, model_class
 from .backends.reference import (
     DLINEAR_LR,
     STUDENT_LR,
+    TeacherConfig,
     TrainingPlan,
     default_teacher,
+    default_weights,
     student_settings,
     teacher_config,
 )
@@ -65,7 +77,8 @@ from .progress import Progress
 logger = logging.getLogger(__name__)
 
 ROLES: tuple[str, ...] = ("teacher", "mlp", "distilled", "dlinear")
-"""The models of the experiment, in the order they are trained and reported."""
+"""The kinds of models of the experiment, in the order they are trained and reported (there is
+one ``teacher`` row per teacher)."""
 
 ROLE_NAMES: dict[str, str] = {
     "teacher": "teacher",
@@ -81,13 +94,18 @@ N_EXAMPLES = 3
 
 @dataclass
 class ModelResult:
-    """One model's figures at one horizon (the rows of ``results.json``)."""
+    """One model's figures at one horizon (the rows of ``results.json``).
+
+    ``teacher`` is a teacher row's ``--teacher`` name (``None`` for the other roles); ``key``
+    tells the rows of one horizon apart.
+    """
 
     role: str
     model: str
     horizon: int
     mse: float
     mae: float
+    val_mse: float
     params: int
     latency_ms: float
     train_seconds: float
@@ -95,6 +113,22 @@ class ModelResult:
     cache_seconds: float | None = None
     onnx_latency_ms: float | None = None
     onnx_max_abs_diff: float | None = None
+    teacher: str | None = None
+
+    @property
+    def key(self) -> str:
+        """``teacher:<name>`` for a teacher, the role for the other models."""
+        return row_key(self.role, self.teacher)
+
+    @property
+    def label(self) -> str:
+        """How the report names the model: ``teacher <name>``, or the role's name."""
+        return ROLE_NAMES[self.role] if self.teacher is None else f"teacher {self.teacher}"
+
+
+def row_key(role: str, teacher: str | None = None) -> str:
+    """The key of a model's row (see :attr:`ModelResult.key`)."""
+    return role if teacher is None else f"{role}:{teacher}"
 
 
 @dataclass
@@ -106,37 +140,63 @@ class HorizonRun:
     horizon
         Forecast length.
     results
-        One :class:`ModelResult` per role.
+        One :class:`ModelResult` per model.
+    alpha, beta
+        The distilled student's weights (chosen on validation for ``auto``).
+    candidates
+        Every weight pair tried on validation (:class:`.weights.Candidate`), when a weight was
+        ``auto``; empty when both were given.
+    teacher_weights
+        With several teachers, the weight of each one's forecast in the student's target (in
+        the order of ``--teacher``), once known.
     examples
         Plot data: ``"index"`` (test window numbers), ``"history"`` ``[examples, time]``,
-        ``"truth"`` ``[examples, horizon]`` and one ``[examples, horizon]`` array per role, all
-        for the last channel.
+        ``"truth"`` ``[examples, horizon]`` and one ``[examples, horizon]`` array per model key,
+        all for the last channel.
     periods
-        Mean period distribution over test windows and channels, ``[horizon // 2]`` per role
-        and for ``"truth"`` (see :func:`~tsdistill_plugin.core.period_distribution`).
+        Mean period distribution over test windows and channels, ``[horizon // 2]`` per model
+        key and for ``"truth"`` (see :func:`~tsdistill_plugin.core.period_distribution`).
+    amplitudes
+        Mean rFFT amplitude over test windows and channels, zero frequency dropped,
+        ``[horizon // 2]`` per model key and for ``"truth"``: what the period distribution is
+        the softmax of.
     """
 
     horizon: int
     results: list[ModelResult] = field(default_factory=list)
+    alpha: float = float("nan")
+    beta: float = float("nan")
+    candidates: list[weights.Candidate] = field(default_factory=list)
+    teacher_weights: list[float] | None = None
     examples: dict[str, np.ndarray] = field(default_factory=dict)
     periods: dict[str, np.ndarray] = field(default_factory=dict)
+    amplitudes: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def by_key(self) -> dict[str, ModelResult]:
+        """The results by :attr:`ModelResult.key`."""
+        return {row.key: row for row in self.results}
+
+    def teachers(self) -> list[ModelResult]:
+        """The teachers' rows, in the order of ``--teacher``."""
+        return [row for row in self.results if row.role == "teacher"]
 
 
 @dataclass
 class BenchmarkResult:
     """The resolved configuration and the measurements of every horizon.
 
-    ``device`` is where the models trained, were evaluated and timed (``config.device``
-    resolved by Lightning, e.g. ``"cpu"`` or ``"cuda:0"``).
+    ``alpha`` and ``beta`` are the requested weights (a number or ``"auto"``; each horizon's
+    :class:`HorizonRun` has those used). ``device`` is where the models trained, were evaluated
+    and timed (``config.device`` resolved by Lightning, e.g. ``"cpu"`` or ``"cuda:0"``).
     """
 
     dataset: Dataset
     config: BenchmarkConfig
     lookback: int
-    alpha: float
-    beta: float
+    alpha: float | str
+    beta: float | str
     hidden_size: int
-    teacher_arch: dict[str, Any]
+    teachers: list[TeacherConfig]
     plans: dict[str, TrainingPlan]
     runs: list[HorizonRun]
     device: str
@@ -148,16 +208,20 @@ class BenchmarkResult:
         return [row for run in self.runs for row in run.results]
 
     def averages(self) -> list[dict[str, Any]]:
-        """MSE and MAE of each role averaged over the horizons run."""
+        """MSE and MAE of each model averaged over the horizons run."""
+        keys = list(dict.fromkeys(row.key for row in self.rows()))
         out = []
-        for role in ROLES:
-            rows = [r for r in self.rows() if r.role == role]
+        for key in keys:
+            rows = [r for r in self.rows() if r.key == key]
             out.append(
                 {
-                    "role": role,
+                    "role": rows[0].role,
+                    "teacher": rows[0].teacher,
+                    "label": rows[0].label,
                     "model": rows[0].model,
                     "mse": statistics.fmean(r.mse for r in rows),
                     "mae": statistics.fmean(r.mae for r in rows),
+                    "val_mse": statistics.fmean(r.val_mse for r in rows),
                     "horizons": [r.horizon for r in rows],
                 }
             )
@@ -169,7 +233,8 @@ class BenchmarkResult:
             "dataset": self.dataset.name,
             "lookback": self.lookback,
             "backend": self.config.backend,
-            "teacher": self.config.teacher,
+            "teacher": list(self.config.teacher),
+            "teacher_weights": self.config.teacher_weights,
             "seed": self.config.seed,
             "horizons": [run.horizon for run in self.runs],
             "alpha": self.alpha,
@@ -182,32 +247,80 @@ class BenchmarkResult:
             "wall_seconds": self.wall_seconds,
             "splits": self.dataset.split_sizes(),
             "n_channels": self.dataset.n_channels,
-            "teacher_arch": self.teacher_arch,
+            "teachers": [
+                {
+                    "name": t.name,
+                    "arch": t.arch,
+                    "plan": None if t.plan is None else asdict(t.plan),
+                }
+                for t in self.teachers
+            ],
             "plans": {role: asdict(plan) for role, plan in self.plans.items()},
             "machine": {
                 "platform": platform.platform(),
                 "torch": torch.__version__,
                 "threads": torch.get_num_threads(),
             },
+            "weights": [
+                {
+                    "horizon": run.horizon,
+                    "alpha": run.alpha,
+                    "beta": run.beta,
+                    "candidates": [asdict(c) for c in run.candidates],
+                    "teacher_weights": run.teacher_weights,
+                }
+                for run in self.runs
+            ],
             "results": [asdict(row) for row in self.rows()],
             "average": self.averages(),
         }
 
 
+def teacher_names(config: BenchmarkConfig) -> tuple[str, ...]:
+    """The teachers of ``config`` (by default the data set's).
+
+    Raises
+    ------
+    ValueError
+        An unknown teacher, or one named twice.
+    """
+    names = config.teacher or (default_teacher(config.dataset),)
+    for name in names:
+        teacher_config(name, config.dataset)
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"--teacher names {', '.join(twice)} more than once; name each once.")
+    return names
+
+
+def resolve_teachers(config: BenchmarkConfig, dataset: Dataset) -> list[TeacherConfig]:
+    """The configuration of each teacher of :func:`teacher_names`, with its plan capped at
+    ``config.teacher_epochs`` (else ``config.epochs``).
+
+    Raises
+    ------
+    ValueError
+        As :func:`teacher_names`, or for a foundation model Darts cannot import.
+    """
+    cap = config.teacher_epochs or config.epochs
+    teachers = []
+    for name in teacher_names(config):
+        teacher = teacher_config(name, dataset.name)
+        if teacher.zero_shot:
+            model_class(teacher)  # fail before any training when Darts cannot build it
+        else:
+            teacher = replace(teacher, plan=teacher.plan.capped(cap))
+        teachers.append(teacher)
+    return teachers
+
+
 def resolve_plans(config: BenchmarkConfig, dataset: Dataset) -> dict[str, TrainingPlan]:
-    """Training plans per role: the reference's, capped at ``config.epochs`` (the teacher's
-    at ``config.teacher_epochs`` when given)."""
+    """Training plans of the students and DLinear: the reference's, capped at
+    ``config.epochs`` (the teachers' are in :func:`resolve_teachers`)."""
     settings = student_settings(dataset.name)
     student = TrainingPlan(lr=STUDENT_LR, epochs=settings.epochs, batch_size=settings.batch_size)
-    teacher = teacher_config(config.teacher or default_teacher(dataset.name), dataset.name).plan
-    plans = {
-        "teacher": teacher,
-        "mlp": student,
-        "distilled": student,
-        "dlinear": replace(student, lr=DLINEAR_LR),
-    }
-    caps = {"teacher": config.teacher_epochs or config.epochs}
-    return {role: plan.capped(caps.get(role, config.epochs)) for role, plan in plans.items()}
+    plans = {"mlp": student, "distilled": student, "dlinear": replace(student, lr=DLINEAR_LR)}
+    return {role: plan.capped(config.epochs) for role, plan in plans.items()}
 
 
 def _synchronize(device: torch.device) -> None:
@@ -236,6 +349,37 @@ def _interleaved_ms(
     return {name: 1000.0 * statistics.median(values) for name, values in times.items()}
 
 
+class Evaluation(NamedTuple):
+    """A model's figures over a split's windows.
+
+    Attributes
+    ----------
+    mse, mae
+        Over every window and channel.
+    periods, amplitudes
+        Mean period distribution and mean rFFT amplitude (zero frequency dropped) over windows
+        and channels, ``[horizon // 2]``.
+    examples
+        Forecasts of the example windows (:func:`_example_indices`), last channel,
+        ``[examples, horizon]``.
+    """
+
+    mse: float
+    mae: float
+    periods: np.ndarray
+    amplitudes: np.ndarray
+    examples: np.ndarray
+
+
+def _spectra(values: Tensor) -> tuple[Tensor, Tensor]:
+    """Sums over windows and channels of the period distribution and of the rFFT amplitude
+    (zero frequency dropped) of ``values`` ``[batch, horizon, channels]``, ``[horizon // 2]``
+    each."""
+    periods = period_distribution(values, dim=1).sum(dim=(0, 2))
+    amplitudes = torch.fft.rfft(values, dim=1).abs()[:, 1:].sum(dim=(0, 2))
+    return periods, amplitudes
+
+
 def _evaluate(
     forecast: Predictor,
     x: np.ndarray,
@@ -243,11 +387,11 @@ def _evaluate(
     batch: int,
     device: torch.device,
     bar: tqdm,
-) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """MSE, MAE, the mean period distribution and the forecasts of the example windows; ``bar``
-    counts the windows done."""
+) -> Evaluation:
+    """A model's figures over windows ``x`` ``[n, lookback, channels]`` with truth ``y`` ``[n,
+    horizon, channels]``; ``bar`` counts the windows done."""
     squared = absolute = 0.0
-    period_sum: Tensor | None = None
+    periods = amplitudes = torch.zeros(y.shape[1] // 2, dtype=torch.float64, device=device)
     examples = _example_indices(len(x))
     picked = []
     for start in range(0, len(x), batch):
@@ -257,28 +401,36 @@ def _evaluate(
         error = prediction - yb.to(torch.float64)
         squared += float(error.square().sum())
         absolute += float(error.abs().sum())
-        periods = period_distribution(prediction, dim=1).sum(dim=(0, 2))
-        period_sum = periods if period_sum is None else period_sum + periods
+        batch_periods, batch_amplitudes = _spectra(prediction)
+        periods, amplitudes = periods + batch_periods, amplitudes + batch_amplitudes
         picked += [
             prediction[i - start, :, -1].cpu() for i in examples if start <= i < start + batch
         ]
         bar.update(len(xb))
     count = y.size
-    periods = (period_sum / (len(x) * y.shape[2])).cpu().numpy()
-    return squared / count, absolute / count, periods, torch.stack(picked).numpy()
+    n_series = len(x) * y.shape[2]
+    return Evaluation(
+        squared / count,
+        absolute / count,
+        (periods / n_series).cpu().numpy(),
+        (amplitudes / n_series).cpu().numpy(),
+        torch.stack(picked).numpy(),
+    )
 
 
 def _example_indices(n_windows: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, n_windows - 1, N_EXAMPLES)})
 
 
-def _truth_periods(y: np.ndarray, batch: int) -> np.ndarray:
-    total = None
+def _truth_spectra(y: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean period distribution and rFFT amplitude of the true future windows ``y``."""
+    periods = amplitudes = torch.zeros(y.shape[1] // 2, dtype=torch.float64)
     for start in range(0, len(y), batch):
         yb = torch.from_numpy(np.ascontiguousarray(y[start : start + batch])).to(torch.float64)
-        periods = period_distribution(yb, dim=1).sum(dim=(0, 2))
-        total = periods if total is None else total + periods
-    return (total / (len(y) * y.shape[2])).numpy()
+        batch_periods, batch_amplitudes = _spectra(yb)
+        periods, amplitudes = periods + batch_periods, amplitudes + batch_amplitudes
+    n_series = len(y) * y.shape[2]
+    return (periods / n_series).numpy(), (amplitudes / n_series).numpy()
 
 
 class _DMLPForecast(nn.Module):
@@ -333,91 +485,245 @@ def _onnx_session(
     return (lambda: session.run(None, feed)), diff
 
 
-def _measure(
-    role: str,
-    fitted: Fitted,
-    device: torch.device,
-    backend: Backend,
-    task: Task,
-    config: BenchmarkConfig,
-    test: tuple[np.ndarray, np.ndarray],
-    run: HorizonRun,
-    progress: Progress,
-) -> ModelResult:
-    """Test metrics of one fitted model on ``device`` (latency is filled in by
-    :func:`_time_models`)."""
-    x, y = test
-    progress.stage(f"H={task.horizon} {ROLE_NAMES[role]}: evaluating on {len(x)} test windows")
-    with progress.bar(len(x), "window") as bar:
-        mse, mae, periods, examples = _evaluate(
-            predictor(fitted), x, y, config.eval_batch, device, bar
+@dataclass(frozen=True)
+class _Horizon:
+    """What every fit and measurement of one horizon shares."""
+
+    task: Task
+    config: BenchmarkConfig
+    test: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    device: torch.device
+    progress: Progress
+
+    def fit(
+        self, label: str, plan: TrainingPlan | None, train: Callable[..., Fitted]
+    ) -> tuple[Fitted, torch.device]:
+        """Announce and seed one fit, run ``train(callbacks=...)`` with a progress bar, and
+        return the fitted model with the device Lightning trained it on (the run's device
+        for a model that is not trained)."""
+        what = "set up zero-shot" if plan is None else f"training, at most {plan.epochs} epochs"
+        self.progress.stage(f"H={self.task.horizon} {label}: {what}")
+        monitor = self.progress.training()
+        seed_everything(self.config.seed, verbose=False)
+        return train(callbacks=[monitor]), monitor.device or self.device
+
+    def validation_mse(self, fitted: Fitted, device: torch.device) -> float:
+        """``fitted``'s MSE over every validation window."""
+        x, y = self.val
+        with self.progress.bar(len(x), "window") as bar:
+            forecast = predictor(fitted, self.task.horizon)
+            return _evaluate(forecast, x, y, self.config.eval_batch, device, bar).mse
+
+    def measure(
+        self,
+        run: HorizonRun,
+        role: str,
+        fitted: Fitted,
+        device: torch.device,
+        teacher: str | None = None,
+    ) -> ModelResult:
+        """Validation and test figures of one fitted model on ``device``, added to ``run``
+        (latency is filled in by :func:`_time_models`)."""
+        x, y = self.test
+        label = ROLE_NAMES[role] if teacher is None else f"teacher {teacher}"
+        horizon = self.task.horizon
+        self.progress.stage(
+            f"H={horizon} {label}: evaluating on {len(self.val[0])} validation and {len(x)} "
+            "test windows"
         )
-    run.periods[role] = periods
-    run.examples[role] = examples
-    result = ModelResult(
-        role=role,
-        model=fitted.name,
-        horizon=task.horizon,
-        mse=mse,
-        mae=mae,
-        params=trainable_parameters(backend.module(fitted)),
-        latency_ms=float("nan"),
-        train_seconds=fitted.train_seconds,
-        epochs=fitted.epochs,
-        cache_seconds=fitted.cache_seconds,
-    )
-    logger.info(
-        "H=%d %-9s %-22s MSE %.4f MAE %.4f params %d train %.1f s",
-        task.horizon, role, fitted.name, mse, mae, result.params, fitted.train_seconds,
-    )  # fmt: skip
-    return result
+        val_mse = self.validation_mse(fitted, device)
+        with self.progress.bar(len(x), "window") as bar:
+            figures = _evaluate(
+                predictor(fitted, horizon), x, y, self.config.eval_batch, device, bar
+            )
+        result = ModelResult(
+            role=role,
+            model=fitted.name,
+            horizon=horizon,
+            mse=figures.mse,
+            mae=figures.mae,
+            val_mse=val_mse,
+            params=inference_parameters(fitted.module),
+            latency_ms=float("nan"),
+            train_seconds=fitted.train_seconds,
+            epochs=fitted.epochs,
+            cache_seconds=fitted.cache_seconds,
+            teacher=teacher,
+        )
+        run.periods[result.key] = figures.periods
+        run.amplitudes[result.key] = figures.amplitudes
+        run.examples[result.key] = figures.examples
+        run.results.append(result)
+        logger.info(
+            "H=%d %-22s %-22s MSE %.4f MAE %.4f val MSE %.4f params %d train %.1f s",
+            horizon, label, fitted.name, figures.mse, figures.mae, val_mse, result.params,
+            fitted.train_seconds,
+        )  # fmt: skip
+        return result
 
 
 def _time_models(
     fits: dict[str, Fitted],
     results: list[ModelResult],
-    backend: Backend,
     config: BenchmarkConfig,
     x: np.ndarray,
+    horizon: int,
     device: torch.device,
 ) -> None:
     """Fill in the latencies: every model (and ONNX student) on the same batch, in turns."""
     batch = torch.from_numpy(np.ascontiguousarray(x[: config.latency_batch])).to(device)
-    forecasts = {role: predictor(fitted) for role, fitted in fits.items()}
+    forecasts = {key: predictor(fitted, horizon) for key, fitted in fits.items()}
     timers: dict[str, Callable[[], object]] = {
-        role: functools.partial(forecast, batch) for role, forecast in forecasts.items()
+        key: functools.partial(forecast, batch) for key, forecast in forecasts.items()
     }
-    by_role = {row.role: row for row in results}
+    by_key = {row.key: row for row in results}
     if config.onnx:
-        for role in ("mlp", "distilled"):
+        for key in ("mlp", "distilled"):
             with torch.no_grad():
-                reference = forecasts[role](batch)
-            exported = _onnx_session(backend.module(fits[role]), batch, reference)
+                reference = forecasts[key](batch)
+            exported = _onnx_session(fits[key].module, batch, reference)
             if exported is not None:
-                timers[f"{role}/onnx"], by_role[role].onnx_max_abs_diff = exported
+                timers[f"{key}/onnx"], by_key[key].onnx_max_abs_diff = exported
     times = _interleaved_ms(timers, config.latency_runs, config.warmup_runs, device)
     for name, ms in times.items():
-        role, _, kind = name.partition("/")
+        key, _, kind = name.partition("/")
         if kind:
-            by_role[role].onnx_latency_ms = ms
+            by_key[key].onnx_latency_ms = ms
         else:
-            by_role[role].latency_ms = ms
+            by_key[key].latency_ms = ms
 
 
-def _fit(
-    role: str,
-    horizon: int,
-    plan: TrainingPlan,
-    train: Callable[..., Fitted],
+def _fit_teachers(
+    teachers: list[TeacherConfig], backend: Backend, horizon: _Horizon, run: HorizonRun
+) -> tuple[dict[str, Fitted], torch.device]:
+    """Fit (or set up zero-shot) and measure each teacher once; returns them by row key."""
+    config = horizon.config
+    fits = {}
+    device = horizon.device
+    for teacher in teachers:
+        if teacher.zero_shot:
+            fit = functools.partial(
+                fit_foundation_teacher,
+                teacher,
+                horizon.task,
+                horizon.device,
+                config.teacher_dir,
+                config.accept_license,
+            )
+        else:
+            fit = functools.partial(backend.fit_teacher, teacher, horizon.task)
+        label = f"teacher {teacher.name}"
+        fitted, device = horizon.fit(label, teacher.plan, fit)
+        horizon.measure(run, "teacher", fitted, device, teacher=teacher.name)
+        fits[row_key("teacher", teacher.name)] = fitted
+    return fits, device
+
+
+def _fit_distilled(
+    teachers: list[Fitted],
+    spec: StudentSpec,
+    pairs: list[weights.Pair],
+    plain: Fitted,
+    backend: Backend,
+    horizon: _Horizon,
+    run: HorizonRun,
+) -> Fitted:
+    """The distilled student: fitted with the given weights, or the best of ``pairs`` on
+    validation. Every fit learns from the same teacher object (all the fitted teachers at
+    once), so the library fills its teacher cache once for all of them.
+
+    With several candidates, the returned ``train_seconds`` and ``cache_seconds`` are those of
+    the whole search (every candidate's fit but the plain MLP's); ``run`` records the weights,
+    the candidates and, with several teachers, the teachers' weights.
+    """
+    config, task = horizon.config, horizon.task
+    adapters = [as_teacher(t.model, feature_layer=t.feature_layer) for t in teachers]
+    source = (
+        adapters[0] if len(adapters) == 1 else as_teacher(adapters, weights=config.teacher_weights)
+    )
+    timed = TimedTeacher(source, horizon.progress, task.n_train_windows())
+
+    def fit(alpha: float, beta: float) -> Fitted:
+        label = ROLE_NAMES["distilled"]
+        if len(pairs) > 1:
+            label += f" (alpha {alpha:g}, beta {beta:g})"
+        before = timed.seconds
+        train = functools.partial(
+            backend.fit_student, replace(spec, alpha=alpha, beta=beta), timed, task
+        )
+        fitted, _ = horizon.fit(label, spec.plan, train)
+        fitted.cache_seconds = timed.seconds - before
+        return fitted
+
+    def validation_mse(fitted: Fitted) -> float:
+        return horizon.validation_mse(fitted, horizon.device)
+
+    student, best, candidates = weights.search(pairs, plain, fit, validation_mse)
+    SHARED_TARGETS.release()  # the teachers' outputs for the training windows are done with
+    run.alpha, run.beta = best.alpha, best.beta
+    if isinstance(source, TeacherEnsemble) and source.weights is not None:
+        run.teacher_weights = source.weights.tolist()
+    if len(pairs) == 1:
+        return student
+    run.candidates = candidates
+    horizon.progress.stage(
+        f"H={task.horizon} {ROLE_NAMES['distilled']}: alpha {best.alpha:g}, beta {best.beta:g} "
+        f"chosen on validation (MSE {best.val_mse:.4f}; no distillation: "
+        f"{candidates[0].val_mse:.4f})"
+    )
+    search_seconds = sum(c.train_seconds for c in candidates if c.distils)
+    return replace(student, train_seconds=search_seconds, cache_seconds=timed.seconds)
+
+
+def _run_horizon(
+    horizon_length: int,
+    lookback: int,
+    dataset: Dataset,
+    teachers: list[TeacherConfig],
+    spec: StudentSpec,
+    pairs: list[weights.Pair],
+    plans: dict[str, TrainingPlan],
+    backend: Backend,
+    device: torch.device,
     config: BenchmarkConfig,
     progress: Progress,
-) -> tuple[Fitted, torch.device]:
-    """Announce and seed one fit, run ``train(callbacks=...)`` with a progress bar, and return
-    the fitted model with the device Lightning trained it on."""
-    progress.stage(f"H={horizon} {ROLE_NAMES[role]}: training, at most {plan.epochs} epochs")
-    monitor = progress.training()
-    seed_everything(config.seed, verbose=False)
-    return train(callbacks=[monitor]), monitor.device
+) -> tuple[HorizonRun, torch.device]:
+    """Fit and measure every model at one horizon."""
+    task = Task(dataset, lookback, horizon_length, config.seed, config.device)
+    test = dataset.windows("test", lookback, horizon_length)
+    horizon = _Horizon(
+        task, config, test, dataset.windows("val", lookback, horizon_length), device, progress
+    )
+    run = HorizonRun(horizon_length)
+    run.periods["truth"], run.amplitudes["truth"] = _truth_spectra(test[1], config.eval_batch)
+    indices = _example_indices(len(test[0]))
+    run.examples["index"] = np.asarray(indices)
+    run.examples["history"] = np.asarray(test[0][indices, -min(lookback, 2 * horizon_length) :, -1])
+    run.examples["truth"] = np.asarray(test[1][indices, :, -1])
+
+    teacher_fits, device = _fit_teachers(teachers, backend, horizon, run)
+    fits = dict(teacher_fits)
+    plain = functools.partial(backend.fit_student, spec, None, task)
+    fits["mlp"], device = horizon.fit(ROLE_NAMES["mlp"], spec.plan, plain)
+    horizon.measure(run, "mlp", fits["mlp"], device)
+    fits["distilled"] = _fit_distilled(
+        list(teacher_fits.values()), spec, pairs, fits["mlp"], backend, horizon, run
+    )
+    horizon.measure(run, "distilled", fits["distilled"], device)
+    dlinear = functools.partial(backend.fit_dlinear, plans["dlinear"], task)
+    fits["dlinear"], device = horizon.fit(ROLE_NAMES["dlinear"], plans["dlinear"], dlinear)
+    horizon.measure(run, "dlinear", fits["dlinear"], device)
+    progress.stage(
+        f"H={horizon_length}: timing the models, {config.latency_runs} runs after "
+        f"{config.warmup_runs} warm-up runs"
+    )
+    _time_models(fits, run.results, config, test[0], horizon_length, device)
+    logger.info(
+        "H=%d latency ms: %s",
+        horizon_length, ", ".join(f"{r.key} {r.latency_ms:.2f}" for r in run.results),
+    )  # fmt: skip
+    return run, device
 
 
 def run_benchmark(
@@ -442,13 +748,12 @@ def run_benchmark(
     Raises
     ------
     ValueError
-        Unknown data set, backend or teacher, a device this machine lacks, or a lookback and
-        horizon that do not fit the splits.
+        Unknown data set, backend or teacher, a teacher named twice, a device this machine
+        lacks, or a lookback and horizon that do not fit the splits (or a foundation teacher).
     """
     started = time.perf_counter()
     progress = progress or Progress(enabled=False)
-    config = replace(config, teacher=config.teacher or default_teacher(config.dataset))
-    teacher_config(config.teacher, config.dataset)  # fail fast on an unknown teacher
+    config = replace(config, teacher=teacher_names(config))  # fails fast on a bad name
     check_accelerator(config.device, "device")
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -458,60 +763,22 @@ def run_benchmark(
     horizons = config.horizons or dataset.horizons[:1]
     for horizon in horizons:
         dataset.check_window(lookback, horizon)
+    teachers = resolve_teachers(config, dataset)
     backend = get_backend(config.backend)
     settings = student_settings(dataset.name)
-    teacher = teacher_config(config.teacher, dataset.name)
     plans = resolve_plans(config, dataset)
-    teacher = replace(teacher, plan=plans["teacher"])
-    alpha = settings.alpha if config.alpha is None else config.alpha
-    beta = settings.beta if config.beta is None else config.beta
+    default_alpha, default_beta = default_weights(dataset.name)
+    alpha = default_alpha if config.alpha is None else config.alpha
+    beta = default_beta if config.beta is None else config.beta
+    pairs = weights.candidates(alpha, beta, (settings.alpha, settings.beta))
     hidden = config.hidden_size or settings.hidden_size
+    spec = StudentSpec(hidden, settings.norm, 0.0, 0.0, plans["distilled"])
+    device = lightning_device(config.device)
     runs = []
     for horizon in horizons:
-        task = Task(dataset, lookback, horizon, config.seed, config.device)
-        test = dataset.windows("test", lookback, horizon)
-        run = HorizonRun(horizon)
-        run.periods["truth"] = _truth_periods(test[1], config.eval_batch)
-        indices = _example_indices(len(test[0]))
-        run.examples["index"] = np.asarray(indices)
-        run.examples["history"] = np.asarray(test[0][indices, -min(lookback, 2 * horizon) :, -1])
-        run.examples["truth"] = np.asarray(test[1][indices, :, -1])
-
-        fits: dict[str, Fitted] = {}
-        measure = functools.partial(
-            _measure, backend=backend, task=task, config=config, test=test, run=run,
-            progress=progress,
-        )  # fmt: skip
-        fit_teacher = functools.partial(backend.fit_teacher, teacher, task)
-        fits["teacher"], device = _fit(
-            "teacher", horizon, teacher.plan, fit_teacher, config, progress
-        )
-        run.results.append(measure("teacher", fits["teacher"], device))
-        timed = TimedTeacher(
-            as_teacher(fits["teacher"].model, feature_layer=fits["teacher"].feature_layer),
+        run, device = _run_horizon(
+            horizon, lookback, dataset, teachers, spec, pairs, plans, backend, device, config,
             progress,
-            task.n_train_windows(),
-        )
-        spec = StudentSpec(hidden, settings.norm, alpha, beta, plans["mlp"])
-        for role, source in (("mlp", None), ("distilled", timed)):
-            fit_student = functools.partial(backend.fit_student, spec, source, task)
-            fits[role], device = _fit(role, horizon, spec.plan, fit_student, config, progress)
-            if source is not None:
-                fits[role].cache_seconds = source.seconds
-            run.results.append(measure(role, fits[role], device))
-        fit_dlinear = functools.partial(backend.fit_dlinear, plans["dlinear"], task)
-        fits["dlinear"], device = _fit(
-            "dlinear", horizon, plans["dlinear"], fit_dlinear, config, progress
-        )
-        run.results.append(measure("dlinear", fits["dlinear"], device))
-        progress.stage(
-            f"H={horizon}: timing the models, {config.latency_runs} runs after "
-            f"{config.warmup_runs} warm-up runs"
-        )
-        _time_models(fits, run.results, backend, config, test[0], device)
-        logger.info(
-            "H=%d latency ms: %s",
-            horizon, ", ".join(f"{r.role} {r.latency_ms:.2f}" for r in run.results),
         )  # fmt: skip
         runs.append(run)
     return BenchmarkResult(
@@ -521,7 +788,7 @@ def run_benchmark(
         alpha=alpha,
         beta=beta,
         hidden_size=hidden,
-        teacher_arch=teacher.arch,
+        teachers=teachers,
         plans=plans,
         runs=runs,
         device=str(device),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.axes
 import matplotlib.ticker
 
 matplotlib.use("Agg")
@@ -15,18 +16,34 @@ from .experiment import ROLES, BenchmarkResult, HorizonRun  # noqa: E402
 
 COLORS = {
     "truth": "black",
-    "teacher": "tab:blue",
     "mlp": "tab:orange",
     "distilled": "tab:green",
     "dlinear": "tab:purple",
 }
+TEACHER_COLORS = ("tab:blue", "tab:cyan", "tab:olive", "tab:brown", "tab:pink", "tab:gray")
+"""Colours of the teachers, in the order of ``--teacher``."""
 LABELS = {
     "truth": "truth",
-    "teacher": "teacher",
     "mlp": "MLP (no distillation)",
     "distilled": "distilled MLP",
     "dlinear": "DLinear",
 }
+LEADING_PERIODS = 3
+"""Periods of the truth's largest mean amplitudes named in the spectrum figure."""
+
+
+def _styles(run: HorizonRun, roles: tuple[str, ...] = ROLES) -> dict[str, tuple[str, str]]:
+    """Colour and legend label of each model of ``roles`` (teachers first), by row key."""
+    styles = {}
+    for row in run.results:
+        if row.role not in roles:
+            continue
+        if row.role == "teacher":
+            color = TEACHER_COLORS[len(styles) % len(TEACHER_COLORS)]
+            styles[row.key] = (color, f"{row.label} ({row.model})")
+        else:
+            styles[row.key] = (COLORS[row.role], LABELS[row.role])
+    return styles
 
 
 def forecast_figure(result: BenchmarkResult, run: HorizonRun, path: Path) -> Path:
@@ -53,11 +70,12 @@ def forecast_figure(result: BenchmarkResult, run: HorizonRun, path: Path) -> Pat
     past = np.arange(-history, 0)
     future = np.arange(run.horizon)
     channel = result.dataset.frame.columns[-1]
+    styles = _styles(run)
     for row, ax in enumerate(axes[:, 0]):
         ax.plot(past, examples["history"][row], color="grey", lw=1, label="input (last steps)")
         ax.plot(future, examples["truth"][row], color=COLORS["truth"], lw=1.5, label="truth")
-        for role in ROLES:
-            ax.plot(future, examples[role][row], color=COLORS[role], lw=1.1, label=LABELS[role])
+        for key, (color, label) in styles.items():
+            ax.plot(future, examples[key][row], color=color, lw=1.1, label=label)
         ax.axvline(0, color="grey", ls=":", lw=0.8)
         ax.set_ylabel(f"{channel} (standardized)")
         ax.set_title(f"test window {int(examples['index'][row])}", fontsize=9)
@@ -65,7 +83,7 @@ def forecast_figure(result: BenchmarkResult, run: HorizonRun, path: Path) -> Pat
     axes[-1, 0].set_xlabel("steps from the forecast origin")
     fig.suptitle(
         f"{result.dataset.name}, lookback {result.lookback}, horizon {run.horizon} "
-        f"({result.config.backend}, teacher {result.config.teacher})"
+        f"({result.config.backend}, teacher {' + '.join(result.config.teacher)})"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -73,10 +91,28 @@ def forecast_figure(result: BenchmarkResult, run: HorizonRun, path: Path) -> Pat
     return path
 
 
+def _period_axis(ax: matplotlib.axes.Axes, horizon: int, n_bins: int, leading: np.ndarray) -> None:
+    """A log axis of periods in steps, long periods on the left, ticks at the longest and
+    shortest period and at the leading ones, which are marked."""
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ticks = sorted({float(horizon), horizon / n_bins, *(horizon / leading)})
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.3g}"))
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    for period in horizon / leading:
+        ax.axvline(period, color="grey", ls=":", lw=0.8)
+    ax.set_xlabel(f"period in steps (the horizon, {horizon}, over the frequency bin)")
+
+
 def period_figure(result: BenchmarkResult, run: HorizonRun, path: Path) -> Path:
-    """Mean period distributions of the teacher's and the students' forecasts (and of the
-    truth) on the test windows: softmax of the rFFT amplitude over frequency, temperature 0.5,
-    zero frequency dropped, as in the multi-period distillation term.
+    """Spectra of the teachers' and the students' test forecasts and of the truth.
+
+    Left: the mean rFFT amplitude per period (zero frequency dropped), on a log scale, so that
+    every period can be compared, not only the strongest. Right: the mean period distribution
+    (softmax of the amplitudes at temperature 0.5, as in the multi-period distillation term),
+    also on a log scale: on a smooth series it puts almost all its mass on the longest period,
+    and a linear scale shows a single spike. The truth's leading periods are marked and named.
 
     Parameters
     ----------
@@ -92,19 +128,26 @@ def period_figure(result: BenchmarkResult, run: HorizonRun, path: Path) -> Path:
     Path
         ``path``.
     """
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, (amplitude_ax, period_ax) = plt.subplots(1, 2, figsize=(12, 4.4))
     bins = np.arange(1, len(run.periods["truth"]) + 1)
-    for role in ("truth", "teacher", "mlp", "distilled"):
-        style = {"lw": 2.0, "ls": "--"} if role == "truth" else {"lw": 1.3}
-        ax.plot(bins, run.periods[role], color=COLORS[role], label=LABELS[role], **style)
-    ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    ax.set_xlabel(f"frequency bin k (period = {run.horizon}/k steps)")
-    ax.set_ylabel("mean probability")
-    ax.set_title(
-        f"Period distributions of the test forecasts, {result.dataset.name} H={run.horizon}"
-    )
-    ax.legend(fontsize=8)
+    periods = run.horizon / bins
+    leading = bins[np.argsort(run.amplitudes["truth"])[::-1][:LEADING_PERIODS]]
+    styles = {"truth": (COLORS["truth"], LABELS["truth"])}
+    styles.update(_styles(run, ("teacher", "mlp", "distilled")))
+    for key, (color, label) in styles.items():
+        style = {"lw": 2.0, "ls": "--"} if key == "truth" else {"lw": 1.3}
+        amplitude_ax.plot(periods, run.amplitudes[key], color=color, label=label, **style)
+        period_ax.plot(periods, run.periods[key], color=color, label=label, **style)
+    for ax in (amplitude_ax, period_ax):
+        ax.set_yscale("log")
+        _period_axis(ax, run.horizon, len(bins), leading)
+    named = ", ".join(f"{run.horizon / k:.3g}" for k in leading)
+    amplitude_ax.set_ylabel("mean amplitude |rFFT| (log scale)")
+    amplitude_ax.set_title(f"Amplitude spectrum (the truth's leading periods: {named} steps)")
+    amplitude_ax.legend(fontsize=8)
+    period_ax.set_ylabel("mean probability (log scale)")
+    period_ax.set_title("Period distribution (softmax, temperature 0.5)")
+    fig.suptitle(f"Spectra of the test forecasts, {result.dataset.name} H={run.horizon}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -10,8 +10,6 @@ timings are computed identically for every library by :mod:`tsdistill_plugin.ben
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,11 +18,20 @@ from typing import Any, Protocol
 import pandas as pd
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from tsdistill_plugin.core.teacher import FeatureRegressor, Teacher, TeacherOutput
+from tsdistill_plugin.core.teacher import (
+    AUTO,
+    AdaptiveTeacher,
+    FeatureLayer,
+    FeatureRegressor,
+    FittableTeacher,
+    Teacher,
+    TeacherOutput,
+    forecast_horizon,
+)
 from tsdistill_plugin.teachers import as_teacher
 
 from ..data import Dataset
@@ -112,19 +119,22 @@ class Fitted:
         Wall time of the fit (for the distilled student, including ``cache_seconds``).
     epochs
         Epochs run (early stopping may end training before the plan's maximum).
+    module
+        The model's torch module (for counting parameters; it holds the DMLP of a student).
     cache_seconds
         Time spent computing the teacher's outputs for the training windows, when known.
     feature_layer
-        For a teacher: the submodule its features are distilled from (``"auto"``: the
-        integration's choice).
+        For a teacher: the submodule its features are distilled from, with its layout where
+        the integration cannot know it (``"auto"``: the integration's choice).
     """
 
     model: Any
     name: str
     train_seconds: float
-    epochs: int | None = None
+    epochs: int | None
+    module: nn.Module
     cache_seconds: float | None = None
-    feature_layer: str | None = "auto"
+    feature_layer: FeatureLayer = AUTO
 
 
 class Backend(Protocol):
@@ -155,24 +165,44 @@ class Backend(Protocol):
         """Build and fit the DLinear baseline."""
         ...
 
-    def module(self, fitted: Fitted) -> nn.Module:
-        """The fitted model's torch module (for counting parameters)."""
-        ...
 
-
-def predictor(fitted: Fitted) -> Predictor:
-    """Forecast windows ``[batch, lookback, channels]`` with a fitted model of either library
-    through its teacher adapter: the library's network run on the whole batch, exactly as its
-    own ``predict`` would (see :mod:`tsdistill_plugin.darts.teacher` and
-    :mod:`tsdistill_plugin.neuralforecast.teacher`)."""
+def predictor(fitted: Fitted, horizon: int) -> Predictor:
+    """Forecast ``horizon`` steps from windows ``[batch, lookback, channels]`` with a fitted
+    model of either library through its teacher adapter: the library's network run on the
+    whole batch, exactly as its own ``predict`` would (see :mod:`tsdistill_plugin.darts.teacher`
+    and :mod:`tsdistill_plugin.neuralforecast.teacher`); a model that forecasts fewer steps
+    per call (a foundation model) is rolled out as its ``predict`` would."""
     adapter = as_teacher(fitted.model, feature_layer=None)
-    return lambda x: adapter.forecast(x).prediction
+    return lambda x: forecast_horizon(adapter, x, horizon).prediction
+
+
+def lightning_device(accelerator: str) -> torch.device:
+    """The device Lightning trains on for ``accelerator`` (``"auto"``, ``"cpu"``, ...): where a
+    model that is not trained here (a zero-shot foundation model) runs."""
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    return trainer.strategy.root_device
 
 
 class TimedTeacher:
     """A :class:`~tsdistill_plugin.core.Teacher` that adds up the time spent in its forecasts
     (the cache-filling time of a distilled student) and shows their progress over the
     student's training windows.
+
+    The student's lifecycle (:class:`~tsdistill_plugin.core.Distillation`) sees the wrapped
+    teacher's capabilities through it: it is a
+    :class:`~tsdistill_plugin.core.FittableTeacher` (fitted when the wrapped teacher is, or
+    when that one cannot be fitted; :meth:`fit` fits the wrapped one, e.g. the validation
+    weights of a :class:`~tsdistill_plugin.core.TeacherEnsemble`) and an
+    :class:`~tsdistill_plugin.core.AdaptiveTeacher` (:meth:`bind` adapts the wrapped one where
+    it adapts: a foundation model reads the student's lookback), and its lengths are the
+    wrapped teacher's at every moment.
 
     Parameters
     ----------
@@ -183,17 +213,48 @@ class TimedTeacher:
         being computed and opens a bar over ``n_windows`` windows.
     n_windows
         Training windows of the student (what the cache holds).
+
+    Attributes
+    ----------
+    seconds
+        Time spent in :meth:`forecast` so far.
     """
 
     def __init__(self, teacher: Teacher, progress: Progress, n_windows: int) -> None:
         self.teacher = teacher
-        self.input_len = teacher.input_len
-        self.horizon = teacher.horizon
-        self.n_channels = teacher.n_channels
         self.seconds = 0.0
         self._progress = progress
         self._n_windows = n_windows
         self._bar: tqdm | None = None
+
+    def __repr__(self) -> str:
+        return repr(self.teacher)
+
+    @property
+    def input_len(self) -> int | None:
+        return self.teacher.input_len
+
+    @property
+    def horizon(self) -> int | None:
+        return self.teacher.horizon
+
+    @property
+    def n_channels(self) -> int | None:
+        return self.teacher.n_channels
+
+    @property
+    def is_fitted(self) -> bool:
+        return not isinstance(self.teacher, FittableTeacher) or self.teacher.is_fitted
+
+    def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
+        """Fit the wrapped teacher (a no-op for one that cannot be fitted)."""
+        if isinstance(self.teacher, FittableTeacher):
+            self.teacher.fit(series, val_series)
+
+    def bind(self, input_len: int, horizon: int) -> None:
+        """Adapt the wrapped teacher to the student's lengths where it adapts."""
+        if isinstance(self.teacher, AdaptiveTeacher):
+            self.teacher.bind(input_len, horizon)
 
     def forecast(self, x: Tensor) -> TeacherOutput:
         """The wrapped teacher's forecast of ``x`` ``[batch, input_len, channels]``."""
@@ -209,61 +270,67 @@ class TimedTeacher:
         return output
 
 
-class RestoreBestEpoch(ModelCheckpoint):
-    """Lightning's ``ModelCheckpoint`` on the lowest validation loss, in a temporary folder,
-    whose weights are loaded back when training ends (the reference reloads its best
-    checkpoint). The folder is removed after the fit.
+class RestoreBestEpoch(Callback):
+    """Keeps the weights of the epoch with the lowest validation loss and loads them back when
+    training ends (the reference reloads its best checkpoint).
+
+    The weights are kept in memory, not written by Lightning's ``ModelCheckpoint``: a Lightning
+    checkpoint pickles the module's hyperparameters, which in NeuralForecast hold the trainer's
+    callbacks, to which Lightning binds the module's ``log`` methods, so every checkpoint would
+    pickle the whole training-time module, a distilled student's teacher and cached teacher
+    outputs included.
 
     Parameters
     ----------
     monitor
         Name of the logged validation metric.
+
+    Attributes
+    ----------
+    best_score
+        The lowest validation value seen, or ``None``.
     """
 
     def __init__(self, monitor: str) -> None:
-        super().__init__(
-            monitor=monitor,
-            mode="min",
-            save_top_k=1,
-            save_weights_only=True,
-            save_on_train_epoch_end=False,
-        )
+        self.monitor = monitor
+        self.best_score: float | None = None
+        self._best_state: dict[str, Tensor] | None = None
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if self.dirpath is None:
-            self.dirpath = tempfile.mkdtemp(prefix="tsdistill-best-")
-        super().setup(trainer, pl_module, stage)
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        score = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or score is None:
+            return
+        score = float(score)
+        if self.best_score is None or score < self.best_score:  # never for nan
+            self.best_score = score
+            self._best_state = {
+                name: value.detach().clone() for name, value in pl_module.state_dict().items()
+            }
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.best_model_path:
-            logger.info(
-                "%s: restoring the best epoch (%s %.5f)",
-                type(pl_module).__name__, self.monitor, float(self.best_model_score),
-            )  # fmt: skip
-            checkpoint = torch.load(
-                self.best_model_path, map_location=pl_module.device, weights_only=False
-            )
-            # not strict: a module may keep training-only parts out of its checkpoints (the
-            # distilled student's feature regressor), and those do not forecast
-            pl_module.load_state_dict(checkpoint["state_dict"], strict=False)
-        shutil.rmtree(self.dirpath, ignore_errors=True)
-
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        shutil.rmtree(self.dirpath, ignore_errors=True)
+        if self._best_state is None:
+            return
+        logger.info(
+            "%s: restoring the best epoch (%s %.5f)",
+            type(pl_module).__name__, self.monitor, self.best_score,
+        )  # fmt: skip
+        # not strict: a module may keep training-only parts out of its state (the distilled
+        # student's feature regressor), and those do not forecast
+        pl_module.load_state_dict(self._best_state, strict=False)
+        self._best_state = None
 
 
-def trainable_parameters(module: nn.Module) -> int:
-    """Trainable parameters used at inference: the feature regressor, which only serves
-    distillation during training, is left out."""
+def inference_parameters(module: nn.Module) -> int:
+    """Parameters used at inference, trainable or frozen (a zero-shot foundation model's are
+    frozen): the feature regressor, which only serves distillation during training, is left
+    out."""
     skipped = {
         id(p)
         for sub in module.modules()
         if isinstance(sub, FeatureRegressor)
         for p in sub.parameters()
     }
-    return sum(p.numel() for p in module.parameters() if p.requires_grad and id(p) not in skipped)
+    return sum(p.numel() for p in module.parameters() if id(p) not in skipped)
 
 
 class Stopwatch:

@@ -21,11 +21,10 @@ from darts.models import (
     TSMixerModel,
 )
 from pytorch_lightning.callbacks import Callback, EarlyStopping
-from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from tsdistill_plugin.core.schedule import halving_lr_factor
-from tsdistill_plugin.core.teacher import Teacher
+from tsdistill_plugin.core.teacher import FeatureLayer, FeatureLayout, Teacher
 from tsdistill_plugin.darts import DistilledMLPModel
 
 from .base import Fitted, RestoreBestEpoch, Stopwatch, StudentSpec, Task
@@ -64,7 +63,7 @@ def _training_kwargs(
             "enable_progress_bar": False,
             "enable_model_summary": False,
             "logger": False,
-            "enable_checkpointing": True,  # by RestoreBestEpoch alone
+            "enable_checkpointing": False,  # RestoreBestEpoch keeps the best weights
         },
         **scheduler,
     }
@@ -110,15 +109,20 @@ def _nhits(arch: dict[str, Any]) -> tuple[type, dict[str, Any]]:
     }
 
 
-TEACHERS: dict[str, tuple[Callable[[dict[str, Any]], tuple[type, dict[str, Any]]], str]] = {
-    "itransformer": (_itransformer, "nf.encoder"),
-    "patchtst": (_patchtst, "nf.model.backbone"),
+TEACHERS: dict[
+    str, tuple[Callable[[dict[str, Any]], tuple[type, dict[str, Any]]], FeatureLayer]
+] = {
+    "itransformer": (_itransformer, ("nf.encoder", FeatureLayout.PER_CHANNEL)),
+    "patchtst": (_patchtst, ("nf.model.backbone", FeatureLayout.CHANNELS_IN_BATCH)),
     "tide": (_tide, "auto"),
     "tsmixer": (_tsmixer, "auto"),
     "nhits": (_nhits, "auto"),
 }
 """Teacher name -> (neutral architecture -> Darts class and arguments, feature layer to distill
-from). iTransformer's is its encoder, which ends in the final LayerNorm, as in the reference."""
+from, with its layout). iTransformer's is its encoder, which ends in the final LayerNorm, as in
+the reference: ``[batch, channels, d]``. PatchTST's is its backbone: Darts'
+``NeuralForecastModel`` folds the channels of a univariate NeuralForecast model into the batch,
+window-major, so it gives ``[batch * channels, 1, d, patches]``."""
 
 
 class DartsBackend:
@@ -137,7 +141,9 @@ class DartsBackend:
         train, val = self._series(task)
         with Stopwatch() as watch:
             model.fit(train, val_series=val)
-        return Fitted(model, type(model).__name__, watch.seconds, model.epochs_trained)
+        return Fitted(
+            model, type(model).__name__, watch.seconds, model.epochs_trained, module=model.model
+        )
 
     def fit_teacher(
         self, config: TeacherConfig, task: Task, callbacks: Sequence[Callback] = ()
@@ -185,6 +191,3 @@ class DartsBackend:
             **_training_kwargs(plan, task, callbacks),
         )
         return self._fit_timed(model, task)
-
-    def module(self, fitted: Fitted) -> nn.Module:
-        return fitted.model.model

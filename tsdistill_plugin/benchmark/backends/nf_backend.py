@@ -24,7 +24,6 @@ from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import MSE
 from neuralforecast.models import NHITS, DLinear, PatchTST, TiDE, TSMixer, iTransformer
 from pytorch_lightning.callbacks import Callback
-from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from tsdistill_plugin.core.schedule import halving_lr_factor
@@ -80,7 +79,7 @@ def _training_kwargs(
         "enable_progress_bar": False,
         "enable_model_summary": False,
         "logger": False,
-        "enable_checkpointing": True,  # by RestoreBestEpoch alone
+        "enable_checkpointing": False,  # RestoreBestEpoch keeps the best weights
         **scheduler,
     }
 
@@ -163,7 +162,7 @@ class NeuralForecastBackend:
             nf.fit(long_frame(frame), val_size=len(val))
         fitted = nf.models[0]
         epochs = sum(step > 0 for step, _ in fitted.valid_trajectories)  # step 0: sanity check
-        return Fitted(fitted, type(fitted).__name__, watch.seconds, epochs)
+        return Fitted(fitted, type(fitted).__name__, watch.seconds, epochs, module=fitted)
 
     def _build(
         self,
@@ -212,6 +211,3 @@ class NeuralForecastBackend:
     ) -> Fitted:
         model = self._build(DLinear, {"moving_avg_window": 25}, plan, task, callbacks)
         return self._fit_timed(model, task)
-
-    def module(self, fitted: Fitted) -> nn.Module:
-        return fitted.model

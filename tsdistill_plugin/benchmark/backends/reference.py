@@ -82,20 +82,24 @@ STUDENT_SETTINGS: dict[str, StudentSettings] = {
         alpha=0.5, beta=0.5, epochs=10, batch_size=8, hidden_size=1024, norm="revin"
     ),
     "weather": StudentSettings(alpha=0.1, beta=0.1),
-    # Ours, for the built-in demo series: on CO2 the plain MLP is already close to the best
-    # teachers and alpha = beta = 1 pulled it away from the truth; 0.1 with a TiDE teacher was
-    # the one setting tried that helped (chosen by looking at its test split, so the demo's
-    # gain is optimistic; it is no benchmark figure).
-    "co2": StudentSettings(alpha=0.1, beta=0.1),
 }
 """The reference's per-data-set student settings; other data sets get ``StudentSettings()``
 (alpha = beta = 1 as the reference's generic ``train_student.sh``)."""
+
+AUTO = "auto"
+"""``--alpha``/``--beta`` value asking for the weight to be chosen on the validation split."""
+
+DEFAULT_WEIGHTS: dict[str, tuple[float | str, float | str]] = {"co2": (AUTO, AUTO)}
+"""Data sets whose default distillation weights are not the reference's: the built-in demo
+series chooses them on its validation split (on CO2 the plain MLP is already close to the best
+teachers, and the reference's generic alpha = beta = 1 made the student worse)."""
 
 DEFAULT_TEACHER = "itransformer"
 """The reference's main teacher."""
 
 DEFAULT_TEACHERS: dict[str, str] = {"co2": "tide"}
-"""Data sets whose default teacher is another (see the ``co2`` student settings)."""
+"""Data sets whose default teacher is another: on the built-in demo series the iTransformer was
+worse than the plain MLP, TiDE better (``docs/results.md``)."""
 
 
 def default_teacher(dataset: str) -> str:
@@ -106,6 +110,13 @@ def default_teacher(dataset: str) -> str:
 def student_settings(dataset: str) -> StudentSettings:
     """The reference's student settings for ``dataset`` (defaults for data sets it lacks)."""
     return STUDENT_SETTINGS.get(dataset, StudentSettings())
+
+
+def default_weights(dataset: str) -> tuple[float | str, float | str]:
+    """The ``(alpha, beta)`` that ``tsdistill benchmark`` uses for ``dataset`` when none is
+    given: the reference's values, or ``"auto"`` (see :data:`DEFAULT_WEIGHTS`)."""
+    settings = student_settings(dataset)
+    return DEFAULT_WEIGHTS.get(str(dataset).lower(), (settings.alpha, settings.beta))
 
 
 DLINEAR_LR = 0.005
@@ -122,21 +133,29 @@ class TeacherConfig:
     name
         Command-line name.
     plan
-        Training plan.
+        Training plan, or ``None`` for a foundation model used zero-shot (nothing is trained).
     arch
         Neutral architecture values (``width``, ``ff_width``, ``layers``, ``heads``,
-        ``dropout``, ``patch``, ``stride``) that each backend maps to its constructor.
+        ``dropout``, ``patch``, ``stride``) that each backend maps to its constructor; for a
+        foundation model, ``{"model": <Darts class name>}``.
     by_dataset
         Overrides of ``arch`` and of the plan's ``lr``/``batch_size`` per data set.
     """
 
     name: str
-    plan: TrainingPlan
+    plan: TrainingPlan | None
     arch: dict[str, Any]
     by_dataset: dict[str, dict[str, Any]] = field(default_factory=dict)
 
+    @property
+    def zero_shot(self) -> bool:
+        """Whether this is a pre-trained foundation model that is not trained here."""
+        return self.plan is None
+
     def for_dataset(self, dataset: str) -> TeacherConfig:
         """This configuration with ``dataset``'s overrides applied."""
+        if self.plan is None:
+            return self
         overrides = dict(self.by_dataset.get(dataset, {}))
         plan_keys = {"lr", "batch_size"}
         plan = replace(self.plan, **{k: overrides.pop(k) for k in plan_keys & set(overrides)})
@@ -202,6 +221,26 @@ TEACHERS: dict[str, TeacherConfig] = {
 }
 
 
+FOUNDATION_TEACHERS: dict[str, TeacherConfig] = {
+    config.name: config
+    for config in (
+        TeacherConfig("chronos2", None, {"model": "Chronos2Model"}),
+        TeacherConfig("timesfm2p5", None, {"model": "TimesFM2p5Model"}),
+        TeacherConfig("timesfm3", None, {"model": "TimesFM3Model", "license": True}),
+        TeacherConfig("tirex", None, {"model": "TiRexModel", "license": True}),
+        TeacherConfig("tirex2", None, {"model": "TiRex2Model"}),
+        TeacherConfig("patchtst_fm", None, {"model": "PatchTSTFMModel"}),
+        TeacherConfig("t0", None, {"model": "T0Model"}),
+    )
+}
+"""Darts 0.48's foundation models, used zero-shot: their weights come from the model hub (or
+``--teacher-dir``); nothing is trained, "fitting" one only sets it up on the training split.
+``license``: the model asks its users to accept its license (``--accept-license``)."""
+
+ALL_TEACHERS: dict[str, TeacherConfig] = {**TEACHERS, **FOUNDATION_TEACHERS}
+"""Every teacher ``--teacher`` accepts, by command-line name."""
+
+
 def teacher_config(name: str, dataset: str) -> TeacherConfig:
     """The configuration of teacher ``name`` for ``dataset``.
 
@@ -211,11 +250,11 @@ def teacher_config(name: str, dataset: str) -> TeacherConfig:
         Unknown teacher name.
     """
     key = name.lower()
-    if key not in TEACHERS:
+    if key not in ALL_TEACHERS:
         raise ValueError(
-            f"unknown teacher {name!r}; choose one of {', '.join(TEACHERS)} (--teacher)."
+            f"unknown teacher {name!r}; choose one of {', '.join(ALL_TEACHERS)} (--teacher)."
         )
-    return TEACHERS[key].for_dataset(dataset)
+    return ALL_TEACHERS[key].for_dataset(dataset)
 
 
 def itransformer_arguments(arch: dict[str, Any]) -> dict[str, Any]:
