@@ -9,20 +9,29 @@ package.
 >>> write_outputs(result, Path("report"))  # doctest: +SKIP
 """
 
-from .config import BenchmarkConfig
-from .data import Dataset, DatasetNotFoundError, load_dataset
-from .experiment import BenchmarkResult, run_benchmark
-from .progress import Progress
-from .report import console_table, write_outputs
+from __future__ import annotations
 
-__all__ = [
-    "BenchmarkConfig",
-    "BenchmarkResult",
-    "Dataset",
-    "DatasetNotFoundError",
-    "Progress",
-    "console_table",
-    "load_dataset",
-    "run_benchmark",
-    "write_outputs",
-]
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "BenchmarkConfig": "config",
+    "BenchmarkResult": "experiment",
+    "Dataset": "data",
+    "DatasetNotFoundError": "data",
+    "Progress": "progress",
+    "console_table": "report",
+    "load_dataset": "data",
+    "run_benchmark": "experiment",
+    "write_outputs": "report",
+}
+"""Public names and their modules, imported on first use: the ``tsdistill`` command builds its
+parser from the config without loading torch, the libraries or the experiment."""
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -208,6 +208,11 @@ class TeacherTargets:
             features = self.cache.features
         self.feature_size = None if features is None else int(features.shape[-1])
 
+    def __getstate__(self) -> dict:
+        """Pickled (to the processes of a ``ddp_spawn`` run) without the teacher when its
+        outputs are cached: the workers read them and never run it."""
+        return {**self.__dict__, "teacher": None if self.cache is not None else self.teacher}
+
     def get(self, window_ids: Tensor | np.ndarray | None, inputs: Tensor) -> TargetBatch | None:
         """The teacher's outputs for one batch, on the device and with the dtype of ``inputs``.
 

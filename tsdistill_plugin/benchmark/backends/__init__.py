@@ -6,8 +6,10 @@ A backend module imports its library, so it is imported only when chosen.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-from .base import Backend
+if TYPE_CHECKING:  # the base imports torch and Lightning: loaded with the backend itself
+    from .base import Backend
 
 BACKENDS: dict[str, str] = {
     "darts": "tsdistill_plugin.benchmark.backends.darts_backend:DartsBackend",
@@ -30,4 +32,4 @@ def get_backend(name: str) -> Backend:
     return getattr(importlib.import_module(module), cls)()
 
 
-__all__ = ["BACKENDS", "Backend", "get_backend"]
+__all__ = ["BACKENDS", "get_backend"]
