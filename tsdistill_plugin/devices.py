@@ -3,6 +3,7 @@ Lightning)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,6 +44,29 @@ def check_accelerator(accelerator: object, argument: str) -> None:
             f"{argument}={name!r} is not available on this machine; use 'cpu', or 'auto' to "
             "take whatever device exists."
         )
+
+
+def for_prediction(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Lightning ``Trainer`` arguments to predict with, where those the student trained with do
+    not serve; ``None`` when they do.
+
+    A student trained on several devices predicts on one (:func:`one_device`), and a student
+    trained on an accelerator this machine lacks (a GPU-trained student loaded on a CPU machine)
+    predicts on the CPU, with a warning.
+    """
+    accelerator = trainer_kwargs.get("accelerator")
+    try:
+        check_accelerator(accelerator, "accelerator")
+    except ValueError:
+        warnings.warn(
+            f"the student was trained with accelerator={accelerator!r}, which this machine does "
+            "not have; it predicts on the CPU.",
+            UserWarning,
+            stacklevel=3,
+        )
+        cpu = {k: v for k, v in trainer_kwargs.items() if k not in ("devices", "strategy")}
+        return {**cpu, "accelerator": "cpu"}
+    return one_device(trainer_kwargs)
 
 
 def one_device(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:

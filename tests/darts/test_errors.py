@@ -71,11 +71,12 @@ def test_missing_chunk_lengths_without_teacher():
         student()
 
 
-def test_unavailable_accelerator():
+def test_unavailable_accelerator(train):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
+    model = DistilledMLPModel(L, H, pl_trainer_kwargs={"accelerator": "gpu"})
     with pytest.raises(ValueError, match="'gpu' is not available"):
-        DistilledMLPModel(L, H, pl_trainer_kwargs={"accelerator": "gpu"})
+        model.fit(train)
 
 
 def test_bad_student_options():

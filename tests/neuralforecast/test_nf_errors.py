@@ -94,8 +94,9 @@ def test_unsupported_teacher_type():
         DistilledMLP(teacher="PatchTST", h=H, input_size=L, **FAST)
 
 
-def test_unavailable_accelerator():
+def test_unavailable_accelerator(etth1_long):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
+    student = DistilledMLP(h=H, input_size=L, hidden_size=16, max_steps=2, accelerator="gpu")
     with pytest.raises(ValueError, match="accelerator='gpu' is not available"):
-        DistilledMLP(h=H, input_size=L, hidden_size=16, max_steps=2, accelerator="gpu")
+        _fit(student, etth1_long)

@@ -33,7 +33,7 @@ from ..core.ensemble import Weights
 from ..core.schedule import halving_lr_factor
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import FeatureRegressor
-from ..devices import check_accelerator, one_device
+from ..devices import check_accelerator, for_prediction
 from ..teachers import AUTO, distillation_for
 from ._compat import StudentModelHooks
 from ._windows import IndexedBatch, IndexedDataset, PastTargets, collate_indexed, training_data
@@ -343,6 +343,9 @@ class DistilledMLPModel(StudentModelHooks):
                 "fit on the target series only (the student and its teacher read past target "
                 "values)."
             )
+        # at fit, as in NeuralForecast (whose load rebuilds a student from its arguments)
+        accelerator = self.trainer_params.get("accelerator")
+        check_accelerator(accelerator, "pl_trainer_kwargs['accelerator']")
         train = series2seq(series)
         val = series2seq(val_series)
         length = self.input_chunk_length + self.output_chunk_length
@@ -399,7 +402,7 @@ class DistilledMLPModel(StudentModelHooks):
         ``backtest``), in this process on one device when the student trains on several
         (see :func:`~tsdistill_plugin.devices.one_device`) and no ``trainer`` is given."""
         trainer_params = self.trainer_params
-        single = one_device(trainer_params)
+        single = for_prediction(trainer_params)
         if single is None or kwargs.get("trainer") is not None:
             return super().predict_from_dataset(*args, **kwargs)
         self.trainer_params = single
@@ -478,5 +481,3 @@ def _check_darts_arguments(params: dict[str, Any]) -> None:
             "DistilledMLPModel does not use covariates, so add_encoders is not supported; "
             "remove it."
         )
-    accelerator = (params.get("pl_trainer_kwargs") or {}).get("accelerator")
-    check_accelerator(accelerator, "pl_trainer_kwargs['accelerator']")

@@ -29,7 +29,7 @@ from ..core.distillation import (
 from ..core.ensemble import Weights
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import AUTO, FeatureLayer, FeatureRegressor, FittableTeacher
-from ..devices import check_accelerator, one_device
+from ..devices import check_accelerator, for_prediction
 from ..teachers import distillation_for
 from ._compat import SampledWindows, StudentHooks
 from ._windows import TrainingWindows, training_data
@@ -61,7 +61,6 @@ class _DistilledBase(StudentHooks):
         # deep-copies the model; every copy shares the lifecycle. It is removed from the
         # hyperparameters below, so saved students hold no teacher.
         check_student_arguments(hidden_size=hidden_size, norm=norm, moving_avg=moving_avg)
-        check_accelerator(kwargs.get("accelerator"), "accelerator")
         super().__init__(h=h, input_size=input_size, **kwargs)
         for hparams in (self.hparams, self._hparams_initial):
             hparams.pop("teacher", None)
@@ -144,6 +143,9 @@ class _DistilledBase(StudentHooks):
         cached when the windows can be identified (an in-memory dataset); otherwise the
         teacher runs on each step's windows.
         """
+        # at fit, not construction: NeuralForecast.load rebuilds a GPU-trained student on a CPU
+        # machine from its hyperparameters, and it predicts there
+        check_accelerator(self.trainer_kwargs.get("accelerator"), "accelerator")
         _check_dataset(self, dataset, val_size, test_size)
         data = None
         if isinstance(dataset, TimeSeriesDataset):
@@ -254,7 +256,7 @@ class _DistilledBase(StudentHooks):
         several (see :func:`~tsdistill_plugin.devices.one_device`; NeuralForecast does so
         for several GPUs only)."""
         trainer_kwargs = self.trainer_kwargs
-        single = one_device(trainer_kwargs)
+        single = for_prediction(trainer_kwargs)
         if single is None:
             return super().predict(*args, **kwargs)
         self.trainer_kwargs = single
