@@ -154,7 +154,8 @@ class _Amplitude(torch.autograd.Function):
     def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
         spectrum = torch.fft.rfft(x, dim=-1)
         parts = torch.view_as_real(spectrum[..., 1:])
-        amplitude = (parts[..., 0].square() + parts[..., 1].square()).sqrt()
+        real, imag = parts[..., 0], parts[..., 1]
+        amplitude = torch.addcmul(real.square(), imag, imag).sqrt_()
         ctx.save_for_backward(spectrum, amplitude)
         ctx.length = x.shape[-1]
         return amplitude
@@ -169,8 +170,7 @@ class _Amplitude(torch.autograd.Function):
         # irfft adds each bin's mirror image back: halve the bins that have one (all but the
         # Nyquist bin of an even length). The zero-frequency bin gets no gradient.
         weight[..., : (length - 1) // 2] *= 0.5
-        weight = F.pad(weight, (1, 0)).unsqueeze(-1)
-        gradient = torch.view_as_complex(torch.view_as_real(spectrum) * weight)
+        gradient = spectrum * F.pad(weight, (1, 0))
         return torch.fft.irfft(gradient, n=length, dim=-1, norm="forward")
 
 
