@@ -21,8 +21,9 @@ import torch
 PHASES: tuple[str, ...] = ("training_step", "backward", "optimizer", "between batches")
 """``training_step``: the forward pass, teacher outputs and loss (``on_train_batch_start`` to
 ``on_before_backward``); ``backward``; ``optimizer``: its step (to ``on_train_batch_end``);
-``between batches``: fetching and collating the next batch, moving it to the device and
-Lightning's logging (``on_train_batch_end`` to the next ``on_train_batch_start``)."""
+``between batches``: fetching and collating the next batch, moving it to the device,
+Lightning's logging and, at epoch boundaries, its epoch-end work (``on_train_batch_end`` to the
+next ``on_train_batch_start``)."""
 
 
 class Clock:
@@ -80,7 +81,8 @@ class StepPhases(pl.Callback):
         return now
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._marks = {"wall": time.perf_counter(), "epoch": self.clock()}
+        # the batch marks carry over: with NeuralForecast every step is an epoch of its own
+        self._marks.update(wall=time.perf_counter(), epoch=self.clock())
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:  # noqa: ANN001
         now = self._phase("batch_end", "between batches", "batch_end")
