@@ -373,3 +373,26 @@ def test_gradients_only_where_asked_and_none_through_a_constant_spectrum():
     multi_period_loss(student, teacher, dim=1).backward()
     assert torch.isfinite(student.grad).all()
     assert teacher.grad is None
+
+
+def test_underflowing_teacher_probabilities_match_the_reference_gradients():
+    # float32, temperature 0.5, one dominant period: most teacher bins are exactly 0, where the
+    # written-out backward must agree with autograd through log_softmax (zero contribution)
+    hidden_axis = torch.arange(512, dtype=torch.float32)
+    g = torch.Generator().manual_seed(3)
+    teacher = 20.0 * torch.sin(2 * torch.pi * 9 * hidden_axis / 512) + torch.randn(
+        4, 7, 512, generator=g
+    )
+    teacher.requires_grad_(True)
+    student = torch.randn(4, 7, 512, generator=g, requires_grad=True)
+    assert (period_distribution(teacher, dim=2) == 0).float().mean() > 0.5
+    value = multi_period_loss(student, teacher, dim=2)
+    expected = reference_multi_period(student, teacher, dim=2)
+    grads = torch.autograd.grad(value, (student, teacher))
+    expected_grads = torch.autograd.grad(expected, (student, teacher))
+    torch.testing.assert_close(value, expected, rtol=1e-5, atol=0.0)
+    for grad, expected_grad in zip(grads, expected_grads, strict=True):
+        assert torch.isfinite(grad).all()
+        torch.testing.assert_close(
+            grad, expected_grad, rtol=0.0, atol=1e-5 * expected_grad.abs().max()
+        )
