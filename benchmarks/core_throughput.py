@@ -1,7 +1,8 @@
 """Student forward throughput and the cost of the distillation terms in a training step.
 
 Run: ``python benchmarks/core_throughput.py --threads 1`` (CPU; ``--device cuda`` on a GPU
-machine; ``--profile`` adds a ``torch.profiler`` table of the full step).
+machine; ``--profile`` adds a ``torch.profiler`` table of the full step; ``--fused-adam`` uses
+Adam's fused implementation).
 
 Prints the student's forward throughput (windows/s) at the reference's ETTh1 shape
 (L=720, H=96, N=7, d=512, batch 256) and the median time of one training step (forward,
@@ -78,6 +79,9 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="print where the full step's time goes, by op"
     )
+    parser.add_argument(
+        "--fused-adam", action="store_true", help="Adam(fused=True): one kernel per parameter"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     clock = Clock(device)
@@ -94,7 +98,9 @@ def main() -> None:
     )
     student = DMLP(length, h, n, hidden_size=d).to(device)
     regressor = FeatureRegressor(args.teacher_width, d).to(device)
-    optimizer = torch.optim.Adam([*student.parameters(), *regressor.parameters()], lr=0.01)
+    optimizer = torch.optim.Adam(
+        [*student.parameters(), *regressor.parameters()], lr=0.01, fused=args.fused_adam or None
+    )
     x, y = torch.randn(b, length, n, device=device), torch.randn(b, h, n, device=device)
     teacher_prediction = torch.randn(b, h, n, device=device)
     teacher_features = torch.randn(b, n, args.teacher_width, device=device)
@@ -142,8 +148,8 @@ def main() -> None:
     )
     print(
         f"device={device} threads={torch.get_num_threads()} L={length} H={h} N={n} d={d} "
-        f"batch={b} teacher width={args.teacher_width}; times: {clock.name}, median of "
-        f"{args.repeats} interleaved steps"
+        f"batch={b} teacher width={args.teacher_width} fused Adam={args.fused_adam}; times: "
+        f"{clock.name}, median of {args.repeats} interleaved steps"
     )
     throughput = b / forward_seconds
     print(f"student forward: {forward_seconds * 1e3:.2f} ms/batch, {throughput:,.0f} windows/s")

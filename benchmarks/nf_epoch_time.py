@@ -58,18 +58,21 @@ INSIDE_STEP = {
 """Parts of the training step timed on the core's public classes."""
 
 
-def integration_parts() -> dict[str, tuple[type, str]]:
+def integration_parts(student: type) -> dict[str, tuple[type, str]]:
     """The integration's own per-step work, where this version of it has these names."""
     try:
         module = importlib.import_module("tsdistill_plugin.neuralforecast._distill")
     except ImportError:
         return {}
-    distiller = getattr(module, "Distiller", None)
-    names = {"series recognition": "batch_series", "teacher outputs (lookup + move)": "outputs"}
+    candidates = {
+        "series recognition": (getattr(module, "Distiller", None), "batch_series"),
+        "teacher outputs (lookup + move)": (getattr(module, "Distiller", None), "outputs"),
+        "to student space + regressor + terms": (student, "_distillation_terms"),
+    }
     return {
-        label: (distiller, name)
-        for label, name in names.items()
-        if distiller is not None and hasattr(distiller, name)
+        label: (cls, name)
+        for label, (cls, name) in candidates.items()
+        if cls is not None and hasattr(cls, name)
     }
 
 
@@ -160,7 +163,7 @@ class Setup:
             args, self.teacher, n_series, max_steps=args.steps, callbacks=[phases]
         )
         nf = NeuralForecast(models=[student], freq="h")
-        parts = {**INSIDE_STEP, **integration_parts()} if self.teacher is not None else {}
+        parts = {} if self.teacher is None else {**INSIDE_STEP, **integration_parts(type(student))}
         with online_teacher() if self.online else contextlib.nullcontext(True) as possible:
             if not possible:
                 self.available = False
