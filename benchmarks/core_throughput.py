@@ -5,12 +5,13 @@ machine; ``--profile`` adds a ``torch.profiler`` table of the full step; ``--fus
 Adam's fused implementation).
 
 Prints the student's forward throughput (windows/s) at the reference's ETTh1 shape
-(L=720, H=96, N=7, d=512, batch 256) and the median time of one training step (forward,
-backward, Adam) with the MSE alone, then with the prediction-level terms, the feature-level
-terms (teacher features already at the student's width, as ``DistillationLoss`` takes them) and
-the feature regressor that maps cached teacher features to that width. The four variants run
-in turn, one step each, so that a busy machine slows them alike. Times are process CPU time on
-the CPU, synchronized wall time on a GPU. Target: the distillation terms add at most 30%.
+(L=720, H=96, N=7, d=512, batch 256) and the time of one training step (forward, backward,
+Adam; median and minimum) with the MSE alone, then with the prediction-level terms, the
+feature-level terms (teacher features already at the student's width, as ``DistillationLoss``
+takes them) and the feature regressor that maps cached teacher features to that width. The four
+variants run in turn, one step each, so that a busy machine slows them alike. Times are process
+CPU time on the CPU, synchronized wall time on a GPU. Target: the distillation terms add at
+most 30%.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ REGIONS: tuple[str, ...] = (
 """The parts of a training step that ``--profile`` reports."""
 
 
-def interleaved_medians(
+def interleaved_times(
     steps: dict[str, Callable[[], None]], clock: Clock, repeats: int, warmup: int = 3
-) -> dict[str, float]:
-    """Median seconds of each step, the steps run in turn ``repeats`` times after warm-up."""
+) -> dict[str, tuple[float, float]]:
+    """Median and minimum seconds of each step, the steps run in turn ``repeats`` times after
+    warm-up (on a shared machine other processes only ever add time: the minimum is the
+    least disturbed run)."""
     for _ in range(warmup):
         for step in steps.values():
             step()
@@ -48,7 +51,7 @@ def interleaved_medians(
             start = clock()
             step()
             seconds[name].append(clock() - start)
-    return {name: statistics.median(values) for name, values in seconds.items()}
+    return {name: (statistics.median(values), min(values)) for name, values in seconds.items()}
 
 
 def multiply_adds(length: int, horizon: int, hidden: int, teacher_width: int) -> tuple[int, int]:
@@ -113,7 +116,7 @@ def main() -> None:
         with torch.no_grad():
             student(x)
 
-    forward_seconds = interleaved_medians({"forward": forward}, clock, args.repeats)["forward"]
+    forward_seconds = interleaved_times({"forward": forward}, clock, args.repeats)["forward"][0]
     student.train()
 
     def training_step(prediction_terms: bool, feature_terms: bool, regressor_on: bool) -> None:
@@ -141,7 +144,7 @@ def main() -> None:
         "+ feature-level terms (DistillationLoss)": (True, True, False),
         "+ feature regressor": (True, True, True),
     }
-    seconds = interleaved_medians(
+    seconds = interleaved_times(
         {name: lambda flags=flags: training_step(*flags) for name, flags in variants.items()},
         clock,
         args.repeats,
@@ -149,13 +152,19 @@ def main() -> None:
     print(
         f"device={device} threads={torch.get_num_threads()} L={length} H={h} N={n} d={d} "
         f"batch={b} teacher width={args.teacher_width} fused Adam={args.fused_adam}; times: "
-        f"{clock.name}, median of {args.repeats} interleaved steps"
+        f"{clock.name}, over {args.repeats} interleaved steps"
     )
     throughput = b / forward_seconds
     print(f"student forward: {forward_seconds * 1e3:.2f} ms/batch, {throughput:,.0f} windows/s")
-    baseline = seconds["MSE only"]
-    for name, value in seconds.items():
-        print(f"training step, {name:41s} {value * 1e3:7.2f} ms  {value / baseline - 1:+6.1%}")
+    baseline, fastest = seconds["MSE only"]
+    print(
+        f"{'training step (CPU/GPU time, change vs MSE only)':56s} {'median':>17s}  {'minimum':>17s}"
+    )
+    for name, (value, least) in seconds.items():
+        print(
+            f"training step, {name:41s} {value * 1e3:7.2f} ms {value / baseline - 1:+6.1%}  "
+            f"{least * 1e3:7.2f} ms {least / fastest - 1:+6.1%}"
+        )
     student_macs, regressor_macs = multiply_adds(length, h, d, args.teacher_width)
     print(
         f"matrix multiply-adds per channel-window and step: student {student_macs / 1e6:.2f} M, "
