@@ -157,9 +157,7 @@ def main() -> None:
     throughput = b / forward_seconds
     print(f"student forward: {forward_seconds * 1e3:.2f} ms/batch, {throughput:,.0f} windows/s")
     baseline, fastest = seconds["MSE only"]
-    print(
-        f"{'training step (CPU/GPU time, change vs MSE only)':56s} {'median':>17s}  {'minimum':>17s}"
-    )
+    print(f"{'training step (change vs MSE only)':56s} {'median':>17s}  {'minimum':>17s}")
     for name, (value, least) in seconds.items():
         print(
             f"training step, {name:41s} {value * 1e3:7.2f} ms {value / baseline - 1:+6.1%}  "
