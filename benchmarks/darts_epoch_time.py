@@ -14,18 +14,26 @@ prints:
 Usage::
 
     python benchmarks/darts_epoch_time.py [--teacher patchtst|itransformer] [--epochs 2]
-        [--threads 1] [--teacher-steps 20]
+        [--rounds 2] [--threads 1] [--teacher-steps 20] [--accelerator cpu|gpu]
 
-Each run trains ``--epochs`` epochs and reports the fastest epoch of each model in CPU
-seconds of this process (wall seconds alongside): the machine may be shared, and with one
-torch thread the CPU time measures the work itself. The teacher is trained only briefly: its
-quality does not change the cost.
+Each set-up trains ``--epochs`` epochs per round, the set-ups alternate over ``--rounds``
+rounds (in reverse order every other round), and each reports its fastest epoch. On the CPU the
+times are CPU seconds of this process (wall seconds alongside): the machine may be shared, and
+with one torch thread the CPU time measures the work itself. On a GPU (``--accelerator gpu``)
+they are synchronized wall seconds. Each set-up also prints where a batch's time goes (median
+per batch): Lightning's ``training_step`` (the student's forward, the cache lookup, the
+regressor, the loss), ``backward``, ``optimizer`` and the time between batches (fetching and
+collating a batch), and, inside the step, the cache lookup (``TeacherCache``), the feature
+regressor's forward and the forward of the distillation terms (``DistillationLoss``), timed on
+the core's public classes. The teacher is trained only briefly: its quality does not change the
+cost.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -33,13 +41,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
 import torch
+from step_phases import PHASES, Clock, StepPhases, timed
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tsdistill_plugin.core import TeacherCache  # noqa: E402
+from tsdistill_plugin.core import DistillationLoss, FeatureRegressor, TeacherCache  # noqa: E402
 
 DATA = Path(os.environ.get("TSDISTILL_DATA", REPO.parent / "shared" / "data"))
 TRAIN_ROWS = 8640
@@ -50,26 +58,12 @@ QUIET = {
     "logger": False,
     "enable_checkpointing": False,
 }
-
-
-class EpochTimer(pl.Callback):
-    """CPU seconds of this process (and wall-clock seconds) of each training epoch.
-
-    With one torch thread and data loading in the main process, the CPU time is the work of
-    the epoch, which other programs on a shared machine barely change; the wall time is
-    printed alongside.
-    """
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-        self.wall: list[float] = []
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start = (time.process_time(), time.perf_counter())
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.seconds.append(time.process_time() - self._start[0])
-        self.wall.append(time.perf_counter() - self._start[1])
+INSIDE_STEP = {
+    "cache lookup": (TeacherCache, "__getitem__"),
+    "regressor forward": (FeatureRegressor, "forward"),
+    "distillation terms forward": (DistillationLoss, "forward"),
+}
+"""Parts of the training step timed on the core's public classes."""
 
 
 def etth1_train() -> pd.DataFrame:
@@ -84,7 +78,7 @@ TEACHERS = {
 }
 
 
-def nf_teacher(name: str, steps: int):
+def nf_teacher(name: str, steps: int, accelerator: str):
     """A NeuralForecast teacher of :data:`TEACHERS`, trained for ``steps`` steps."""
     from neuralforecast.models import PatchTST, iTransformer
 
@@ -93,6 +87,7 @@ def nf_teacher(name: str, steps: int):
         "input_size": LOOKBACK,
         "max_steps": steps,
         "random_seed": 0,
+        "accelerator": accelerator,
         "enable_progress_bar": False,
         "enable_model_summary": False,
         "logger": False,
@@ -104,36 +99,69 @@ def nf_teacher(name: str, steps: int):
     return iTransformer(n_series=7, hidden_size=256, d_ff=256, e_layers=2, **common)
 
 
-def train_student(series, epochs: int, teacher=None, beta: float = 1.0, cache: str = "auto"):
-    from tsdistill_plugin.darts import DistilledMLPModel
+class Run:
+    """One set-up of the student: its fits' fastest epoch and per-batch breakdown."""
 
-    timer = EpochTimer()
-    model = DistilledMLPModel(
-        input_chunk_length=LOOKBACK,
-        output_chunk_length=HORIZON,
-        teacher=teacher,
-        beta=beta,
-        teacher_cache=cache,
-        n_epochs=epochs,
-        batch_size=32,
-        random_state=2021,
-        pl_trainer_kwargs=dict(QUIET),
-    )
-    model.trainer_params["callbacks"] = [timer]
-    start = time.perf_counter()
-    model.fit(series)
-    return model, timer, time.perf_counter() - start
+    def __init__(self, teacher: object, beta: float, cache: str) -> None:
+        self.teacher, self.beta, self.cache = teacher, beta, cache
+        self.epochs: list[float] = []
+        self.wall: list[float] = []
+        self.phases: list[dict[str, float]] = []
+        self.inside: dict[str, list[float]] = {}
+        self.model = None
+
+    def fit(self, series, epochs: int, accelerator: str, clock: Clock) -> None:  # noqa: ANN001
+        from tsdistill_plugin.darts import DistilledMLPModel
+
+        phases = StepPhases(clock)
+        model = DistilledMLPModel(
+            input_chunk_length=LOOKBACK,
+            output_chunk_length=HORIZON,
+            teacher=self.teacher,
+            beta=self.beta,
+            teacher_cache=self.cache,
+            n_epochs=epochs,
+            batch_size=32,
+            random_state=2021,
+            pl_trainer_kwargs={**QUIET, "accelerator": accelerator},
+        )
+        model.trainer_params["callbacks"] = [phases]
+        with timed(INSIDE_STEP, self.inside, clock):
+            model.fit(series)
+        self.epochs += phases.epochs
+        self.wall += phases.wall_epochs
+        self.phases.append(phases.medians())
+        self.model = model
+
+    def report(self, label: str, plain: float, clock: Clock) -> None:
+        fastest = min(self.epochs)
+        cpu = ", ".join(f"{seconds:.2f}" for seconds in self.epochs)
+        wall = ", ".join(f"{seconds:.2f}" for seconds in self.wall)
+        print(
+            f"epoch {label}: {fastest:.2f} s, ratio {fastest / plain:.2f} (epochs: {cpu} s", end=""
+        )
+        print(f"; wall {wall} s)" if clock.cpu else ")")
+        phases = {name: min(fit[name] for fit in self.phases) for name in PHASES}
+        inside = {name: statistics.median(values) for name, values in self.inside.items() if values}
+        parts = ", ".join(f"{name} {1e3 * seconds:.2f}" for name, seconds in phases.items())
+        print(f"    per batch (ms, median): {parts}")
+        if inside:
+            parts = ", ".join(f"{name} {1e3 * seconds:.2f}" for name, seconds in inside.items())
+            print(f"    inside training_step (ms, median per call): {parts}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per set-up")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: default)")
     parser.add_argument("--teacher-steps", type=int, default=20)
     parser.add_argument("--teacher", choices=tuple(TEACHERS), default="patchtst")
+    parser.add_argument("--accelerator", default="cpu", help="Lightning accelerator: cpu, gpu")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    clock = Clock("cpu" if args.accelerator == "cpu" else "cuda")
 
     from darts import TimeSeries
 
@@ -143,11 +171,12 @@ def main() -> None:
     n_windows = len(series) - LOOKBACK - HORIZON + 1
     print(
         f"ETTh1 train split: {len(series)} rows, 7 channels, L={LOOKBACK}, H={HORIZON}, "
-        f"{n_windows} training windows; torch threads {torch.get_num_threads()}"
+        f"{n_windows} training windows; torch threads {torch.get_num_threads()}; accelerator "
+        f"{args.accelerator}; times in {clock.name}"
     )
 
     start = time.perf_counter()
-    teacher = as_teacher(nf_teacher(args.teacher, args.teacher_steps))
+    teacher = as_teacher(nf_teacher(args.teacher, args.teacher_steps, args.accelerator))
     teacher.fit([series.to_dataframe()])
     print(
         f"teacher: {TEACHERS[args.teacher]}, fitted for {args.teacher_steps} steps in "
@@ -168,31 +197,23 @@ def main() -> None:
     cache.close()
 
     runs = {
-        "without teacher": (None, 1.0, "auto"),
-        "cached teacher, alpha = beta = 1 (default)": (teacher, 1.0, "auto"),
-        "cached teacher, prediction level only (beta = 0)": (teacher, 0.0, "auto"),
-        "teacher run on every batch (the reference's way, teacher_cache='online')": (
-            teacher,
-            1.0,
-            "online",
+        "without teacher": Run(None, 1.0, "auto"),
+        "cached teacher, alpha = beta = 1 (default)": Run(teacher, 1.0, "auto"),
+        "cached teacher, prediction level only (beta = 0)": Run(teacher, 0.0, "auto"),
+        "teacher run on every batch (the reference's way, teacher_cache='online')": Run(
+            teacher, 1.0, "online"
         ),
     }
-    plain = None
-    for label, (with_teacher, beta, cache) in runs.items():
-        model, timer, fit = train_student(series, args.epochs, with_teacher, beta, cache)
-        fastest = min(timer.seconds)
-        plain = plain or fastest
-        cpu = ", ".join(f"{seconds:.2f}" for seconds in timer.seconds)
-        wall = ", ".join(f"{seconds:.2f}" for seconds in timer.wall)
-        print(
-            f"epoch {label}: {fastest:.2f} CPU s, ratio {fastest / plain:.2f} "
-            f"(epochs: CPU {cpu} s, wall {wall} s; whole fit {fit:.1f} s wall, including "
-            "the cache fill when there is a teacher)"
-        )
-        if beta and with_teacher is not None and cache == "auto":
-            distilled = model
+    for round_ in range(args.rounds):
+        order = list(runs.values()) if round_ % 2 == 0 else list(reversed(runs.values()))
+        for run in order:
+            run.fit(series, args.epochs, args.accelerator, clock)
+    plain = min(runs["without teacher"].epochs)
+    for label, run in runs.items():
+        run.report(label, plain, clock)
     print("target: ratio <= 1.5")
 
+    distilled = runs["cached teacher, alpha = beta = 1 (default)"].model
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "student.pt"
         distilled.save(str(path))

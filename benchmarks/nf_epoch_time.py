@@ -1,55 +1,70 @@
 """NeuralForecast integration: training time with a cached teacher, and predict latency.
 
-Run: ``python benchmarks/nf_epoch_time.py`` (CPU; ``--accelerator gpu`` on a GPU machine;
-``--input-size 720 --teacher-hidden 128 --teacher-layers 3`` for the paper's PatchTST).
+Run: ``python benchmarks/nf_epoch_time.py [--teacher patchtst|itransformer]`` (CPU, one torch
+thread; ``--accelerator gpu`` on a GPU machine; ``--input-size 720 --teacher-hidden 128
+--teacher-layers 3`` for the paper's PatchTST).
 
-On ETTh1's training split (7 series, standardized with train statistics), with a PatchTST
-teacher fitted first, it prints:
+On ETTh1's training split (7 series, standardized with train statistics), with a teacher
+fitted first (PatchTST, channel-independent, distilled into ``DistilledMLP``; or iTransformer,
+multivariate, distilled into ``DistilledMLPMultivariate``), it prints:
 
-1. Seconds per training step of ``DistilledMLP`` without a teacher, with the teacher's
-   outputs cached (the default) and with the teacher run online on every step, and the ratios
-   to no teacher; seconds per epoch (one pass over all training windows at
-   ``windows_batch_size`` windows per step) follow from the step time. The one-off time to
-   compute the cache is printed separately. Target: cached / no teacher close to 1.
+1. Time per training step of the student without a teacher, with the teacher's outputs cached
+   (the default) and with the teacher run online on every step, and the ratios to no teacher;
+   time per epoch (one pass over all training windows at ``windows_batch_size`` windows per
+   step) follows from the step time. A step is timed from one batch's start to the next's
+   (NeuralForecast samples the step's windows inside ``training_step``). Times are process CPU
+   time on the CPU, synchronized wall time on a GPU; the set-ups alternate over ``--rounds``
+   rounds and each keeps its fastest median. Where the step's time goes is printed per
+   set-up: Lightning's ``training_step`` (window sampling, the student, the teacher's outputs,
+   the loss), ``backward``, ``optimizer``, the time between batches, and inside the step the
+   cache lookup (``TeacherCache``), the feature regressor's and the distillation terms'
+   forward, timed on the core's public classes, and the series recognition of the
+   integration when it has one. The one-off cache computation is printed separately.
+   Target: cached / no teacher at most 1.5.
 2. ``nf.predict()`` latency for the 7 series, student vs teacher, NeuralForecast's overhead
-   included (median of repeated calls), and the networks' own forward time for the 7 windows.
+   included (median of repeated calls), and the networks' own forward time.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
+import os
 import statistics
 import time
 import warnings
-from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytorch_lightning as pl
 import torch
 from neuralforecast import NeuralForecast
-from neuralforecast.models import PatchTST
+from neuralforecast.models import PatchTST, iTransformer
+from step_phases import PHASES, Clock, StepPhases, timed
 
 from tsdistill_plugin.benchmark import load_dataset
-from tsdistill_plugin.neuralforecast import DistilledMLP
-from tsdistill_plugin.neuralforecast import _distill as distill_module
+from tsdistill_plugin.core import DistillationLoss, FeatureRegressor, TeacherCache
+from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
+
+REPO = Path(__file__).resolve().parents[1]
+INSIDE_STEP = {
+    "cache lookup": (TeacherCache, "__getitem__"),
+    "regressor forward": (FeatureRegressor, "forward"),
+    "distillation terms forward": (DistillationLoss, "forward"),
+}
+"""Parts of the training step timed on the core's public classes."""
 
 
-class StepTimer(pl.Callback):
-    """Wall-clock seconds of each training step (forward, loss, backward, optimizer)."""
+def integration_parts(student: type) -> dict[str, tuple[type, str]]:
+    """The NeuralForecast integration's own per-step work: recognising the batch's series,
+    reading the teacher's outputs, and mapping both forecasts to the student's space."""
+    from tsdistill_plugin.neuralforecast._windows import TrainingWindows
 
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:  # noqa: ANN001
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
-        if module.device.type == "cuda":
-            torch.cuda.synchronize(module.device)
-        self.seconds.append(time.perf_counter() - self._start)
+    return {
+        "series recognition": (TrainingWindows, "batch_series"),
+        "teacher outputs (ids + lookup + move)": (student, "_teacher_outputs"),
+        "to student space": (student, "_in_student_space"),
+    }
 
 
 def long_format(frame: pd.DataFrame) -> pd.DataFrame:
@@ -66,61 +81,70 @@ def trainer_kwargs(args: argparse.Namespace) -> dict:
     )
 
 
-def student_step_seconds(
-    args: argparse.Namespace, df: pd.DataFrame, teacher: object
-) -> tuple[float, float]:
-    """Median step time of a student fit, and the seconds spent before the first step."""
-    student = DistilledMLP(
+def make_teacher(args: argparse.Namespace, n_series: int):
+    common = dict(
         h=args.h,
         input_size=args.input_size,
-        teacher=teacher,
-        max_steps=args.steps,
-        windows_batch_size=args.windows_batch_size,
-        callbacks=[StepTimer()],
+        max_steps=args.teacher_steps,
+        windows_batch_size=128,
         **trainer_kwargs(args),
     )
-    start = time.perf_counter()
-    nf = NeuralForecast(models=[student], freq="h")
-    nf.fit(df)
-    total = time.perf_counter() - start
-    timer = nf.models[0].trainer_kwargs["callbacks"][0]  # NeuralForecast trained a deep copy
-    warm = timer.seconds[args.warmup :]
-    return statistics.median(warm), total - sum(timer.seconds)
+    if args.teacher == "patchtst":
+        return PatchTST(
+            hidden_size=args.teacher_hidden,
+            encoder_layers=args.teacher_layers,
+            n_heads=4,
+            linear_hidden_size=2 * args.teacher_hidden,
+            **common,
+        )
+    return iTransformer(
+        n_series=n_series,
+        hidden_size=args.teacher_hidden,
+        d_ff=args.teacher_hidden,
+        e_layers=args.teacher_layers,
+        **common,
+    )
 
 
-@contextlib.contextmanager
-def timed(cls: type, names: tuple[str, ...], seconds: list[float]) -> Iterator[None]:
-    """Append the wall-clock seconds of every call of ``cls``'s methods ``names``."""
-    originals = {name: getattr(cls, name) for name in names}
-
-    def wrap(method):  # noqa: ANN001, ANN202
-        def timed_method(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            start = time.perf_counter()
-            try:
-                return method(*args, **kwargs)
-            finally:
-                seconds.append(time.perf_counter() - start)
-
-        return timed_method
-
-    for name, method in originals.items():
-        setattr(cls, name, wrap(method))
-    try:
-        yield
-    finally:
-        for name, method in originals.items():
-            setattr(cls, name, method)
+def make_student(args: argparse.Namespace, teacher: object, n_series: int, **kwargs):
+    """The student that fits the teacher: univariate for PatchTST, multivariate else."""
+    if args.windows_batch_size:
+        kwargs["windows_batch_size"] = args.windows_batch_size
+    common = dict(h=args.h, input_size=args.input_size, teacher=teacher, **kwargs)
+    if args.teacher == "patchtst":
+        return DistilledMLP(**common, **trainer_kwargs(args))
+    return DistilledMLPMultivariate(n_series=n_series, **common, **trainer_kwargs(args))
 
 
-@contextlib.contextmanager
-def online_teacher() -> Iterator[None]:
-    """Make the student treat its data as uncacheable, so the teacher runs on every step."""
-    original = distill_module.TimeSeriesDataset
-    distill_module.TimeSeriesDataset = type("Uncacheable", (), {})
-    try:
-        yield
-    finally:
-        distill_module.TimeSeriesDataset = original
+class Setup:
+    """One set-up of the student: its fits' median step times and breakdowns."""
+
+    def __init__(self, teacher: object, online: bool = False) -> None:
+        self.teacher, self.online = teacher, online
+        self.fits: list[dict[str, float]] = []
+        self.setups: list[float] = []
+        self.inside: dict[str, list[float]] = {}
+
+    def fit(self, args: argparse.Namespace, df: pd.DataFrame, n_series: int, clock: Clock) -> None:
+        phases = StepPhases(clock)
+        cache = {"teacher_cache": "online"} if self.online else {}
+        student = make_student(
+            args, self.teacher, n_series, max_steps=args.steps, callbacks=[phases], **cache
+        )
+        nf = NeuralForecast(models=[student], freq="h")
+        parts = {} if self.teacher is None else {**INSIDE_STEP, **integration_parts(type(student))}
+        start = time.perf_counter()
+        with timed(parts, self.inside, clock):
+            nf.fit(df)
+        total = time.perf_counter() - start
+        # NeuralForecast trained a deep copy of the student: its callbacks hold the timings
+        timer = nf.models[0].trainer_kwargs["callbacks"][0]
+        self.fits.append(timer.medians(skip=args.warmup))
+        self.setups.append(total - sum(timer.phases["step"]))
+
+    @property
+    def step(self) -> float:
+        return min(fit["step"] for fit in self.fits)
 
 
 def predict_latency(nf: NeuralForecast, repeats: int) -> float:
@@ -134,7 +158,7 @@ def predict_latency(nf: NeuralForecast, repeats: int) -> float:
 
 
 def forward_latency(model: torch.nn.Module, windows: torch.Tensor, repeats: int) -> float:
-    """Median seconds of the network alone on 7 windows (channels folded into the batch)."""
+    """Median seconds of the network alone on the last windows of the series."""
     batch = dict(
         insample_y=windows,
         insample_mask=torch.ones_like(windows),
@@ -155,112 +179,96 @@ def forward_latency(model: torch.nn.Module, windows: torch.Tensor, repeats: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="ETTh1")
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("TSDISTILL_DATA", str(REPO.parent / "shared" / "data")),
+    )
+    parser.add_argument("--teacher", choices=("patchtst", "itransformer"), default="patchtst")
     parser.add_argument("--input-size", type=int, default=336)
     parser.add_argument("--h", type=int, default=96)
-    parser.add_argument("--teacher-hidden", type=int, default=64)
+    parser.add_argument(
+        "--teacher-hidden", type=int, default=None, help="default: 64 (PatchTST), 256"
+    )
     parser.add_argument("--teacher-layers", type=int, default=2)
     parser.add_argument("--teacher-steps", type=int, default=20)
     parser.add_argument("--steps", type=int, default=40, help="student steps per measurement")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per set-up")
     parser.add_argument("--warmup", type=int, default=10, help="steps left out of the median")
-    parser.add_argument("--windows-batch-size", type=int, default=256)
+    parser.add_argument(
+        "--windows-batch-size", type=int, default=None, help="default: the student's"
+    )
     parser.add_argument("--repeats", type=int, default=10, help="predict calls to time")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--accelerator", default="cpu")
     args = parser.parse_args()
+    if args.teacher_hidden is None:
+        args.teacher_hidden = 64 if args.teacher == "patchtst" else 256
     torch.set_num_threads(args.threads)
+    clock = Clock("cpu" if args.accelerator == "cpu" else "cuda")
     warnings.filterwarnings("ignore")
     for name in ("lightning_fabric", "pytorch_lightning", "lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
-    data = load_dataset(args.dataset)
+    data = load_dataset(args.dataset, data_dir=args.data_dir)
     train = data.split("train")
     df = long_format(train)
     n_series = train.shape[1]
-    windows = n_series * (len(train) - args.input_size - args.h + 1)
-    steps_per_epoch = int(np.ceil(windows / args.windows_batch_size))
+    probe = make_student(args, None, n_series)
+    per_series = len(train) - args.input_size - args.h + 1
+    windows = per_series if probe.MULTIVARIATE else n_series * per_series
+    steps_per_epoch = int(np.ceil(windows / probe.windows_batch_size))
     print(
         f"{args.dataset} train split: {n_series} series x {len(train)} rows, L={args.input_size}, "
-        f"H={args.h}, {windows} training windows, {args.windows_batch_size} per step "
-        f"({steps_per_epoch} steps per epoch), torch threads={args.threads}"
+        f"H={args.h}; student {type(probe).__name__}, {windows} windows, "
+        f"{probe.windows_batch_size} per step ({steps_per_epoch} steps per epoch); torch "
+        f"threads {args.threads}; accelerator {args.accelerator}; times in {clock.name}"
     )
 
-    teacher_model = PatchTST(
-        h=args.h,
-        input_size=args.input_size,
-        hidden_size=args.teacher_hidden,
-        encoder_layers=args.teacher_layers,
-        n_heads=4,
-        linear_hidden_size=2 * args.teacher_hidden,
-        max_steps=args.teacher_steps,
-        windows_batch_size=128,
-        **trainer_kwargs(args),
-    )
     start = time.perf_counter()
-    nf_teacher = NeuralForecast(models=[teacher_model], freq="h")
+    nf_teacher = NeuralForecast(models=[make_teacher(args, n_series)], freq="h")
     nf_teacher.fit(df)
     teacher = nf_teacher.models[0]
-    seconds = time.perf_counter() - start
-    print(f"PatchTST teacher fitted ({args.teacher_steps} steps) in {seconds:.1f} s")
+    print(
+        f"{type(teacher).__name__} teacher (hidden {args.teacher_hidden}, "
+        f"{args.teacher_layers} layers) fitted ({args.teacher_steps} steps) in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
 
-    # Alternate the three set-ups over several rounds (in reverse order every other round) and
-    # keep each one's fastest median: on a shared machine, other processes only ever add time.
-    def no_teacher() -> float:
-        return student_step_seconds(args, df, None)[0]
-
-    def cached_teacher() -> float:
-        with (
-            timed(distill_module.Distiller, ("batch_series", "outputs"), lookups),
-            timed(DistilledMLP, ("_distillation_terms",), terms),
-        ):
-            seconds, setup = student_step_seconds(args, df, teacher)
-        setups.append(setup)
-        return seconds
-
-    def uncached_teacher() -> float:
-        with online_teacher():
-            return student_step_seconds(args, df, teacher)[0]
-
-    runs = {
-        "no teacher": no_teacher,
-        "cached teacher": cached_teacher,
-        "online teacher": uncached_teacher,
+    setups = {
+        "no teacher": Setup(None),
+        "cached teacher": Setup(teacher),
+        "online teacher": Setup(teacher, online=True),
     }
-    results: dict[str, list[float]] = {label: [] for label in runs}
-    setups: list[float] = []
-    lookups: list[float] = []
-    terms: list[float] = []
     for round_ in range(args.rounds):
-        order = list(runs) if round_ % 2 == 0 else list(reversed(runs))
-        for label in order:
-            results[label].append(runs[label]())
-    plain = min(results["no teacher"])
-    print("\n1. Training time per step (median) and per epoch")
-    for label, rounds in results.items():
-        seconds = min(rounds)
+        order = list(setups.values()) if round_ % 2 == 0 else list(reversed(setups.values()))
+        for setup in order:
+            setup.fit(args, df, n_series, clock)
+    plain = setups["no teacher"].step
+    print("\n1. Training time per step (median; the fastest of the rounds) and per epoch")
+    for label, setup in setups.items():
+        seconds = setup.step
         print(
             f"   {label:<15} {1e3 * seconds:8.2f} ms/step  {seconds * steps_per_epoch:8.1f} s/epoch"
             f"  ratio to no teacher {seconds / plain:5.2f}"
         )
-    print(f"   one-off cache computation (teacher on all {windows} windows): {min(setups):.1f} s")
-    lookup = statistics.median(a + b for a, b in zip(lookups[::2], lookups[1::2], strict=True))
-    print(f"   cache lookup per step (series digests + gather + move): {1e3 * lookup:.2f} ms")
+        phases = {name: min(fit[name] for fit in setup.fits) for name in PHASES}
+        parts = ", ".join(f"{name} {1e3 * value:.2f}" for name, value in phases.items())
+        print(f"      per step (ms): {parts}")
+        inside = {
+            name: statistics.median(values) for name, values in setup.inside.items() if values
+        }
+        if inside:
+            parts = ", ".join(f"{name} {1e3 * value:.2f}" for name, value in inside.items())
+            print(f"      inside training_step (ms, median per call): {parts}")
+    cached = setups["cached teacher"]
     print(
-        "   distillation terms per step (forward; backward adds about as much): "
-        f"{1e3 * statistics.median(terms):.2f} ms"
+        f"   one-off setup before the first step with the cache (fitting nothing, computing the "
+        f"teacher's outputs for all {windows} windows): {min(cached.setups):.1f} s wall"
     )
+    print("   target: cached / no teacher at most 1.5")
 
     student_nf = NeuralForecast(
-        models=[
-            DistilledMLP(
-                h=args.h,
-                input_size=args.input_size,
-                teacher=teacher,
-                max_steps=50,
-                **trainer_kwargs(args),
-            )
-        ],
-        freq="h",
+        models=[make_student(args, teacher, n_series, max_steps=50)], freq="h"
     )
     student_nf.fit(df)
     nf_teacher.dataset, nf_teacher.uids, nf_teacher.last_dates, nf_teacher.ds = (
@@ -271,18 +279,21 @@ def main() -> None:
     )
     student_latency = predict_latency(student_nf, args.repeats)
     teacher_latency = predict_latency(nf_teacher, args.repeats)
-    last = torch.tensor(train.to_numpy()[-args.input_size :].T[:, :, None].copy())
-    student_forward = forward_latency(student_nf.models[0], last, args.repeats)
-    teacher_forward = forward_latency(teacher, last, args.repeats)
+    last = torch.tensor(train.to_numpy()[-args.input_size :].copy())  # [L, series]
     print(f"\n2. Latency for {n_series} series (median of {args.repeats})")
     print(
         f"   nf.predict(): student {1e3 * student_latency:.1f} ms, teacher "
         f"{1e3 * teacher_latency:.1f} ms, teacher / student {teacher_latency / student_latency:.2f}"
     )
+    forwards = {}
+    for name, model in (("student", student_nf.models[0]), ("teacher", teacher)):
+        # multivariate networks take [1, L, series], channel-independent ones [series, L, 1]
+        windows_in = last[None] if model.MULTIVARIATE else last.T[:, :, None].contiguous()
+        forwards[name] = forward_latency(model, windows_in, args.repeats)
     print(
-        f"   network forward on {n_series} windows: student {1e3 * student_forward:.2f} ms, "
-        f"teacher {1e3 * teacher_forward:.2f} ms, teacher / student "
-        f"{teacher_forward / student_forward:.2f}"
+        f"   network forward on the last windows: student {1e3 * forwards['student']:.2f} ms, "
+        f"teacher {1e3 * forwards['teacher']:.2f} ms, teacher / student "
+        f"{forwards['teacher'] / forwards['student']:.2f}"
     )
     params = sum(p.numel() for p in student_nf.models[0].dmlp.parameters())
     teacher_params = sum(p.numel() for p in teacher.parameters())

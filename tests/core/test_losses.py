@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -257,3 +258,141 @@ def test_gradients_reach_student_and_regressor_but_not_teacher():
 def test_bad_input_names_the_problem(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# -- the implementation against a plain transcription of the formulas (method.md section 1) ----
+
+
+def reference_multi_scale(student, teacher, dim, levels=3, window=2):
+    """Pool each side with ``avg_pool1d`` along ``dim`` and average the per-scale MSEs."""
+    a, b = student.movedim(dim, -1), teacher.movedim(dim, -1)
+    total = F.mse_loss(a, b)
+    for _ in range(levels):
+        a, b = (
+            F.avg_pool1d(x.reshape(-1, 1, x.shape[-1]), window).reshape(*x.shape[:-1], -1)
+            for x in (a, b)
+        )
+        total = total + F.mse_loss(a, b)
+    return total / (levels + 1)
+
+
+def reference_multi_period(student, teacher, dim, temperature=0.5):
+    """``kl_div(log(p_s + 1e-8), p_t, "mean")`` with the target's log from ``log_softmax``."""
+
+    def logits(x):
+        amplitude = torch.fft.rfft(x, dim=dim).abs()
+        return amplitude.narrow(dim, 1, x.shape[dim] // 2) / temperature
+
+    log_p_student = torch.log(torch.softmax(logits(student), dim=dim) + 1e-8)
+    log_p_teacher = torch.log_softmax(logits(teacher), dim=dim)
+    return (log_p_teacher.exp() * (log_p_teacher - log_p_student)).mean()
+
+
+def reference_objective(alpha, beta, prediction, target, teacher_prediction, features, mapped):
+    return (
+        F.mse_loss(prediction, target)
+        + alpha
+        * (
+            reference_multi_period(prediction, teacher_prediction, 1)
+            + reference_multi_scale(prediction, teacher_prediction, 1)
+        )
+        + beta
+        * (reference_multi_period(features, mapped, 2) + reference_multi_scale(features, mapped, 2))
+    )
+
+
+def etth1_step_tensors(etth1, dtype, horizon=96, hidden=512):
+    """A distillation step on real ETTh1 windows: a DMLP student's forecast and features, the
+    true future as the teacher's forecast, and a feature regressor applied to a second
+    network's features (trainable, so the teacher side of the feature terms has gradients)."""
+    from tsdistill_plugin.core import DMLP, FeatureRegressor
+
+    torch.manual_seed(0)
+    values = torch.tensor(etth1.to_numpy()[:2000], dtype=dtype)
+    starts = torch.arange(0, 2000 - 336 - horizon, 97)[:16]
+    x = torch.stack([values[s : s + 336] for s in starts])
+    y = torch.stack([values[s + 336 : s + 336 + horizon] for s in starts])
+    student = DMLP(336, horizon, 7, hidden_size=hidden).to(dtype)
+    other = DMLP(336, horizon, 7, hidden_size=64).to(dtype)
+    regressor = FeatureRegressor(64, hidden).to(dtype)
+    out = student(x)
+    with torch.no_grad():
+        teacher_features = other(x).features
+    leaves = [out.prediction, out.features, regressor(teacher_features)]
+    leaves = [t.detach().requires_grad_(True) for t in leaves]
+    return leaves, y
+
+
+@pytest.mark.parametrize(
+    ("dtype", "rtol"), [(torch.float64, 1e-10), (torch.float32, 2e-5)], ids=["float64", "float32"]
+)
+def test_objective_matches_the_reference_formulas_with_gradients(etth1, dtype, rtol):
+    (prediction, features, mapped), target = etth1_step_tensors(etth1, dtype)
+    teacher_prediction = target + 0.3 * torch.roll(target, 5, dims=1)
+    total, _ = DistillationLoss(alpha=2.0, beta=2.0)(
+        prediction, target, teacher_prediction, features, mapped
+    )
+    inputs = (prediction, features, mapped)
+    grads = torch.autograd.grad(total, inputs)
+    expected = reference_objective(
+        2.0, 2.0, prediction, target, teacher_prediction, features, mapped
+    )
+    expected_grads = torch.autograd.grad(expected, inputs)
+    torch.testing.assert_close(total, expected, rtol=rtol, atol=0.0)
+    for grad, expected_grad in zip(grads, expected_grads, strict=True):
+        scale = expected_grad.abs().max()
+        assert scale > 0
+        torch.testing.assert_close(grad, expected_grad, rtol=0.0, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("length", [12, 13, 64, 95])
+@pytest.mark.parametrize("dim", [1, 2])
+def test_each_term_matches_its_reference_with_gradients_on_any_length(length, dim):
+    # odd and even lengths: Nyquist bin or not, pooling tails dropped or not
+    g = torch.Generator().manual_seed(length)
+    shape = (3, length, 4) if dim == 1 else (3, 4, length)
+    student = torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True)
+    teacher = (3 * torch.randn(shape, generator=g, dtype=torch.float64)).requires_grad_(True)
+    for term, reference in (
+        (lambda s, t: multi_scale_loss(s, t, dim), lambda s, t: reference_multi_scale(s, t, dim)),
+        (lambda s, t: multi_period_loss(s, t, dim), lambda s, t: reference_multi_period(s, t, dim)),
+    ):
+        value, expected = term(student, teacher), reference(student, teacher)
+        grads = torch.autograd.grad(value, (student, teacher))
+        expected_grads = torch.autograd.grad(expected, (student, teacher))
+        torch.testing.assert_close(value, expected, rtol=1e-12, atol=1e-15)
+        for grad, expected_grad in zip(grads, expected_grads, strict=True):
+            torch.testing.assert_close(grad, expected_grad, rtol=1e-9, atol=1e-15)
+
+
+def test_gradients_only_where_asked_and_none_through_a_constant_spectrum():
+    # a constant series has a zero spectrum outside the DC bin: the amplitude's gradient there
+    # is 0 (as torch.abs's), not NaN
+    student = torch.full((2, 16, 3), 4.0, requires_grad=True)
+    teacher = torch.randn(2, 16, 3)
+    multi_period_loss(student, teacher, dim=1).backward()
+    assert torch.isfinite(student.grad).all()
+    assert teacher.grad is None
+
+
+def test_underflowing_teacher_probabilities_match_the_reference_gradients():
+    # float32, temperature 0.5, one dominant period: most teacher bins are exactly 0, where the
+    # written-out backward must agree with autograd through log_softmax (zero contribution)
+    hidden_axis = torch.arange(512, dtype=torch.float32)
+    g = torch.Generator().manual_seed(3)
+    teacher = 20.0 * torch.sin(2 * torch.pi * 9 * hidden_axis / 512) + torch.randn(
+        4, 7, 512, generator=g
+    )
+    teacher.requires_grad_(True)
+    student = torch.randn(4, 7, 512, generator=g, requires_grad=True)
+    assert (period_distribution(teacher, dim=2) == 0).float().mean() > 0.5
+    value = multi_period_loss(student, teacher, dim=2)
+    expected = reference_multi_period(student, teacher, dim=2)
+    grads = torch.autograd.grad(value, (student, teacher))
+    expected_grads = torch.autograd.grad(expected, (student, teacher))
+    torch.testing.assert_close(value, expected, rtol=1e-5, atol=0.0)
+    for grad, expected_grad in zip(grads, expected_grads, strict=True):
+        assert torch.isfinite(grad).all()
+        torch.testing.assert_close(
+            grad, expected_grad, rtol=0.0, atol=1e-5 * expected_grad.abs().max()
+        )

@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 KL_EPS = 1e-8
 """Added to the student's probabilities before the logarithm, as in the reference."""
@@ -52,12 +53,52 @@ def _check_dim(x: Tensor, dim: int, name: str) -> int:
 def _pool(x: Tensor, dim: int, window: int) -> Tensor:
     """Average-pool ``x`` along ``dim`` with kernel = stride = ``window`` (floor on odd lengths).
 
-    Written as a reshape and a mean: the same numbers as ``avg_pool1d`` without its
-    one-channel layout, which is several times slower on the large feature tensors.
+    The ``window`` interleaved slices are added element-wise: the same numbers as
+    ``avg_pool1d`` or a mean over a split axis, which reduce over a tiny inner axis and are
+    several times slower on the large feature tensors.
     """
     usable = x.shape[dim] // window * window
     blocks = x.narrow(dim, 0, usable).unflatten(dim, (usable // window, window))
-    return blocks.mean(dim=dim + 1)
+    total = blocks.select(dim + 1, 0)
+    for offset in range(1, window):
+        total = total + blocks.select(dim + 1, offset)
+    return total / window
+
+
+class _PyramidMSE(torch.autograd.Function):
+    """Mean over the ``levels + 1`` scales of the mean square of an average-pooled pyramid.
+
+    The backward spreads each scale's gradient back over its pooling windows in place, one
+    pass per scale; autograd's own backward of the pooling views fills and copies a zero
+    tensor of the input's size for each of them.
+    """
+
+    @staticmethod
+    def forward(ctx, difference: Tensor, dim: int, levels: int, window: int) -> Tensor:  # noqa: ANN001
+        pyramid = [difference]
+        total = difference.square().mean()
+        for _ in range(levels):
+            pyramid.append(_pool(pyramid[-1], dim, window))
+            total = total + pyramid[-1].square().mean()
+        ctx.save_for_backward(*pyramid)
+        ctx.dim, ctx.window = dim, window
+        return total / (levels + 1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None, None]:  # noqa: ANN001
+        pyramid, dim, window = ctx.saved_tensors, ctx.dim, ctx.window
+        weight = 2 * grad / len(pyramid)  # d/dx of mean(x^2) / scales is 2 x / (numel scales)
+        coarse = pyramid[-1] * (weight / pyramid[-1].numel())
+        for fine in reversed(pyramid[:-1]):
+            gradient = fine * (weight / fine.numel())
+            usable = coarse.shape[dim] * window  # the incomplete tail was not pooled: no gradient
+            blocks = gradient.narrow(dim, 0, usable).unflatten(dim, (coarse.shape[dim], window))
+            spread = coarse / window
+            for offset in range(window):  # strided adds: faster than one broadcast add
+                blocks.select(dim + 1, offset).add_(spread)
+            coarse = gradient
+        return coarse, None, None, None
 
 
 def multi_scale_loss(
@@ -99,25 +140,57 @@ def multi_scale_loss(
             f"(needs at least {window**levels}); lower levels or use a longer horizon."
         )
     # Pooling is linear, so pooling the difference once equals differencing the pooled pair.
-    difference = student - teacher
-    total = difference.square().mean()
-    for _ in range(levels):
-        difference = _pool(difference, dim, window)
-        total = total + difference.square().mean()
-    return total / (levels + 1)
+    return _PyramidMSE.apply(student - teacher, dim, levels, window)
 
 
-def _period_logits(x: Tensor, dim: int, temperature: float) -> Tensor:
-    """rFFT amplitude along ``dim`` without the zero-frequency bin, divided by ``temperature``."""
+class _Amplitude(torch.autograd.Function):
+    """rFFT amplitude along the last axis, without the zero-frequency bin.
+
+    The backward is one inverse real FFT of the half spectrum. Autograd's own backward of
+    ``rfft`` pads the gradient to the full two-sided spectrum and runs a complex FFT, about
+    three times the work, and ``abs`` of a complex tensor (``hypot``) is slower than the square
+    root of the summed squares used here.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
+        spectrum = torch.fft.rfft(x, dim=-1)
+        parts = torch.view_as_real(spectrum[..., 1:])
+        real, imag = parts[..., 0], parts[..., 1]
+        amplitude = torch.addcmul(real.square(), imag, imag).sqrt_()
+        ctx.save_for_backward(spectrum, amplitude)
+        ctx.length = x.shape[-1]
+        return amplitude
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: ANN001
+        spectrum, amplitude = ctx.saved_tensors
+        length = ctx.length
+        # d|y|/dy = y / |y|, and 0 where y = 0 (as for torch.abs).
+        weight = (grad / amplitude).masked_fill_(amplitude == 0, 0.0)
+        # irfft adds each bin's mirror image back: halve the bins that have one (all but the
+        # Nyquist bin of an even length). The zero-frequency bin gets no gradient.
+        weight[..., : (length - 1) // 2] *= 0.5
+        gradient = spectrum * F.pad(weight, (1, 0))
+        return torch.fft.irfft(gradient, n=length, dim=-1, norm="forward")
+
+
+def _amplitude(x: Tensor, dim: int) -> Tensor:
+    """rFFT amplitude along ``dim`` without the zero-frequency bin, frequency axis last.
+
+    Returns
+    -------
+    Tensor
+        ``x.movedim(dim, -1)``'s shape with ``length // 2`` frequencies on the last axis.
+    """
     dim = _check_dim(x, dim, "x")
-    _check_positive("temperature", temperature)
     if x.shape[dim] < 2:
         raise ValueError(
             f"axis {dim} of x has length {x.shape[dim]}; a period distribution needs at least 2 "
             "points."
         )
-    amplitude = torch.fft.rfft(x, dim=dim).abs().narrow(dim, 1, x.shape[dim] // 2)
-    return amplitude / temperature
+    return _Amplitude.apply(x.movedim(dim, -1))
 
 
 def period_distribution(x: Tensor, dim: int, temperature: float = 0.5) -> Tensor:
@@ -138,7 +211,54 @@ def period_distribution(x: Tensor, dim: int, temperature: float = 0.5) -> Tensor
     Tensor
         Probabilities that sum to one along ``dim``.
     """
-    return torch.softmax(_period_logits(x, dim, temperature), dim=dim)
+    _check_positive("temperature", temperature)
+    return torch.softmax(_amplitude(x, dim) / temperature, dim=-1).movedim(-1, dim)
+
+
+class _PeriodKL(torch.autograd.Function):
+    """KL(teacher || student) of the softmax distributions of two amplitude spectra.
+
+    Both distributions are ``softmax(amplitude / temperature)`` over the last axis; the
+    divergence is averaged over every element and uses ``log(p_student + KL_EPS)``. The
+    teacher's logarithm comes from ``log_softmax``, so a teacher probability that underflows to
+    0 contributes 0 with a zero gradient (``F.kl_div``'s gradient with respect to a zero target
+    is NaN since PyTorch 1.13, pytorch#89558). The backward is written out: with ``r = p_t /
+    (p_s + eps)`` and ``u = log p_t - log(p_s + eps)``, the gradients with respect to the
+    logits are ``-p_s (r - sum p_s r) / M`` and ``p_t (u - sum p_t u) / M`` for ``M``
+    elements, divided once more by the temperature for the amplitudes.
+    """
+
+    @staticmethod
+    def forward(
+        ctx,  # noqa: ANN001
+        student_amplitude: Tensor,
+        teacher_amplitude: Tensor,
+        temperature: float,
+    ) -> Tensor:
+        p_student = torch.softmax(student_amplitude / temperature, dim=-1)
+        shifted_student = p_student + KL_EPS
+        teacher_logits = teacher_amplitude / temperature
+        # softmax rather than exp(log_softmax): exp is many times slower where its result is
+        # subnormal, which is common at temperature 0.5
+        p_teacher = torch.softmax(teacher_logits, dim=-1)
+        log_ratio = torch.log_softmax(teacher_logits, dim=-1).sub_(shifted_student.log())
+        ctx.save_for_backward(p_student, shifted_student, p_teacher, log_ratio)
+        ctx.temperature = temperature
+        return (p_teacher * log_ratio).mean()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:  # noqa: ANN001
+        p_student, shifted_student, p_teacher, log_ratio = ctx.saved_tensors
+        scale = grad / (p_teacher.numel() * ctx.temperature)
+        student_grad = teacher_grad = None
+        if ctx.needs_input_grad[0]:
+            weighted = (p_teacher * p_student).div_(shifted_student)
+            student_grad = (p_student * weighted.sum(-1, keepdim=True)).sub_(weighted).mul_(scale)
+        if ctx.needs_input_grad[1]:
+            weighted = p_teacher * log_ratio
+            teacher_grad = (p_teacher * weighted.sum(-1, keepdim=True)).sub_(weighted).mul_(-scale)
+        return student_grad, teacher_grad, None
 
 
 def multi_period_loss(
@@ -163,14 +283,8 @@ def multi_period_loss(
         with ``log(p_student + 1e-8)``.
     """
     _check_pair(student, teacher, ("student", "teacher"))
-    p_student = period_distribution(student, dim, temperature)
-    teacher_logits = _period_logits(teacher, dim, temperature)
-    p_teacher = torch.softmax(teacher_logits, dim=dim)
-    # log p_teacher from log_softmax stays finite where p_teacher underflows to 0, so those
-    # elements contribute 0 * finite = 0 with a zero gradient. F.kl_div's gradient with respect
-    # to a zero target is NaN since PyTorch 1.13 (pytorch#89558).
-    log_ratio = torch.log_softmax(teacher_logits, dim=dim) - torch.log(p_student + KL_EPS)
-    return (p_teacher * log_ratio).mean()
+    _check_positive("temperature", temperature)
+    return _PeriodKL.apply(_amplitude(student, dim), _amplitude(teacher, dim), temperature)
 
 
 class DistillationLoss(nn.Module):
@@ -311,9 +425,6 @@ class DistillationLoss(nn.Module):
             terms["feature_scale"], terms["feature_period"] = self._align(
                 features, teacher_features, dim=2
             )
-        total = (
-            terms["supervised"]
-            + self.alpha * (terms["prediction_period"] + terms["prediction_scale"])
-            + self.beta * (terms["feature_period"] + terms["feature_scale"])
-        )
-        return total, terms
+        distillation = self.alpha * (terms["prediction_period"] + terms["prediction_scale"])
+        distillation = distillation + self.beta * (terms["feature_period"] + terms["feature_scale"])
+        return terms["supervised"] + distillation, terms
