@@ -92,7 +92,11 @@ def max_relative_difference(a: np.ndarray, b: np.ndarray) -> float:
 class CheckTeacherTargets(pl.Callback):
     """Runs in every DDP process: each batch's cached teacher outputs are the teacher's
     forecasts of that batch's own inputs, and the processes' windows together are every
-    training window exactly once."""
+    training window exactly once. It holds its own copy of the teacher: the targets reach
+    the processes without theirs when the outputs are cached."""
+
+    def __init__(self, teacher: TorchTeacher) -> None:
+        self.teacher = teacher
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.seen: list[torch.Tensor] = []
@@ -100,7 +104,7 @@ class CheckTeacherTargets(pl.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         targets = pl_module.targets
         cached = targets.get(batch.window_index, batch.past_target)
-        direct = forecast_horizon(targets.teacher, batch.past_target, H)
+        direct = forecast_horizon(self.teacher, batch.past_target, H)
         torch.testing.assert_close(cached.prediction, direct.prediction, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(cached.features, direct.features, rtol=1e-5, atol=1e-6)
         self.seen.append(batch.window_index)
@@ -162,7 +166,7 @@ def test_darts_student_on_two_processes_matches_one(etth1: pd.DataFrame) -> None
         {"shuffle": False, "sampler": AsTwoProcesses(n_windows, BATCH)},
         BATCH,
     )
-    two = fit({**TWO_PROCESSES, "callbacks": [CheckTeacherTargets()]}, {}, BATCH)
+    two = fit({**TWO_PROCESSES, "callbacks": [CheckTeacherTargets(teacher())]}, {}, BATCH)
 
     assert_same_weights(two.model, one.model)
     # the epoch's terms, reduced over both processes (without sync_dist: process 0's alone)
