@@ -9,10 +9,17 @@ library's own models. Nothing else of NeuralForecast is changed.
 from neuralforecast import core
 
 from .auto import AutoDistilledMLP
+from .frames import check_frame
 from .models import DistilledMLP, DistilledMLPMultivariate
 from .teacher import NeuralForecastTeacher
 
 for _student in (DistilledMLP, DistilledMLPMultivariate):
     core.MODEL_FILENAME_DICT[_student.__name__.lower()] = _student
 
-__all__ = ["AutoDistilledMLP", "DistilledMLP", "DistilledMLPMultivariate", "NeuralForecastTeacher"]
+__all__ = [
+    "AutoDistilledMLP",
+    "DistilledMLP",
+    "DistilledMLPMultivariate",
+    "NeuralForecastTeacher",
+    "check_frame",
+]
