@@ -518,7 +518,8 @@ def _standardize(
     train_end, val_end, test_end = borders(len(raw))
     if not 0 < train_end < val_end < test_end <= len(raw):
         raise ValueError(
-            f"data set {name!r} has {len(raw)} rows, too few for a train/validation/test split."
+            f"data set {name!r} has {len(raw)} rows, too few for a train/validation/test "
+            "split; pass a file with more rows."
         )
     raw = raw.iloc[:test_end]
     train = raw.iloc[:train_end]
