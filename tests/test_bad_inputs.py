@@ -44,7 +44,7 @@ pytest.importorskip("neuralforecast")
 from darts import TimeSeries  # noqa: E402
 from darts.models import LinearRegressionModel, NLinearModel  # noqa: E402
 from neuralforecast import NeuralForecast  # noqa: E402
-from neuralforecast.models import NLinear, iTransformer  # noqa: E402
+from neuralforecast.models import LSTM, NLinear, iTransformer  # noqa: E402
 from neuralforecast.tsdataset import TimeSeriesDataset  # noqa: E402
 
 from tsdistill_plugin.benchmark.data import load_dataset  # noqa: E402
@@ -535,6 +535,91 @@ def darts_gridsearch_over_a_bad_weight(g: Given) -> None:
 
 @row(
     ValueError,
+    r"val_series\[0\] has 20 time steps, fewer than",
+    "pass a longer series",
+    "tsdistill_plugin.darts.model",
+)
+def darts_validation_series_too_short(g: Given) -> None:
+    series = ot_series(g)
+    darts_student().fit(series, val_series=series[:20])
+
+
+@row(
+    ValueError,
+    "does not use covariates, but past_covariates was given",
+    "fit on the target series only",
+    "tsdistill_plugin.darts.model",
+)
+def darts_covariates(g: Given) -> None:
+    series = ot_series(g)
+    darts_student().fit(series, past_covariates=series)
+
+
+@row(
+    ValueError,
+    "add_encoders is not supported",
+    "remove it",
+    "tsdistill_plugin.darts.model",
+)
+def darts_encoders(g: Given) -> None:
+    darts_student(add_encoders={"position": {"past": ["relative"]}})
+
+
+@row(
+    ValueError,
+    "likelihood is not supported",
+    "Remove it",
+    "tsdistill_plugin.darts.model",
+)
+def darts_likelihood(g: Given) -> None:
+    from darts.utils.likelihood_models import GaussianLikelihood
+
+    darts_student(likelihood=GaussianLikelihood())
+
+
+@row(
+    ValueError,
+    r"input_chunk_length must be a positive integer, got None \(no teacher\)",
+    "pass input_chunk_length=<int>",
+    "tsdistill_plugin.core.distillation",
+)
+def darts_no_lengths_without_a_teacher(g: Given) -> None:
+    DistilledMLPModel()
+
+
+@row(
+    ValueError,
+    r"norm must be one of \('mean', 'revin', 'none'\), got 'batch'",
+    "pass one of them",
+    "tsdistill_plugin.core.student",
+)
+def darts_unknown_norm(g: Given) -> None:
+    darts_student(norm="batch")
+
+
+@row(
+    ValueError,
+    r"scale_levels=3 needs output_chunk_length >= 2 \*\* scale_levels = 8, but "
+    "output_chunk_length=4",
+    "lower scale_levels or use a longer horizon",
+    "tsdistill_plugin.core.losses",
+)
+def darts_horizon_too_short_for_the_scale_levels(g: Given) -> None:
+    darts_student(output_chunk_length=4)
+
+
+@row(
+    ValueError,
+    "teacher_cache must be one of",
+    "pass one of them",
+    "tsdistill_plugin.core.distillation",
+)
+def darts_unknown_teacher_cache(g: Given) -> None:
+    darts_student(teacher_cache="ram")
+
+
+@row(
+    ValueError,
     r"student\.pt\.ckpt is not a saved model \(not a torch archive\): it is truncated",
     "save the model again, or copy the file again from its source",
     "tsdistill_plugin.darts.model",
@@ -790,6 +875,59 @@ def nf_object_target(g: Given) -> None:
 )
 def nf_gpu_asked_for_and_absent(g: Given) -> None:
     nf_student(accelerator="gpu")
+
+
+@row(
+    ValueError,
+    "y contains NaN or infinite values",
+    "fill, drop or clip them",
+    "tsdistill_plugin.neuralforecast.models",
+)
+def nf_nan_in_a_dataset_fitted_directly(g: Given) -> None:
+    # NeuralForecast.fit refuses NaN itself; a dataset handed to the student directly is not
+    dataset, *_ = TimeSeriesDataset.from_df(ot_frame(g, set_cell(50, "y", np.nan)))
+    nf_student().fit(dataset)
+
+
+@row(
+    ValueError,
+    "the teacher forecasts 2 channels together but the student's windows have 3",
+    "build the teacher with n_series=3",
+    "tsdistill_plugin.core.distillation",
+)
+def nf_n_series_not_matching_the_teacher(g: Given) -> None:
+    teacher = iTransformer(h=H, input_size=L, n_series=2, hidden_size=8, max_steps=1, **QUIET)
+    nf_student(DistilledMLPMultivariate, teacher=g(teacher), n_series=3)
+
+
+@row(
+    ValueError,
+    "LSTM is a recurrent NeuralForecast model, which is not supported as a teacher",
+    "use a direct model such as PatchTST",
+    "tsdistill_plugin.neuralforecast.teacher",
+)
+def nf_recurrent_teacher(g: Given) -> None:
+    nf_student(teacher=g(LSTM(h=H, input_size=L, recurrent=True, max_steps=1, **QUIET)))
+
+
+@row(
+    ValueError,
+    r"scale_levels=3 needs h >= 2 \*\* scale_levels = 8, but h=4",
+    "lower scale_levels or use a longer horizon",
+    "tsdistill_plugin.core.losses",
+)
+def nf_horizon_too_short_for_the_scale_levels(g: Given) -> None:
+    nf_student(h=4)
+
+
+@row(
+    ValueError,
+    "refit_teacher=True needs a teacher that can be fitted afresh",
+    "pass refit_teacher=False",
+    "tsdistill_plugin.core.distillation",
+)
+def nf_refit_of_a_teacher_that_cannot_be_refitted(g: Given) -> None:
+    nf_student(teacher=g(constant_teacher(0.0)), refit_teacher=True)
 
 
 @row(
