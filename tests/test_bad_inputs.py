@@ -47,10 +47,10 @@ from neuralforecast import NeuralForecast  # noqa: E402
 from neuralforecast.models import LSTM, NLinear, iTransformer  # noqa: E402
 from neuralforecast.tsdataset import TimeSeriesDataset  # noqa: E402
 
+from tsdistill_plugin import _version  # noqa: E402
 from tsdistill_plugin.benchmark.data import load_dataset  # noqa: E402
 from tsdistill_plugin.cli import main  # noqa: E402
 from tsdistill_plugin.core import TorchTeacher  # noqa: E402
-from tsdistill_plugin.core import stamp as stamp_module  # noqa: E402
 from tsdistill_plugin.core.stamp import weights_digest  # noqa: E402
 from tsdistill_plugin.darts import DistilledMLPModel  # noqa: E402
 from tsdistill_plugin.neuralforecast import (  # noqa: E402
@@ -511,7 +511,8 @@ def darts_integer_and_object_values_are_cast(g: Given) -> None:
     marks=(NO_GPU,),
 )
 def darts_gpu_asked_for_and_absent(g: Given) -> None:
-    darts_student(pl_trainer_kwargs={**QUIET, "accelerator": "gpu"})
+    # checked at fit: a GPU-trained student loads and predicts on a CPU machine
+    darts_student(pl_trainer_kwargs={**QUIET, "accelerator": "gpu"}).fit(ot_series(g))
 
 
 @row(
@@ -670,7 +671,7 @@ def darts_file_carrying_code(g: Given) -> None:
     r"this DistilledMLPModel file was saved by tsdistill_plugin 99\.0\.0, newer than the "
     r"installed 0\.",
     r"pip install --upgrade 'tsdistill-plugin>=99\.0\.0'",
-    "tsdistill_plugin.core.stamp",
+    "tsdistill_plugin._version",
 )
 def darts_file_saved_by_a_newer_plugin(g: Given) -> None:
     saved = g.fixture("darts_saved")
@@ -678,7 +679,7 @@ def darts_file_saved_by_a_newer_plugin(g: Given) -> None:
         g(file)
     path = g.fixture("tmp_path") / "newer.pt"
     with g.fixture("monkeypatch").context() as patch:
-        patch.setattr(stamp_module, "__version__", "99.0.0")
+        patch.setattr(_version, "__version__", "99.0.0")
         DistilledMLPModel.load(str(saved)).save(str(path))
     DistilledMLPModel.load(str(path))
 
@@ -717,13 +718,13 @@ def nf_inf_in_the_target(g: Given) -> None:
     ValueError,
     r"column 'y' holds 1 NaN or infinite values \(first: unique_id='OT', ds=2016-07-03 02:00",
     "fill, drop or clip them",
-    "tsdistill_plugin.neuralforecast.frames",
+    "tsdistill_plugin.frames",
 )
 def nf_nan_in_the_target(g: Given) -> None:
     check_frame(ot_frame(g, set_cell(50, "y", np.nan)), "h")
 
 
-@row(ValueError, "df has no rows", "pass the data to fit on", "tsdistill_plugin.neuralforecast")
+@row(ValueError, "df has no rows", "pass the data to fit on", "tsdistill_plugin.frames")
 def nf_empty_frame(g: Given) -> None:
     check_frame(g(long_frame(g.fixture("ot")).iloc[:0]), "h")
 
@@ -750,7 +751,7 @@ def nf_constant_series_trains(g: Given) -> None:
     r"series 'OT' misses timestamps at freq='h': after 2016-07-03 01:00:00 comes 2016-07-03 "
     r"03:00:00 instead of 2016-07-03 02:00:00",
     r"utilsforecast\.preprocessing\.fill_gaps",
-    "tsdistill_plugin.neuralforecast.frames",
+    "tsdistill_plugin.frames",
 )
 def nf_missing_timestamps(g: Given) -> None:
     check_frame(ot_frame(g, lambda frame: frame.drop(index=50)), "h")
@@ -760,7 +761,7 @@ def nf_missing_timestamps(g: Given) -> None:
     ValueError,
     r"2 rows of df share their \(unique_id, ds\) with another row",
     r"drop_duplicates\(\['unique_id', 'ds'\], keep='last'\)",
-    "tsdistill_plugin.neuralforecast.frames",
+    "tsdistill_plugin.frames",
 )
 def nf_duplicate_timestamps(g: Given) -> None:
     frame = long_frame(g.fixture("ot"))
@@ -860,7 +861,7 @@ def nf_integer_target_is_cast(g: Given) -> None:
     ValueError,
     "column 'y' has dtype object, not numbers",
     r"pd\.to_numeric",
-    "tsdistill_plugin.neuralforecast.frames",
+    "tsdistill_plugin.frames",
 )
 def nf_object_target(g: Given) -> None:
     check_frame(ot_frame(g, lambda f: f.assign(y=f["y"].astype(object))), "h")
@@ -874,7 +875,8 @@ def nf_object_target(g: Given) -> None:
     marks=(NO_GPU,),
 )
 def nf_gpu_asked_for_and_absent(g: Given) -> None:
-    nf_student(accelerator="gpu")
+    # checked at fit: NeuralForecast.load rebuilds a GPU-trained student on a CPU machine
+    nf_fit(nf_student(accelerator="gpu"), ot_frame(g))
 
 
 @row(
@@ -987,7 +989,7 @@ def nf_settings_naming_code(g: Given) -> None:
     ValueError,
     r"the saved DistilledMLP was saved by tsdistill_plugin 99\.0\.0, newer than the installed 0\.",
     r"pip install --upgrade 'tsdistill-plugin>=99\.0\.0'",
-    "tsdistill_plugin.core.stamp",
+    "tsdistill_plugin._version",
 )
 def nf_file_saved_by_a_newer_plugin(g: Given) -> None:
     saved = g.fixture("nf_saved")
@@ -995,17 +997,147 @@ def nf_file_saved_by_a_newer_plugin(g: Given) -> None:
         g(file)
     path = g.fixture("tmp_path") / "newer"
     with g.fixture("monkeypatch").context() as patch:
-        patch.setattr(stamp_module, "__version__", "99.0.0")
+        patch.setattr(_version, "__version__", "99.0.0")
         NeuralForecast.load(str(saved)).save(str(path))
     NeuralForecast.load(str(path))
 
 
-# -- the exporter and Predictor --------------------------------------------------------------
-# ROWS OF THE EXPORTER (tsdistill_plugin.export.to_onnx) AND Predictor GO HERE when the export
-# package is merged (serving branch): a student that is not fitted, a teacher-only model, a
-# corrupted / truncated ONNX file, a file saved by a newer plugin, windows of the wrong
-# length, channels or dtype, NaN or inf in the windows, duplicate / missing / unsorted
-# timestamps in the frame handed to Predictor.
+# -- the exporter and Predictor ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def exported(darts_saved: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The saved Darts student (OT, hourly) exported to ONNX."""
+    from tsdistill_plugin.export import to_onnx
+
+    path = tmp_path_factory.mktemp("onnx") / "student.onnx"
+    return to_onnx(DistilledMLPModel.load(str(darts_saved)), path)
+
+
+def predictor(given: Given) -> Any:
+    from tsdistill_plugin.export import Predictor
+
+    return Predictor.load(given(given.fixture("exported")))
+
+
+@row(
+    ValueError,
+    r"DistilledMLPModel is not fitted \(it has no trained student yet\)",
+    r"call model\.fit\(series\) before exporting",
+    "tsdistill_plugin.export.sources",
+)
+def export_an_unfitted_student(g: Given) -> None:
+    from tsdistill_plugin.export import to_onnx
+
+    to_onnx(darts_student(), g.fixture("tmp_path") / "student.onnx")
+
+
+@row(
+    TypeError,
+    "expected a NeuralForecast DistilledMLP or DistilledMLPMultivariate .*, got NLinear",
+    "or a NeuralForecast holding one",
+    "tsdistill_plugin.export.sources",
+)
+def export_the_teacher_instead_of_the_student(g: Given) -> None:
+    from tsdistill_plugin.export import to_onnx
+
+    teacher = g(NLinear(h=H, input_size=L, max_steps=1, **QUIET))
+    to_onnx(teacher, g.fixture("tmp_path") / "teacher.onnx")
+
+
+@row(
+    ValueError,
+    r"is not a student exported by tsdistill_plugin \(ONNX Runtime cannot read it",
+    "export one with `tsdistill export`",
+    "tsdistill_plugin.export.predictor",
+)
+def predictor_truncated_file(g: Given) -> None:
+    from tsdistill_plugin.export import Predictor
+
+    exported = g(g.fixture("exported"))
+    path = g.fixture("tmp_path") / "truncated.onnx"
+    path.write_bytes(exported.read_bytes()[: exported.stat().st_size // 2])
+    Predictor.load(path)
+
+
+@row(
+    ValueError,
+    r"newer\.onnx was saved by tsdistill_plugin 99\.0\.0, newer than the installed 0\.",
+    r"pip install --upgrade 'tsdistill-plugin>=99\.0\.0'",
+    "tsdistill_plugin._version",
+)
+def predictor_file_exported_by_a_newer_plugin(g: Given) -> None:
+    from tsdistill_plugin.export import Predictor, exporter, to_onnx
+
+    path = g.fixture("tmp_path") / "newer.onnx"
+    with g.fixture("monkeypatch").context() as patch:
+        patch.setattr(exporter, "__version__", "99.0.0")
+        to_onnx(DistilledMLPModel.load(str(g(g.fixture("darts_saved")))), path)
+    Predictor.load(path)
+
+
+@row(
+    ValueError,
+    r"the last 24 steps must be finite, but there is nan at 2016-07-09 05:00:00, column 'OT'",
+    "fill or drop missing values before predicting",
+    "tsdistill_plugin.export.predictor",
+)
+def predictor_nan_in_the_history(g: Given) -> None:
+    ot = g.fixture("ot").to_frame()
+    history = ot.assign(OT=np.where(np.arange(len(ot)) == len(ot) - 3, np.nan, ot["OT"]))
+    predictor(g).predict(g(history))
+
+
+@row(
+    ValueError,
+    "the student needs the last 24 steps of history, but the input has 23 rows",
+    "pass at least 24",
+    "tsdistill_plugin.export.predictor",
+)
+def predictor_history_too_short(g: Given) -> None:
+    predictor(g).predict(g(g.fixture("ot").to_frame().iloc[-(L - 1) :]))
+
+
+@row(
+    ValueError,
+    r"2 rows of df share their \(unique_id, ds\) with another row",
+    "Keep one row per timestamp",
+    "tsdistill_plugin.frames",
+)
+def predictor_duplicate_timestamps(g: Given) -> None:
+    frame = long_frame(g.fixture("ot"))
+    predictor(g).predict(g(pd.concat([frame, frame.iloc[[-5]].assign(y=9.0)])))
+
+
+@row(
+    ValueError,
+    r"series 'OT' misses timestamps at freq='h'",
+    "Fill the missing timestamps",
+    "tsdistill_plugin.frames",
+)
+def predictor_missing_timestamps(g: Given) -> None:
+    frame = long_frame(g.fixture("ot"))
+    predictor(g).predict(g(frame.drop(index=frame.index[-5])))
+
+
+@row(
+    ValueError,
+    "the frame's index must increase strictly",
+    "sort it and drop duplicates",
+    "tsdistill_plugin.export.predictor",
+)
+def predictor_unsorted_frame(g: Given) -> None:
+    predictor(g).predict(g(g.fixture("ot").to_frame().iloc[::-1]))
+
+
+@row(
+    TypeError,
+    r"the frame has non-numeric columns \['OT'\]",
+    "convert them to numbers",
+    "tsdistill_plugin.export.predictor",
+)
+def predictor_text_values(g: Given) -> None:
+    predictor(g).predict(g(g.fixture("ot").to_frame().astype(str)))
 
 
 # -- the data loader -------------------------------------------------------------------------
@@ -1116,8 +1248,8 @@ def cli_unknown_dataset(g: Given) -> None:
 
 @row(
     CommandFailed,
-    r"argument --alpha: expected a finite number >= 0, got inf",
-    "expected a finite number >= 0",
+    r"argument --alpha: expected a number >= 0 or 'auto', got inf",
+    "expected a number >= 0 or 'auto'",
     "tsdistill_plugin.benchmark.config",
 )
 def cli_infinite_alpha(g: Given) -> None:

@@ -9,8 +9,8 @@ bytes unchecked, and such a file forecasts garbage without a word). The digest d
 not an attacker, who can recompute it; code hidden in a saved file is kept out by the libraries'
 own safe loading (Darts' restricted unpickler, NeuralForecast's safetensors and JSON).
 
-A Darts student also records the version in its pickled model object (see
-:func:`version_stamp`), which is read before its checkpoint.
+A Darts student also records the version in its pickled model object, which is read before
+its checkpoint; the version check itself is :func:`tsdistill_plugin._version.check_version`.
 """
 
 from __future__ import annotations
@@ -21,53 +21,14 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from packaging.version import InvalidVersion, Version
 from torch import Tensor, nn
 
-from .._version import __version__
+from .. import _version
 
 STAMP_KEY = "_extra_state"
 """Where ``torch`` puts a module's extra state in its state dict."""
 VERSION_FIELD = "tsdistill_plugin"
 """The field of a stamp holding the version of the plugin that saved it."""
-
-
-def version_stamp() -> dict[str, str]:
-    """``{"tsdistill_plugin": <installed version>}``: what every saved student records."""
-    return {VERSION_FIELD: __version__}
-
-
-def check_version(stamp: Mapping[str, Any], what: str) -> None:
-    """Refuse what a newer plugin saved.
-
-    Parameters
-    ----------
-    stamp
-        What was saved with it (a stamp without a version, from before stamps, passes).
-    what
-        What is being loaded, for the message (e.g. ``"this DistilledMLPModel file"``).
-
-    Raises
-    ------
-    ValueError
-        Naming both versions and the upgrade that reads the file, or an unreadable version.
-    """
-    saved = stamp.get(VERSION_FIELD)
-    if saved is None:
-        return
-    try:
-        newer = Version(str(saved)) > Version(__version__)
-    except InvalidVersion as error:
-        raise ValueError(
-            f"{what} names an unreadable plugin version {saved!r}; the file is corrupt or was "
-            "edited: save the student again, or copy the file again from its source."
-        ) from error
-    if newer:
-        raise ValueError(
-            f"{what} was saved by tsdistill_plugin {saved}, newer than the installed "
-            f"{__version__}, whose format this version may not read right; upgrade the plugin "
-            f"to load it: pip install --upgrade 'tsdistill-plugin>={saved}'."
-        )
 
 
 def weights_digest(state: Mapping[str, Tensor]) -> str:
@@ -108,7 +69,11 @@ class StampedStudent(nn.Module):
         """The stamp (the plugin version and the network's weights digest) and
         :meth:`saved_extra`, as JSON bytes."""
         weights = getattr(self, self.network).state_dict()
-        stamp = {**self.saved_extra(), **version_stamp(), "weights": weights_digest(weights)}
+        stamp = {
+            **self.saved_extra(),
+            VERSION_FIELD: _version.__version__,
+            "weights": weights_digest(weights),
+        }
         return torch.tensor(list(json.dumps(stamp).encode()), dtype=torch.uint8)
 
     def set_extra_state(self, state: Tensor) -> None:
@@ -132,7 +97,7 @@ class StampedStudent(nn.Module):
         what = f"the saved {self._saved_name()}"
         if STAMP_KEY in state_dict:
             stamp = _read_stamp(state_dict[STAMP_KEY], what)
-            check_version(stamp, what)
+            _version.check_version(stamp.get(VERSION_FIELD), what)
             prefix = f"{self.network}."
             weights = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
             if "weights" in stamp and weights_digest(weights) != stamp["weights"]:

@@ -32,11 +32,12 @@ from darts.utils.ts_utils import series2seq
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 
+from .. import _version
 from ..core.checks import check_int
 from ..core.distillation import CacheMode, Distillation, TeacherTargets, provenance
 from ..core.ensemble import Weights
 from ..core.schedule import halving_lr_factor
-from ..core.stamp import StampedStudent, check_version, version_stamp
+from ..core.stamp import StampedStudent
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import FeatureRegressor
 from ..devices import check_accelerator, for_prediction
@@ -422,10 +423,10 @@ class DistilledMLPModel(StudentModelHooks):
     def __getstate__(self) -> dict[str, Any]:
         """Darts' pickled state (what ``save`` writes to the ``.pt`` file) and the version of
         the plugin that wrote it."""
-        return {**super().__getstate__(), "_saved_by": version_stamp()}
+        return {**super().__getstate__(), "_saved_by": _version.__version__}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        check_version(state.pop("_saved_by", {}), "this DistilledMLPModel file")
+        _version.check_version(state.pop("_saved_by", None), "this DistilledMLPModel file")
         super().__setstate__(state)
 
     @staticmethod

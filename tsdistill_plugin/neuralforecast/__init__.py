@@ -8,8 +8,8 @@ library's own models. Nothing else of NeuralForecast is changed.
 
 from neuralforecast import core
 
+from ..frames import check_frame
 from .auto import AutoDistilledMLP
-from .frames import check_frame
 from .models import DistilledMLP, DistilledMLPMultivariate
 from .teacher import NeuralForecastTeacher
 

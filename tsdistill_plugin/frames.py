@@ -1,10 +1,14 @@
-"""``check_frame``: what NeuralForecast accepts silently in a long-format frame, refused.
+"""Checks of long-format frames (``unique_id, ds, y``): what is read silently but wrongly.
 
 ``NeuralForecast.fit`` sorts the rows by series and time, then hands its models the target
 values alone, without their timestamps. Rows that share a ``(unique_id, ds)`` pair, and missing
 timestamps, reach a model as consecutive steps of a series that is not the user's: no model,
-the students included, can see them. Call :func:`check_frame` on the frame before ``fit``
+the students included, can see them. Call :func:`check_frame` (exported as
+``tsdistill_plugin.neuralforecast.check_frame``) on the frame before ``fit``
 (``nf.fit(check_frame(df, freq="h"))``); the plugin does not change NeuralForecast to call it.
+``Predictor.predict`` checks a long frame's timestamps with :func:`check_timestamps`.
+
+Plain pandas: no torch, no forecasting library.
 """
 
 from __future__ import annotations
@@ -59,19 +63,53 @@ def check_frame(
     if len(df) == 0:
         raise ValueError("df has no rows; pass the data to fit on.")
     _check_target(df, id_col, time_col, target_col)
+    check_timestamps(df, freq, id_col, time_col)
+    return df
+
+
+def check_timestamps(
+    df: pd.DataFrame, freq: str | int | None, id_col: str = "unique_id", time_col: str = "ds"
+) -> None:
+    """Refuse a long-format frame whose timestamps are not one regular grid per series.
+
+    Parameters
+    ----------
+    df
+        Rows of several series, in any order; not modified.
+    freq
+        The data's frequency (a pandas offset alias, or an integer step for integer
+        timestamps), or ``None`` to check only that no timestamp repeats.
+    id_col, time_col
+        Column names.
+
+    Raises
+    ------
+    ValueError
+        For timestamps that are neither datetimes nor integers, a ``(id, time)`` pair on
+        several rows, or a missing timestamp between a series' first and last.
+    """
+    kind = df[time_col]
+    if not (
+        pd.api.types.is_datetime64_any_dtype(kind)
+        or (pd.api.types.is_integer_dtype(kind) and not pd.api.types.is_bool_dtype(kind))
+    ):
+        raise ValueError(
+            f"column {time_col!r} has dtype {kind.dtype}; it must hold timestamps or integers: "
+            f"convert it, e.g. df[{time_col!r}] = pd.to_datetime(df[{time_col!r}])."
+        )
     times = df[[id_col, time_col]]
     repeated = times.duplicated(keep=False)
     if repeated.any():
         first = times[repeated].iloc[0]
         raise ValueError(
             f"{int(repeated.sum())} rows of df share their ({id_col}, {time_col}) with another "
-            f"row (first: {id_col}={first[id_col]!r}, {time_col}={first[time_col]}); "
-            "NeuralForecast would take them as consecutive steps. Keep one row per timestamp: "
+            f"row (first: {id_col}={first[id_col]!r}, {time_col}={first[time_col]}), which "
+            "would be read as consecutive steps. Keep one row per timestamp: "
             f"df.drop_duplicates([{id_col!r}, {time_col!r}], keep='last'), or aggregate them "
-            f"with df.groupby([{id_col!r}, {time_col!r}], as_index=False)[{target_col!r}].mean()."
+            f"with df.groupby([{id_col!r}, {time_col!r}], as_index=False).mean()."
         )
-    _check_regular(times, freq, id_col, time_col)
-    return df
+    if freq is not None:
+        _check_regular(times, freq, id_col, time_col)
 
 
 def _check_target(df: pd.DataFrame, id_col: str, time_col: str, target_col: str) -> None:
@@ -88,15 +126,6 @@ def _check_target(df: pd.DataFrame, id_col: str, time_col: str, target_col: str)
             f"column {target_col!r} holds {int((~finite).sum())} NaN or infinite values (first: "
             f"{id_col}={first[id_col]!r}, {time_col}={first[time_col]}); fill, drop or clip "
             "them before fitting."
-        )
-    kind = df[time_col]
-    if not (
-        pd.api.types.is_datetime64_any_dtype(kind)
-        or (pd.api.types.is_integer_dtype(kind) and not pd.api.types.is_bool_dtype(kind))
-    ):
-        raise ValueError(
-            f"column {time_col!r} has dtype {kind.dtype}; it must hold timestamps or integers: "
-            f"convert it, e.g. df[{time_col!r}] = pd.to_datetime(df[{time_col!r}])."
         )
 
 
