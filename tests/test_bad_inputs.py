@@ -350,22 +350,37 @@ def at_step(step: int, value: float) -> Callable[[np.ndarray], np.ndarray]:
     return lambda values: np.where(np.arange(len(values)) == step, value, values)
 
 
-@row(ValueError, r"series\[0\] contains NaN or infinite", "Fill or clip", "tsdistill_plugin.darts")
+@row(
+    ValueError,
+    r"series\[0\] contains NaN or infinite",
+    "Fill or clip",
+    "tsdistill_plugin.darts.model",
+)
 def darts_inf_in_the_target(g: Given) -> None:
     darts_student().fit(ot_series(g, at_step(50, np.inf)))
 
 
-@row(ValueError, r"series\[0\] contains NaN", "MissingValuesFiller", "tsdistill_plugin.darts")
+@row(ValueError, r"series\[0\] contains NaN", "MissingValuesFiller", "tsdistill_plugin.darts.model")
 def darts_nan_in_the_target(g: Given) -> None:
     darts_student().fit(ot_series(g, at_step(50, np.nan)))
 
 
-@row(ValueError, r"has 0 time steps, fewer than", "pass a longer series", "tsdistill_plugin.darts")
+@row(
+    ValueError,
+    r"has 0 time steps, fewer than",
+    "pass a longer series",
+    "tsdistill_plugin.darts.model",
+)
 def darts_empty_series(g: Given) -> None:
     darts_student().fit(g(TimeSeries.from_values(np.empty((0, 1), dtype=np.float32))))
 
 
-@row(ValueError, "has 31 time steps, fewer than", "or shorter chunk lengths", "tsdistill_plugin")
+@row(
+    ValueError,
+    "has 31 time steps, fewer than",
+    "or shorter chunk lengths",
+    "tsdistill_plugin.darts.model",
+)
 def darts_series_too_short(g: Given) -> None:
     darts_student().fit(g(ot_series(g)[: L + H - 1]))
 
