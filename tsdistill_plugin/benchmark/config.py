@@ -10,6 +10,7 @@ so every default is written once, here.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ def distillation_weight(text: str) -> float | str:
         value = float(text)
     except ValueError:
         value = float("nan")
-    if not value >= 0:  # also refuses nan
+    if not 0 <= value < math.inf:  # also refuses nan and inf
         raise argparse.ArgumentTypeError(f"expected a number >= 0 or 'auto', got {text}")
     return value
 

@@ -472,10 +472,23 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"{path}: every column other than 'date' must be numeric; non-numeric: {non_numeric}."
             " Drop or encode those columns."
         )
-    if frame.isna().any().any():
+    bad = ~np.isfinite(frame.to_numpy(dtype=np.float64))
+    if bad.any():
         raise ValueError(
-            f"{path} has missing values in {list(frame.columns[frame.isna().any()])}; fill them "
-            "before benchmarking."
+            f"{path} has missing or infinite values in {list(frame.columns[bad.any(axis=0)])}; "
+            "fill or clip them before benchmarking."
+        )
+    if dates.duplicated().any():
+        raise ValueError(
+            f"{path} has several rows for the date {dates[dates.duplicated()].iloc[0]}; keep one "
+            "row per date (the rows are read as consecutive steps)."
+        )
+    if not dates.is_monotonic_increasing:
+        row = int(np.flatnonzero(np.diff(dates.to_numpy()) < np.timedelta64(0))[0]) + 1
+        raise ValueError(
+            f"{path}: the dates are not in increasing order (row {row}, {dates.iloc[row]}, "
+            f"comes after {dates.iloc[row - 1]}); sort the file by date (the rows are read as "
+            "consecutive steps)."
         )
     frame.index = pd.DatetimeIndex(dates, name="date")
     return frame
@@ -505,7 +518,8 @@ def _standardize(
     train_end, val_end, test_end = borders(len(raw))
     if not 0 < train_end < val_end < test_end <= len(raw):
         raise ValueError(
-            f"data set {name!r} has {len(raw)} rows, too few for a train/validation/test split."
+            f"data set {name!r} has {len(raw)} rows, too few for a train/validation/test "
+            "split; pass a file with more rows."
         )
     raw = raw.iloc[:test_end]
     train = raw.iloc[:train_end]

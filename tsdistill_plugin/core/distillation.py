@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from .cache import TeacherCache
+from .checks import check_int
 from .ensemble import TeacherEnsemble
 from .losses import DistillationLoss
 from .teacher import (
@@ -313,6 +314,20 @@ def _windows_digest(windows: Sequence, samples: int = 32) -> bytes:
     return digest.digest()
 
 
+def _fit_teacher(teacher: FittableTeacher, data: TrainingData) -> None:
+    """Fit ``teacher`` on the student's training data; the teacher's own error (its library's,
+    which does not know that a student asked) comes back saying which model failed and how to
+    go on."""
+    try:
+        teacher.fit(data.frames(), data.val_frames())
+    except Exception as error:
+        raise ValueError(
+            f"the teacher {teacher!r} could not be fitted on the student's training data: "
+            f"{type(error).__name__}: {error} Pass a teacher that can be fitted on this data "
+            "(shorter lengths, or longer series), or fit it yourself and pass it fitted."
+        ) from error
+
+
 class Distillation:
     """A student's teacher through every fit of the student, shared by the student's copies.
 
@@ -357,12 +372,11 @@ class Distillation:
         stride: int = 1,
     ) -> None:
         if cache not in CACHE_MODES:
-            raise ValueError(f"teacher_cache must be one of {CACHE_MODES}, got {cache!r}.")
-        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
             raise ValueError(
-                f"teacher_stride must be a positive integer, got {stride!r}; 1 distils from "
-                "every window."
+                f"teacher_cache must be one of {CACHE_MODES}, got {cache!r}; pass one of them "
+                "('auto' picks memory or disk by size)."
             )
+        check_int("teacher_stride", stride, fix="pass an integer >= 1 (1: every window)")
         if refit and teacher is not None and not isinstance(teacher, RefittableTeacher):
             raise ValueError(
                 f"refit_teacher=True needs a teacher that can be fitted afresh (a Darts or "
@@ -514,7 +528,7 @@ class Distillation:
         self.check_channels(n_channels, hint)  # what is known before fitting
         if isinstance(teacher, FittableTeacher) and not teacher.is_fitted:
             logger.info("Fitting the teacher %r on the student's training data.", teacher)
-            teacher.fit(data.frames(), data.val_frames())
+            _fit_teacher(teacher, data)
             self._fitted_on = None if self.refit else data.ends
             self.check_channels(n_channels, hint)
             self._check_lengths(teacher, input_len, horizon, ("lookback", "horizon"))

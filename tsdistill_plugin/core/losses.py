@@ -8,12 +8,12 @@ Kullback-Leibler divergence KL(teacher || student) averaged over every element.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
+
+from .checks import check_float, check_int
 
 KL_EPS = 1e-8
 """Added to the student's probabilities before the logarithm, as in the reference."""
@@ -315,19 +315,10 @@ class DistillationLoss(nn.Module):
     ) -> None:
         super().__init__()
         for name, value in (("alpha", alpha), ("beta", beta)):
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(
-                    f"{name} must be a finite number >= 0, got {value!r}; 0 switches its terms off."
-                )
-        if not (isinstance(temperature, int | float) and math.isfinite(temperature)):
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}.")
-        _check_positive("temperature", temperature)
-        _check_positive("window", window)
-        if isinstance(levels, bool) or not isinstance(levels, int) or levels < 0:
-            raise ValueError(
-                f"scale_levels must be a non-negative integer, got {levels!r}; the reference "
-                "uses 3."
-            )
+            check_float(name, value, positive=False, fix="pass a weight >= 0 (0 turns it off)")
+        check_float("temperature", temperature, fix="pass a value > 0 (the reference uses 0.5)")
+        check_int("window", window, fix="pass an integer >= 1 (the reference uses 2)")
+        check_int("scale_levels", levels, 0, fix="pass an integer >= 0 (the reference uses 3)")
         self.alpha = alpha
         self.beta = beta
         self.temperature = temperature

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .checks import check_int
+
 NormMode = Literal["mean", "revin", "none"]
 NORM_MODES: tuple[str, ...] = ("mean", "revin", "none")
 
@@ -25,7 +27,7 @@ def check_student_arguments(
     horizon: int | None = None,
     n_channels: int | None = None,
     hidden_size: int | None = None,
-    norm: str | None = None,
+    norm: str = "mean",
     moving_avg: int | None = None,
 ) -> None:
     """Refuse arguments a :class:`DMLP` cannot be built with, before anything is built.
@@ -44,12 +46,10 @@ def check_student_arguments(
         ("n_channels", n_channels),
         ("hidden_size", hidden_size),
     ):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    if norm is not None and norm not in NORM_MODES:
-        raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}.")
+        if value is not None:
+            check_int(name, value)
+    if norm not in NORM_MODES:
+        raise ValueError(f"norm must be one of {NORM_MODES}, got {norm!r}; pass one of them.")
     if moving_avg is not None and (
         isinstance(moving_avg, bool)
         or not isinstance(moving_avg, int)

@@ -411,6 +411,11 @@ def forecast_horizon(teacher: Teacher, x: Tensor, horizon: int) -> TeacherOutput
     -------
     TeacherOutput
         ``prediction`` ``[batch, horizon, channels]`` and the teacher's features, if any.
+
+    Raises
+    ------
+    ValueError
+        When the teacher's forecasts or features are not all finite.
     """
     if x.shape[1] < teacher.input_len:
         raise ValueError(
@@ -427,4 +432,23 @@ def forecast_horizon(teacher: Teacher, x: Tensor, horizon: int) -> TeacherOutput
         steps.append(teacher.forecast(window).prediction)
         produced += steps[-1].shape[1]
     prediction = torch.cat(steps, dim=1)[:, :horizon]
+    _check_finite(teacher, prediction, first.features)
     return TeacherOutput(prediction, first.features)
+
+
+def _check_finite(teacher: Teacher, prediction: Tensor, features: Tensor | None) -> None:
+    """Refuse a teacher's non-finite outputs: the student would learn NaN from them, and
+    training would fail much later, with a NaN loss that names no cause."""
+    if not torch.isfinite(prediction).all():
+        raise ValueError(
+            f"the teacher {teacher!r} forecasts NaN or infinite values for some training "
+            "windows, so the student cannot learn from it; a teacher fitted on non-finite data "
+            "or one whose training diverged does this: refit the teacher on finite data (or "
+            "with a lower learning rate), or pass teacher=None to train without it."
+        )
+    if features is not None and not torch.isfinite(features).all():
+        raise ValueError(
+            f"the teacher {teacher!r} gives NaN or infinite hidden features for some training "
+            "windows; pick another layer with teacher_feature_layer, or pass "
+            "teacher_feature_layer=None (or beta=0) to distil from its forecasts only."
+        )

@@ -10,11 +10,15 @@ the distillation terms added to the loss of Darts' own training step.
 from __future__ import annotations
 
 import copy
+import os
+import pickle
+import zipfile
 from typing import Any
 
 import numpy as np
 import torch
 from darts.models.forecasting.pl_forecasting_module import PLForecastingModule, io_processor
+from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
 from darts.timeseries import TimeSeries
 from darts.utils.data import TorchTrainingDataset
 from darts.utils.data.torch_datasets.utils import (
@@ -28,9 +32,12 @@ from darts.utils.ts_utils import series2seq
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
 
+from .. import _version
+from ..core.checks import check_int
 from ..core.distillation import CacheMode, Distillation, TeacherTargets, provenance
 from ..core.ensemble import Weights
 from ..core.schedule import halving_lr_factor
+from ..core.stamp import StampedStudent
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import FeatureRegressor
 from ..devices import check_accelerator, for_prediction
@@ -50,7 +57,7 @@ DEFAULT_LR_SCHEDULER = {
 LENGTH_NAMES = ("input_chunk_length", "output_chunk_length")
 
 
-class _DistilledMLPModule(PLForecastingModule):
+class _DistilledMLPModule(StampedStudent, PLForecastingModule):
     """The Lightning module: ``DMLP``, plus the distillation terms during training.
 
     Parameters
@@ -69,6 +76,8 @@ class _DistilledMLPModule(PLForecastingModule):
     :class:`~tsdistill_plugin.core.FeatureRegressor` trains with the student but predictions
     never use it, so checkpoints leave it out.
     """
+
+    saved_name = "DistilledMLPModel checkpoint"
 
     def __init__(self, n_channels: int, hidden_size: int, norm: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -411,6 +420,52 @@ class DistilledMLPModel(StudentModelHooks):
         finally:
             self.trainer_params = trainer_params
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Darts' pickled state (what ``save`` writes to the ``.pt`` file) and the version of
+        the plugin that wrote it."""
+        return {**super().__getstate__(), "_saved_by": _version.__version__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        _version.check_version(state.pop("_saved_by", None), "this DistilledMLPModel file")
+        super().__setstate__(state)
+
+    @staticmethod
+    def load(
+        path: str, pl_trainer_kwargs: dict | None = None, trusted: bool = False, **kwargs: Any
+    ) -> DistilledMLPModel:
+        """Load a saved student: Darts' ``TorchForecastingModel.load`` (safe loading, arguments
+        as there), with one clear error for a file that cannot be read.
+
+        Raises
+        ------
+        ValueError
+            When the file (or its ``.ckpt``) is truncated, corrupt or altered, refers to code
+            that Darts' safe loading refuses, or was saved by a newer plugin.
+        TypeError
+            When the file holds another model.
+        """
+        for file in (path, f"{path}.ckpt"):
+            if os.path.isfile(file) and not zipfile.is_zipfile(file):
+                raise ValueError(
+                    f"{file} is not a saved model (not a torch archive): it is truncated or "
+                    "corrupt; save the model again, or copy the file again from its source."
+                )
+        try:
+            model = TorchForecastingModel.load(path, pl_trainer_kwargs, trusted, **kwargs)
+        except (pickle.UnpicklingError, EOFError, RuntimeError) as error:
+            raise ValueError(
+                f"{path} could not be read as a saved DistilledMLPModel: {error} The file is "
+                "corrupt or was altered (or is not a student's): save the model again, or copy "
+                "the file again from its source, and pass trusted=True only for files you "
+                "saved yourself."
+            ) from error
+        if not isinstance(model, DistilledMLPModel):
+            raise TypeError(
+                f"{path} holds a {type(model).__name__}, not a DistilledMLPModel; load it with "
+                f"{type(model).__name__}.load."
+            )
+        return model
+
     def create_module(self, train_sample: TorchTrainingSample) -> _DistilledMLPModule:
         module = _DistilledMLPModule(
             n_channels=train_sample.past_target.shape[1],
@@ -459,13 +514,14 @@ def _check_series(
             )
         if s.n_components != width:
             raise ValueError(
-                f"{name}[{i}] has {s.n_components} components but series[0] has {width}; all "
-                "series of one student must have the same components."
+                f"{name}[{i}] has {s.n_components} components but series[0] has {width}; pass "
+                "series with the same components (one student forecasts one set of components)."
             )
 
 
 def _check_darts_arguments(params: dict[str, Any]) -> None:
-    """Refuse Darts arguments the student does not support, before anything is built."""
+    """Refuse Darts arguments the student does not support or that are out of range, before
+    anything is built."""
     if params.get("likelihood") is not None:
         raise ValueError(
             "DistilledMLPModel is a point forecaster; likelihood is not supported (got "
@@ -481,3 +537,7 @@ def _check_darts_arguments(params: dict[str, Any]) -> None:
             "DistilledMLPModel does not use covariates, so add_encoders is not supported; "
             "remove it."
         )
+    for name in ("n_epochs", "batch_size"):
+        if name in params:
+            check_int(name, params[name])
+    check_int("random_state", params.get("random_state"), 0, allowed=(None,))

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._version import check_version
+from ..frames import check_timestamps
 from ._extra import import_extra
 from .metadata import INPUT_NAME, StudentSpec
 
@@ -55,7 +57,8 @@ class Predictor:
         Raises
         ------
         ValueError
-            If the file is not an exported student, or ``threads`` / ``device`` are invalid.
+            If the file is not an exported student, was exported by a newer plugin, or
+            ``threads`` / ``device`` are invalid.
         """
         ort = import_extra("onnxruntime", "running an exported student")
         path = Path(path)
@@ -74,6 +77,7 @@ class Predictor:
                 f"read it: {str(error).splitlines()[0]}); export one with `tsdistill export`."
             ) from error
         spec = StudentSpec.from_props(session.get_modelmeta().custom_metadata_map, str(path))
+        check_version(spec.plugin_version, str(path))
         return cls(session, spec)
 
     @property
@@ -103,7 +107,8 @@ class Predictor:
         Raises
         ------
         ValueError
-            For a wrong shape, too little history, NaN or inf, unknown or missing columns.
+            For a wrong shape, too little history, NaN or inf, unknown or missing columns, or
+            (long frames) a timestamp repeated or missing in a series.
         TypeError
             For an input that is none of the above.
         """
@@ -162,6 +167,8 @@ class Predictor:
                 f"{missing}, unknown {unknown}. Rename or drop columns (the student reads "
                 "only past target values)."
             )
+        freq = self.spec.freq
+        check_timestamps(frame, int(freq) if freq and freq.lstrip("-").isdigit() else freq)
         ordered = frame.sort_values(["unique_id", "ds"], kind="stable")
         if not self.spec.channel_independent:
             wide = ordered.pivot(index="ds", columns="unique_id", values="y")

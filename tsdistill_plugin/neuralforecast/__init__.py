@@ -8,6 +8,7 @@ library's own models. Nothing else of NeuralForecast is changed.
 
 from neuralforecast import core
 
+from ..frames import check_frame
 from .auto import AutoDistilledMLP
 from .models import DistilledMLP, DistilledMLPMultivariate
 from .teacher import NeuralForecastTeacher
@@ -15,4 +16,10 @@ from .teacher import NeuralForecastTeacher
 for _student in (DistilledMLP, DistilledMLPMultivariate):
     core.MODEL_FILENAME_DICT[_student.__name__.lower()] = _student
 
-__all__ = ["AutoDistilledMLP", "DistilledMLP", "DistilledMLPMultivariate", "NeuralForecastTeacher"]
+__all__ = [
+    "AutoDistilledMLP",
+    "DistilledMLP",
+    "DistilledMLPMultivariate",
+    "NeuralForecastTeacher",
+    "check_frame",
+]

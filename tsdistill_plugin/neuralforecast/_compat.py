@@ -10,16 +10,26 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from neuralforecast._serialization import SerializationError
 from neuralforecast.common._base_auto import BaseAuto
 from neuralforecast.common._base_model import BaseModel
 from torch import Tensor
 
 CHECKED_VERSION = "3.3.0"
 
-__all__ = ["AutoHooks", "BaseModel", "SampledWindows", "StudentHooks", "optuna_space"]
+__all__ = [
+    "AutoHooks",
+    "BaseModel",
+    "SampledWindows",
+    "SerializationError",
+    "StudentHooks",
+    "optuna_space",
+]
 # ``BaseModel`` and ``BaseAuto``, the base classes of every NeuralForecast model and tuner, are
 # defined in the private modules ``neuralforecast.common._base_model`` / ``._base_auto`` and
-# exported nowhere else.
+# exported nowhere else. ``SerializationError``, what ``BaseModel.load`` raises for a saved file
+# it cannot decode (an unknown name in its JSON, missing weights), is defined in the private
+# ``neuralforecast._serialization`` and exported nowhere else.
 
 
 class AutoHooks(BaseAuto):

@@ -18,6 +18,7 @@ from neuralforecast.losses.pytorch import MSE
 from neuralforecast.tsdataset import TimeSeriesDataset
 from torch import Tensor
 
+from ..core.checks import check_float, check_int
 from ..core.distillation import (
     CacheMode,
     Distillation,
@@ -27,19 +28,26 @@ from ..core.distillation import (
     provenance,
 )
 from ..core.ensemble import Weights
+from ..core.stamp import StampedStudent
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import AUTO, FeatureLayer, FeatureRegressor, FittableTeacher
 from ..devices import check_accelerator, for_prediction
 from ..teachers import distillation_for
-from ._compat import SampledWindows, StudentHooks
+from ._compat import SampledWindows, SerializationError, StudentHooks
 from ._windows import TrainingWindows, training_data
 from .teacher import median_point
 
 LENGTH_NAMES = ("input_size", "h")
 
 
-class _DistilledBase(StudentHooks):
-    """Shared implementation of the two students (see :class:`DistilledMLP`)."""
+class _DistilledBase(StampedStudent, StudentHooks):
+    """Shared implementation of the two students (see :class:`DistilledMLP`).
+
+    Saved students carry the plugin's stamp (version and weights digest, see
+    :class:`~tsdistill_plugin.core.stamp.StampedStudent`) in their state dict.
+    """
+
+    network = "dmlp"
 
     EXOGENOUS_FUTR = False
     EXOGENOUS_HIST = False
@@ -61,6 +69,7 @@ class _DistilledBase(StudentHooks):
         # deep-copies the model; every copy shares the lifecycle. It is removed from the
         # hyperparameters below, so saved students hold no teacher.
         check_student_arguments(hidden_size=hidden_size, norm=norm, moving_avg=moving_avg)
+        _check_training_arguments(kwargs)
         super().__init__(h=h, input_size=input_size, **kwargs)
         for hparams in (self.hparams, self._hparams_initial):
             hparams.pop("teacher", None)
@@ -97,13 +106,13 @@ class _DistilledBase(StudentHooks):
             )
         return f"build the teacher with n_series={self.n_series}"
 
-    def get_extra_state(self) -> Tensor:
-        """``training_provenance`` (what the last fit trained on, read by the exporter) as JSON
-        bytes, saved in the state dict: NeuralForecast saves only tensors."""
-        return torch.tensor(list(json.dumps(self.training_provenance).encode()), dtype=torch.uint8)
+    def saved_extra(self) -> dict[str, Any]:
+        """``training_provenance`` (what the last fit trained on, read by the exporter), saved
+        with the stamp in the state dict (NeuralForecast saves only tensors)."""
+        return {"provenance": self.training_provenance}
 
-    def set_extra_state(self, state: Tensor) -> None:
-        self.training_provenance = json.loads(bytes(state.tolist()).decode())
+    def restore_extra(self, saved: dict[str, Any]) -> None:
+        self.training_provenance = saved.get("provenance")
 
     def forward(self, windows_batch: dict[str, Tensor]) -> Tensor:
         """Forecast ``windows_batch["insample_y"]`` ``[batch, input_size, series]``.
@@ -264,6 +273,28 @@ class _DistilledBase(StudentHooks):
             return super().predict(*args, **kwargs)
         finally:
             self.trainer_kwargs = trainer_kwargs
+
+    @classmethod
+    def load(cls, path: str, *args: Any, **kwargs: Any) -> _DistilledBase:
+        """Load a saved student: ``BaseModel.load`` (safetensors and JSON, no code runs;
+        arguments as there, and ``NeuralForecast.load`` calls it for each saved student), with
+        one clear error for a file that cannot be read.
+
+        Raises
+        ------
+        ValueError
+            When the file is truncated, corrupt or altered (its weights no longer match their
+            digest, or its settings name what NeuralForecast does not know), or was saved by a
+            newer plugin.
+        """
+        try:
+            return super().load(path, *args, **kwargs)
+        except (SerializationError, json.JSONDecodeError) as error:
+            raise ValueError(
+                f"{path} could not be read as a saved {cls.__name__}: {error} The file is "
+                "corrupt or was altered after saving: save the student again, or copy the file "
+                "again from its source."
+            ) from error
 
     def _teacher_outputs(self, batch: dict, sampled: SampledWindows) -> TargetBatch | None:
         """The teacher's outputs for the sampled windows, in the batch's series order."""
@@ -549,11 +580,11 @@ class DistilledMLPMultivariate(_DistilledBase):
         loss = MSE() if loss is None else loss
         if n_series is None and teacher.teacher is not None:
             n_series = teacher.teacher.n_channels
-        if not isinstance(n_series, int) or n_series < 1:
-            raise ValueError(
-                f"n_series must be the number of series in the data (a positive integer), got "
-                f"{n_series!r}; pass n_series=df['unique_id'].nunique()."
-            )
+        check_int(
+            "n_series",
+            n_series,
+            fix="pass the number of series in the data, n_series=df['unique_id'].nunique()",
+        )
         super().__init__(
             h=h,
             input_size=input_size,
@@ -589,6 +620,31 @@ class DistilledMLPMultivariate(_DistilledBase):
 
 
 # -- checks ------------------------------------------------------------------------------
+
+_TRAINING_INTEGERS: dict[str, tuple[int, tuple]] = {
+    "max_steps": (1, ()),
+    "batch_size": (1, ()),
+    "valid_batch_size": (1, (None,)),
+    "windows_batch_size": (1, (None,)),
+    "inference_windows_batch_size": (1, (None, -1)),
+    "step_size": (1, ()),
+    "val_check_steps": (1, ()),
+    "early_stop_patience_steps": (-1, ()),
+    "num_lr_decays": (-1, ()),
+    "random_seed": (0, ()),
+}
+"""``BaseModel``'s integer arguments the students pass on: the smallest value each accepts
+(-1: off, or all windows) and other accepted values (``None``: NeuralForecast's default)."""
+
+
+def _check_training_arguments(kwargs: dict[str, Any]) -> None:
+    """Refuse NeuralForecast training arguments out of range at construction (NeuralForecast
+    checks none of them, and a bad one fails only when training starts, or not at all)."""
+    for name, (minimum, allowed) in _TRAINING_INTEGERS.items():
+        if name in kwargs:
+            check_int(name, kwargs[name], minimum, allowed=allowed)
+    if "learning_rate" in kwargs:
+        check_float("learning_rate", kwargs["learning_rate"])
 
 
 def _check_teacher_ready(distillation: Distillation, dataset: Any) -> None:
