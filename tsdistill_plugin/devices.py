@@ -1,5 +1,7 @@
-"""Device checks and settings shared by the integrations (both train through PyTorch
-Lightning)."""
+"""Device checks and settings shared by the integrations.
+
+Both integrations train through PyTorch Lightning.
+"""
 
 from __future__ import annotations
 
@@ -47,8 +49,9 @@ def check_accelerator(accelerator: object, argument: str) -> None:
 
 
 def for_prediction(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Lightning ``Trainer`` arguments to predict with, where those the student trained with do
-    not serve; ``None`` when they do.
+    """Lightning ``Trainer`` arguments to predict with, where those the student trained with fail.
+
+    ``None`` when the training arguments serve.
 
     A student trained on several devices predicts on one (:func:`one_device`), and a student
     trained on an accelerator this machine lacks (a GPU-trained student loaded on a CPU machine)
@@ -70,8 +73,9 @@ def for_prediction(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def one_device(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Lightning ``Trainer`` arguments that run in this process on one device, for prediction
-    after training on several; ``None`` when ``trainer_kwargs`` already do.
+    """Lightning ``Trainer`` arguments that run in this process on one device.
+
+    For prediction after training on several; ``None`` when ``trainer_kwargs`` already do.
 
     Under a distributed strategy Lightning shards the prediction data across processes and
     hands back only each process's part (``ddp_spawn`` hands back nothing at all), so a student

@@ -149,8 +149,9 @@ def distillation_for(
     cache: CacheMode = "auto",
     stride: int = 1,
 ) -> Distillation:
-    """The lifecycle of a student constructed with ``teacher`` (what both integrations'
-    constructors build from their arguments).
+    """The lifecycle of a student constructed with ``teacher``.
+
+    It is what both integrations' constructors build from their arguments.
 
     ``teacher`` may already be a :class:`~tsdistill_plugin.core.Distillation` (the libraries'
     copies of a student pass their original's on): it is returned as it is, shared.

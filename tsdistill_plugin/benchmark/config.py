@@ -1,5 +1,6 @@
-"""What a benchmark run does: :class:`BenchmarkConfig`, whose fields are also the options of
-``tsdistill benchmark``.
+"""What a benchmark run does: :class:`BenchmarkConfig`.
+
+Its fields are also the options of ``tsdistill benchmark``.
 
 Each field's metadata holds its command-line help and the ``argparse`` keywords the option needs
 (``type``, ``choices``, ``nargs``, and ``flag`` where the option is not ``--field-name``); the

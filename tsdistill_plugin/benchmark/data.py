@@ -48,8 +48,10 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 def cache_dir() -> Path:
-    """The user cache folder for downloaded data sets: pooch's ``os_cache("tsdistill")``
-    (``$XDG_CACHE_HOME/tsdistill``, by default ``~/.cache/tsdistill``, on Linux)."""
+    """The user cache folder for downloaded data sets: pooch's ``os_cache("tsdistill")``.
+
+    On Linux: ``$XDG_CACHE_HOME/tsdistill``, by default ``~/.cache/tsdistill``.
+    """
     return Path(_pooch().os_cache("tsdistill"))
 
 
@@ -66,8 +68,10 @@ def _ett_borders(rows_per_month: int) -> Callable[[int], tuple[int, int, int]]:
 
 
 def ratio_borders(n_rows: int) -> tuple[int, int, int]:
-    """Time-Series-Library's 70/10/20 split: ``int(0.7 n)`` train, ``int(0.2 n)`` test, the
-    remainder validation. Returns the ends of train, validation and test."""
+    """Time-Series-Library's 70/10/20 split, as the ends of train, validation and test.
+
+    ``int(0.7 n)`` rows train, ``int(0.2 n)`` test, the remainder validation.
+    """
     n_train = int(n_rows * 0.7)
     n_test = int(n_rows * 0.2)
     return n_train, n_rows - n_test, n_rows
@@ -413,8 +417,10 @@ def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> Path
 
 
 def download(spec: DatasetSpec, folder: str | os.PathLike | None = None) -> Path:
-    """The file of ``spec`` in ``folder`` (by default :func:`cache_dir`), downloaded by pooch
-    when it is missing or does not match ``spec.sha256``; a ``.gz`` source is decompressed.
+    """The file of ``spec`` in ``folder`` (by default :func:`cache_dir`).
+
+    Pooch downloads it when it is missing or does not match ``spec.sha256``; a ``.gz`` source
+    is decompressed.
 
     Raises
     ------

@@ -48,9 +48,11 @@ def _times(value: float, reference: float) -> str:
 
 
 def summary_lines(result: BenchmarkResult) -> list[str]:
-    """One sentence per horizon comparing the distilled student with the plain MLP, each
-    teacher and DLinear, and its speed and size with the teachers' (together, when several:
-    the student replaces them all)."""
+    """One sentence per horizon comparing the distilled student with the other models.
+
+    It is compared with the plain MLP, each teacher and DLinear, and its speed and size with
+    the teachers' (together, when several: the student replaces them all).
+    """
     lines = []
     for run in result.runs:
         by_key = run.by_key()
@@ -79,8 +81,10 @@ def _pair(alpha: float, beta: float) -> str:
 
 
 def weight_lines(result: BenchmarkResult) -> list[str]:
-    """Per horizon, the distillation weights used and, when they were chosen on validation,
-    why: every candidate's validation MSE; with several teachers, their weights."""
+    """Per horizon, the distillation weights used and, when chosen on validation, why.
+
+    The why is every candidate's validation MSE; with several teachers, their weights.
+    """
     lines = []
     names = ", ".join(result.config.teacher)
     for run in result.runs:
@@ -179,8 +183,10 @@ def _candidate_table(run: HorizonRun) -> list[str]:
 
 
 def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> str:
-    """The report a person reads: setup, results per horizon, averages, the distillation
-    weights and why, figures."""
+    """The report a person reads.
+
+    Setup, results per horizon, averages, the distillation weights and why, figures.
+    """
     config = result.config
     dataset = result.dataset
     sizes = dataset.split_sizes()

@@ -164,10 +164,12 @@ class TeacherCache:
             buffer[indices.start : indices.stop] = values.to(buffer.dtype)
 
     def __getstate__(self) -> dict:
-        """A copy for another process (``ddp_spawn``, data loader workers): the stored outputs
-        only (a memory cache's tensors travel through shared memory, a disk cache's by file
-        name), never the teacher or the windows. The copy does not remove the files: this
-        cache does, when closed."""
+        """Return a copy for another process (``ddp_spawn``, data loader workers).
+
+        It holds the stored outputs only (a memory cache's tensors travel through shared
+        memory, a disk cache's by file name), never the teacher or the windows. The copy does
+        not remove the files: this cache does, when closed.
+        """
         state = dict(self.__dict__)
         for name in ("_windows", "_teacher", "_finalizer"):
             state.pop(name, None)
@@ -210,8 +212,10 @@ class TeacherCache:
 
 
 def _estimate(n_windows: int, first_batch: int, seconds: float) -> float:
-    """How long filling the cache will take, from the first batch: logged, and a warning when
-    it is long."""
+    """Estimate from the first batch how long filling the cache will take.
+
+    The estimate is logged, and warned about when it is long.
+    """
     estimate = seconds * n_windows / first_batch
     logger.info(
         "Teacher outputs for %d training windows: about %.0f s (the first %d took %.2f s).",
@@ -266,6 +270,7 @@ class RowFile:
 
     @property
     def torch_dtype(self) -> torch.dtype:
+        """The torch dtype of the stored values."""
         return torch.from_numpy(np.empty(0, self.dtype)).dtype
 
     def __len__(self) -> int:
@@ -290,8 +295,10 @@ class RowFile:
             file.write(values.tobytes())
 
     def __getitem__(self, index: int | Sequence[int] | np.ndarray) -> np.ndarray:
-        """The rows at ``index`` (one index: ``[*row_shape]``; a 1-D collection: ``[n,
-        *row_shape]``)."""
+        """Read the rows at ``index``.
+
+        One index gives ``[*row_shape]``; a 1-D collection gives ``[n, *row_shape]``.
+        """
         rows = np.asarray(index, dtype=np.int64)
         flat = rows.reshape(-1)
         if flat.size and (flat.min() < -len(self) or flat.max() >= len(self)):

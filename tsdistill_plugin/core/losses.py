@@ -108,7 +108,7 @@ def multi_scale_loss(
 
 
 def _period_logits(x: Tensor, dim: int, temperature: float) -> Tensor:
-    """rFFT amplitude along ``dim`` without the zero-frequency bin, divided by ``temperature``."""
+    """The rFFT amplitude along ``dim`` without the zero-frequency bin, over ``temperature``."""
     dim = _check_dim(x, dim, "x")
     _check_positive("temperature", temperature)
     if x.shape[dim] < 2:

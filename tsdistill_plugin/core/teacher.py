@@ -54,8 +54,10 @@ class Teacher(Protocol):
     n_channels: int | None
 
     def forecast(self, x: Tensor) -> TeacherOutput:
-        """Forecast ``x`` ``[batch, input_len, channels]`` without gradients, returning tensors
-        on the device and with the dtype of ``x``."""
+        """Forecast ``x`` ``[batch, input_len, channels]`` without gradients.
+
+        The tensors returned are on the device and have the dtype of ``x``.
+        """
         ...
 
 
@@ -69,7 +71,9 @@ class FittableTeacher(Teacher, Protocol):
     """
 
     @property
-    def is_fitted(self) -> bool: ...
+    def is_fitted(self) -> bool:
+        """Whether the underlying model has been fitted."""
+        ...
 
     def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
         """Fit the underlying model on ``series`` (and validate on ``val_series``)."""
@@ -87,9 +91,12 @@ class RefittableTeacher(FittableTeacher, Protocol):
 
 @runtime_checkable
 class AdaptiveTeacher(Teacher, Protocol):
-    """A teacher whose lengths adapt to the student's: a local statistical model refitted on
-    every window (it reads the student's whole window and forecasts the student's horizon), or
-    a foundation model (it reads as much of the window as it accepts)."""
+    """A teacher whose lengths adapt to the student's.
+
+    A local statistical model refitted on every window (it reads the student's whole window and
+    forecasts the student's horizon), or a foundation model (it reads as much of the window as
+    it accepts).
+    """
 
     def bind(self, input_len: int, horizon: int) -> None:
         """Adapt to the student's lookback and horizon (called before anything else)."""
@@ -293,8 +300,7 @@ class FeatureCapture:
             handle.remove()
 
     def features(self, batch: int, n_channels: int, like: Tensor) -> Tensor:
-        """The captured output as ``[batch, n_channels, d]``, on the device and dtype of
-        ``like``.
+        """The captured output as ``[batch, n_channels, d]``, on the device and dtype of ``like``.
 
         Raises
         ------

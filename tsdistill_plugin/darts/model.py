@@ -124,8 +124,10 @@ class _DistilledMLPModule(PLForecastingModule):
         return PLModuleOutput(prediction=output.prediction.unsqueeze(-1))
 
     def training_step(self, train_batch: TorchTrainingBatch, batch_idx: int) -> Tensor:
-        """Darts' training step (its ``loss_fn``, logged as ``train_loss``) plus the
-        distillation terms, each logged as ``train_<term>``."""
+        """Darts' training step plus the distillation terms.
+
+        Darts' ``loss_fn`` is logged as ``train_loss``, each term as ``train_<term>``.
+        """
         supervised = super().training_step(train_batch, batch_idx)
         step, self._step, self._features = self._step, None, None
         if self.targets is None:
@@ -288,16 +290,20 @@ class DistilledMLPModel(StudentModelHooks):
 
     @property
     def teacher(self) -> Any:
-        """The wrapped teacher (with ``refit_teacher``, the last fit's own copy); ``None`` for
-        the baseline and after loading."""
+        """The wrapped teacher (with ``refit_teacher``, the last fit's own copy).
+
+        ``None`` for the baseline and after loading.
+        """
         return self._distillation.teacher
 
     @property
     def supports_past_covariates(self) -> bool:
+        """Whether the model takes past covariates: no."""
         return False
 
     @property
     def supports_static_covariates(self) -> bool:
+        """Whether the model takes static covariates: no."""
         return False
 
     def fit(
@@ -398,9 +404,12 @@ class DistilledMLPModel(StudentModelHooks):
                 self.model.targets = None
 
     def predict_from_dataset(self, *args: Any, **kwargs: Any) -> Any:
-        """As Darts' ``predict_from_dataset`` (behind ``predict``, ``historical_forecasts``,
-        ``backtest``), in this process on one device when the student trains on several
-        (see :func:`~tsdistill_plugin.devices.one_device`) and no ``trainer`` is given."""
+        """Predict as Darts' ``predict_from_dataset``, on one device.
+
+        Darts' method is behind ``predict``, ``historical_forecasts`` and ``backtest``; this
+        one runs in this process on one device when the student trains on several (see
+        :func:`~tsdistill_plugin.devices.one_device`) and no ``trainer`` is given.
+        """
         trainer_params = self.trainer_params
         single = for_prediction(trainer_params)
         if single is None or kwargs.get("trainer") is not None:
@@ -412,6 +421,7 @@ class DistilledMLPModel(StudentModelHooks):
             self.trainer_params = trainer_params
 
     def create_module(self, train_sample: TorchTrainingSample) -> _DistilledMLPModule:
+        """Build the Lightning module for samples like ``train_sample``."""
         module = _DistilledMLPModule(
             n_channels=train_sample.past_target.shape[1],
             hidden_size=self.hidden_size,

@@ -257,6 +257,7 @@ class DartsTeacher:
     """
 
     def __new__(cls, model: ForecastingModel, feature_layer: FeatureLayer = AUTO) -> DartsTeacher:
+        """Make an :class:`AdaptiveDartsTeacher` of a local or foundation model."""
         if cls is DartsTeacher and isinstance(model, LocalForecastingModel | FoundationModel):
             cls = AdaptiveDartsTeacher
         return super().__new__(cls)
@@ -279,18 +280,22 @@ class DartsTeacher:
 
     @property
     def input_len(self) -> int | None:
+        """Lookback the model reads (``None`` until bound, for an adaptive teacher)."""
         return self._forecaster.input_len
 
     @property
     def horizon(self) -> int | None:
+        """Steps the model forecasts in one call."""
         return self._forecaster.horizon
 
     @property
     def n_channels(self) -> int | None:
+        """Channels the model forecasts together, or ``None`` when each is forecast alone."""
         return self._forecaster.n_channels
 
     @property
     def is_fitted(self) -> bool:
+        """Whether the Darts model has been fitted."""
         return self._forecaster.is_fitted
 
     def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
@@ -324,11 +329,13 @@ class DartsTeacher:
 
 
 class AdaptiveDartsTeacher(DartsTeacher):
-    """A Darts model whose lengths adapt to the student's (an
-    :class:`~tsdistill_plugin.core.AdaptiveTeacher`): a local model (``ExponentialSmoothing``,
-    ``Theta``, ``ARIMA``, ...), refitted on every window, takes the student's lookback and
-    horizon; a foundation model (``Chronos2Model``, ...) reads as much of the student's window
-    as it accepts."""
+    """A Darts model whose lengths adapt to the student's.
+
+    It is an :class:`~tsdistill_plugin.core.AdaptiveTeacher`: a local model
+    (``ExponentialSmoothing``, ``Theta``, ``ARIMA``, ...), refitted on every window, takes the
+    student's lookback and horizon; a foundation model (``Chronos2Model``, ...) reads as much of
+    the student's window as it accepts.
+    """
 
     def bind(self, input_len: int, horizon: int) -> None:
         """Adapt to the student's lookback and horizon."""

@@ -82,8 +82,10 @@ class Predictor:
         return self._session.get_providers()
 
     def run(self, windows: np.ndarray) -> np.ndarray:
-        """The graph on ready windows, unchecked: ``[batch, lookback, channels]`` float32,
-        contiguous -> ``[batch, horizon, channels]``."""
+        """Run the graph on ready windows, unchecked.
+
+        ``[batch, lookback, channels]`` float32, contiguous -> ``[batch, horizon, channels]``.
+        """
         return self._session.run(None, {INPUT_NAME: windows})[0]
 
     def predict(self, x: np.ndarray | pd.DataFrame) -> np.ndarray | pd.DataFrame:
