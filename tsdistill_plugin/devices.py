@@ -27,6 +27,12 @@ def check_accelerator(accelerator: object, argument: str) -> None:
     ------
     ValueError
         When the accelerator is known to Lightning but not available here.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.devices import check_accelerator
+    >>> check_accelerator("cpu", "accelerator")  # available: nothing happens
+    >>> check_accelerator("auto", "pl_trainer_kwargs['accelerator']")
     """
     from pytorch_lightning.accelerators import Accelerator, AcceleratorRegistry
 
@@ -56,6 +62,14 @@ def for_prediction(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
     A student trained on several devices predicts on one (:func:`one_device`), and a student
     trained on an accelerator this machine lacks (a GPU-trained student loaded on a CPU machine)
     predicts on the CPU, with a warning.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.devices import for_prediction
+    >>> for_prediction({"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn"})
+    {'accelerator': 'cpu', 'devices': 1, 'strategy': 'auto', 'num_nodes': 1}
+    >>> for_prediction({"accelerator": "cpu", "devices": 1}) is None
+    True
     """
     accelerator = trainer_kwargs.get("accelerator")
     try:
@@ -86,6 +100,14 @@ def one_device(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
     trainer_kwargs
         The ``Trainer`` arguments the student trains with (``strategy``, ``devices``,
         ``num_nodes``, ...).
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.devices import one_device
+    >>> one_device({"accelerator": "gpu", "devices": [2, 3], "strategy": "ddp"})
+    {'accelerator': 'gpu', 'devices': [2], 'strategy': 'auto', 'num_nodes': 1}
+    >>> one_device({"accelerator": "gpu", "devices": 1}) is None
+    True
     """
     from pytorch_lightning.strategies import ParallelStrategy
 

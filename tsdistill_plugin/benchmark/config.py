@@ -105,6 +105,15 @@ class BenchmarkConfig:
         Torch intra-op threads for training and inference (``None``: torch's own choice). 1 by
         default: the models are small, and on a machine shared with other jobs more threads
         mostly wait for each other.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import BenchmarkConfig
+    >>> BenchmarkConfig().dataset, BenchmarkConfig().backend, BenchmarkConfig().seed
+    ('co2', 'darts', 2021)
+    >>> config = BenchmarkConfig(dataset="ETTh1", horizons=(96, 192), teacher=("itransformer",))
+    >>> config.horizons, config.teacher
+    ((96, 192), ('itransformer',))
     """
 
     dataset: str = _option(

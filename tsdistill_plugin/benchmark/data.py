@@ -44,7 +44,17 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A data set file is in none of the searched folders and could not be downloaded."""
+    """A data set file is in none of the searched folders and could not be downloaded.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import DatasetNotFoundError, load_dataset
+    >>> try:
+    ...     load_dataset("missing.csv")
+    ... except DatasetNotFoundError as error:
+    ...     print(isinstance(error, FileNotFoundError))
+    True
+    """
 
 
 def cache_dir() -> Path:
@@ -223,6 +233,13 @@ class Dataset:
         Path of the file read, or a description of a built-in series.
     lookback, horizons
         Default lookback and horizons of the benchmark for this data set.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import load_dataset
+    >>> co2 = load_dataset("co2")
+    >>> co2.n_channels, round(float(co2.frame.iloc[: co2.train_end].mean().iloc[0]), 6)
+    (1, 0.0)
     """
 
     name: str
@@ -351,6 +368,17 @@ def load_dataset(
         Unknown name, or a CSV that does not follow the layout.
     DatasetNotFoundError
         The file is in no searched folder and cannot be downloaded.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import load_dataset
+    >>> co2 = load_dataset("co2")  # shipped with statsmodels, no download
+    >>> co2.frame.shape, co2.train_end, co2.val_end, co2.lookback, co2.horizons
+    ((2284, 1), 1598, 1828, 104, (52,))
+    >>> load_dataset("my_data.csv")
+    Traceback (most recent call last):
+        ...
+    tsdistill_plugin.benchmark.data.DatasetNotFoundError: dataset='my_data.csv': no such ...
     """
     text = os.fspath(name_or_path)
     key = ALIASES.get(text.lower(), text.lower())

@@ -188,6 +188,12 @@ class BenchmarkResult:
     ``alpha`` and ``beta`` are the requested weights (a number or ``"auto"``; each horizon's
     :class:`HorizonRun` has those used). ``device`` is where the models trained, were evaluated
     and timed (``config.device`` resolved by Lightning, e.g. ``"cpu"`` or ``"cuda:0"``).
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import BenchmarkConfig, console_table, run_benchmark
+    >>> result = run_benchmark(BenchmarkConfig(epochs=1))  # doctest: +SKIP
+    >>> print(console_table(result))  # doctest: +SKIP
     """
 
     dataset: Dataset
@@ -765,6 +771,15 @@ def run_benchmark(
     ValueError
         Unknown data set, backend or teacher, a teacher named twice, a device this machine
         lacks, or a lookback and horizon that do not fit the splits (or a foundation teacher).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from tsdistill_plugin.benchmark import BenchmarkConfig, Progress
+    >>> from tsdistill_plugin.benchmark import run_benchmark, write_outputs
+    >>> config = BenchmarkConfig(dataset="ETTh1", horizons=(96,))
+    >>> result = run_benchmark(config, progress=Progress())  # doctest: +SKIP
+    >>> paths = write_outputs(result, Path("report"))  # doctest: +SKIP
     """
     started = time.perf_counter()
     progress = progress or Progress(enabled=False)

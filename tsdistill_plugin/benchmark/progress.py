@@ -27,6 +27,17 @@ class Progress:
         ``False`` shows nothing (``tsdistill benchmark --quiet``).
     stream
         Where to write; standard error by default.
+
+    Examples
+    --------
+    >>> import io
+    >>> from tsdistill_plugin.benchmark import Progress
+    >>> stream = io.StringIO()
+    >>> progress = Progress(stream=stream)
+    >>> progress.stage("loading data set co2")
+    >>> print(stream.getvalue(), end="")
+    [...] loading data set co2
+    >>> Progress(enabled=False).stage("not shown")
     """
 
     def __init__(self, enabled: bool = True, stream: TextIO | None = None) -> None:

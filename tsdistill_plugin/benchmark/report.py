@@ -106,7 +106,13 @@ def weight_lines(result: BenchmarkResult) -> list[str]:
 
 
 def console_table(result: BenchmarkResult) -> str:
-    """The results as a fixed-width text table, with the averages and the summary."""
+    """The results as a fixed-width text table, with the averages and the summary.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import BenchmarkConfig, console_table, run_benchmark
+    >>> print(console_table(run_benchmark(BenchmarkConfig())))  # doctest: +SKIP
+    """
     rows = [HEADER] + [_cells(row) for row in result.rows()]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
@@ -287,6 +293,12 @@ def write_outputs(result: BenchmarkResult, out: Path) -> dict[str, Path]:
     -------
     dict[str, Path]
         ``{"json": ..., "report": ...}``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from tsdistill_plugin.benchmark import BenchmarkConfig, run_benchmark, write_outputs
+    >>> paths = write_outputs(run_benchmark(BenchmarkConfig()), Path("report"))  # doctest: +SKIP
     """
     from .plots import write_figures
 

@@ -79,6 +79,29 @@ class TeacherCache:
         Size of the stored outputs.
     estimated_seconds
         The fill time expected from the first batch (logged before the rest is computed).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core import TeacherCache, TorchTeacher
+    >>> teacher = TorchTeacher(lambda x: x[:, -12:].flip(1), input_len=48, horizon=12)
+    >>> windows = torch.randn(1000, 48, 3)  # [n_windows, input_len, channels]
+    >>> cache = TeacherCache(teacher, windows, horizon=12, progress=False)
+    >>> cache.storage, len(cache), cache.nbytes
+    ('memory', 1000, 144000)
+    >>> cache[[0, 5]].prediction.shape
+    torch.Size([2, 12, 3])
+    >>> torch.equal(cache[5].prediction, teacher.forecast(windows[5:6]).prediction[0])
+    True
+    >>> cache.close()
+
+    On disk, only the windows asked for are read back:
+
+    >>> cache = TeacherCache(teacher, windows, horizon=12, storage="disk", progress=False)
+    >>> expected = teacher.forecast(windows[5:6]).prediction[0]
+    >>> cache.storage, torch.equal(cache[5].prediction, expected)
+    ('disk', True)
+    >>> cache.close()
     """
 
     def __init__(

@@ -53,6 +53,16 @@ def simplex_least_squares(forecasts: Tensor, target: Tensor, steps: int = 2000) 
     -------
     Tensor
         ``[k]`` weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core.ensemble import simplex_least_squares
+    >>> truth = torch.randn(500)
+    >>> forecasts = torch.stack([truth + 0.1 * torch.randn(500), torch.randn(500)])
+    >>> weights = simplex_least_squares(forecasts, truth)
+    >>> bool(weights[0] > 0.9), float(weights.sum())
+    (True, 1.0)
     """
     forecasts, target = forecasts.double(), target.double()
     gram = forecasts @ forecasts.T / target.numel()
@@ -101,6 +111,22 @@ class TeacherEnsemble:
     ValueError
         For an empty list, members built for different channels, or weights that do not match
         the members.
+
+    Examples
+    --------
+    Two teachers with different lookbacks, weighted 3 to 1:
+
+    >>> import torch
+    >>> from tsdistill_plugin.core import TeacherEnsemble, TorchTeacher
+    >>> last = TorchTeacher(lambda x: x[:, -1:].expand(-1, 12, -1), input_len=48, horizon=12)
+    >>> mean = TorchTeacher(lambda x: x.mean(1, keepdim=True).expand(-1, 12, -1), 96, 12)
+    >>> ensemble = TeacherEnsemble([last, mean], weights=[3, 1])
+    >>> ensemble.input_len, ensemble.horizon, ensemble.weights
+    (96, 12, tensor([0.7500, 0.2500]))
+    >>> x = torch.randn(4, 96, 2)
+    >>> expected = 0.75 * x[:, -1:] + 0.25 * x.mean(1, keepdim=True)
+    >>> torch.allclose(ensemble.forecast(x).prediction, expected.expand(-1, 12, -1))
+    True
     """
 
     def __init__(self, teachers: Sequence[Teacher], weights: Weights = "mean") -> None:

@@ -254,6 +254,22 @@ class DartsTeacher:
     Probabilistic torch teachers give the median of their likelihood. Teachers that use
     covariates, encoders or an ``output_chunk_shift`` are rejected: the student hands its
     teacher the target windows only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from darts import TimeSeries
+    >>> from darts.models import LinearRegressionModel
+    >>> from tsdistill_plugin.darts import DartsTeacher
+    >>> series = TimeSeries.from_values(np.sin(np.arange(300) / 4).astype("float32"))
+    >>> teacher = DartsTeacher(LinearRegressionModel(lags=24, output_chunk_length=12).fit(series))
+    >>> teacher
+    DartsTeacher(LinearRegressionModel, fitted)
+    >>> teacher.input_len, teacher.horizon, teacher.n_channels
+    (24, 12, 1)
+    >>> teacher.forecast(torch.randn(8, 24, 1)).prediction.shape
+    torch.Size([8, 12, 1])
     """
 
     def __new__(cls, model: ForecastingModel, feature_layer: FeatureLayer = AUTO) -> DartsTeacher:
@@ -335,6 +351,20 @@ class AdaptiveDartsTeacher(DartsTeacher):
     (``ExponentialSmoothing``, ``Theta``, ``ARIMA``, ...), refitted on every window, takes the
     student's lookback and horizon; a foundation model (``Chronos2Model``, ...) reads as much of
     the student's window as it accepts.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from darts.models import NaiveSeasonal
+    >>> from tsdistill_plugin.darts import DartsTeacher
+    >>> teacher = DartsTeacher(NaiveSeasonal(K=12))
+    >>> type(teacher).__name__
+    'AdaptiveDartsTeacher'
+    >>> teacher.bind(input_len=48, horizon=24)
+    >>> x = torch.randn(2, 48, 3)
+    >>> prediction = teacher.forecast(x).prediction
+    >>> prediction.shape, torch.allclose(prediction[:, :12], x[:, -12:])
+    (torch.Size([2, 24, 3]), True)
     """
 
     def bind(self, input_len: int, horizon: int) -> None:

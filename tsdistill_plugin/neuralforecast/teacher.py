@@ -214,6 +214,22 @@ class NeuralForecastTeacher:
         The model's ``input_size`` and ``h``.
     n_channels
         ``n_series`` for multivariate models, else ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> import torch
+    >>> from neuralforecast.models import MLP
+    >>> from tsdistill_plugin.neuralforecast import NeuralForecastTeacher
+    >>> model = MLP(h=12, input_size=48, max_steps=5, enable_progress_bar=False, logger=False)
+    >>> teacher = NeuralForecastTeacher(model)
+    >>> teacher, teacher.input_len, teacher.horizon, teacher.n_channels
+    (NeuralForecastTeacher(MLP, unfitted), 48, 12, None)
+    >>> hours = pd.date_range("2024-01-01", periods=300, freq="h")
+    >>> teacher.fit([pd.DataFrame({"y": np.sin(np.arange(300) / 4)}, index=hours)])
+    >>> teacher.is_fitted, teacher.forecast(torch.randn(8, 48, 3)).prediction.shape
+    (True, torch.Size([8, 12, 3]))
     """
 
     def __init__(
