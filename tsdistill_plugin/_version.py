@@ -1,5 +1,8 @@
-"""The plugin's version (the one place it is written: ``pyproject.toml`` reads it from here),
-and the check that refuses what a newer version saved. No torch: the ``Predictor`` uses it."""
+"""The plugin's version and the check that refuses what a newer version saved.
+
+This is the one place the version is written (``pyproject.toml`` reads it from here). No
+torch: the ``Predictor`` uses it.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ __version__ = "0.1.0"
 
 
 def check_version(saved: object, what: str) -> None:
-    """Refuse what a newer plugin saved (its format may have changed in ways this version
-    reads wrongly).
+    """Refuse what a newer plugin saved.
+
+    Its format may have changed in ways this version reads wrongly.
 
     Parameters
     ----------

@@ -1,5 +1,7 @@
-"""Device checks and settings shared by the integrations (both train through PyTorch
-Lightning)."""
+"""Device checks and settings shared by the integrations.
+
+Both integrations train through PyTorch Lightning.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +27,12 @@ def check_accelerator(accelerator: object, argument: str) -> None:
     ------
     ValueError
         When the accelerator is known to Lightning but not available here.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.devices import check_accelerator
+    >>> check_accelerator("cpu", "accelerator")  # available: nothing happens
+    >>> check_accelerator("auto", "pl_trainer_kwargs['accelerator']")
     """
     from pytorch_lightning.accelerators import Accelerator, AcceleratorRegistry
 
@@ -47,12 +55,21 @@ def check_accelerator(accelerator: object, argument: str) -> None:
 
 
 def for_prediction(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Lightning ``Trainer`` arguments to predict with, where those the student trained with do
-    not serve; ``None`` when they do.
+    """Lightning ``Trainer`` arguments to predict with, where those the student trained with fail.
+
+    ``None`` when the training arguments serve.
 
     A student trained on several devices predicts on one (:func:`one_device`), and a student
     trained on an accelerator this machine lacks (a GPU-trained student loaded on a CPU machine)
     predicts on the CPU, with a warning.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.devices import for_prediction
+    >>> for_prediction({"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn"})
+    {'accelerator': 'cpu', 'devices': 1, 'strategy': 'auto', 'num_nodes': 1}
+    >>> for_prediction({"accelerator": "cpu", "devices": 1}) is None
+    True
     """
     accelerator = trainer_kwargs.get("accelerator")
     try:
@@ -70,8 +87,9 @@ def for_prediction(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def one_device(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Lightning ``Trainer`` arguments that run in this process on one device, for prediction
-    after training on several; ``None`` when ``trainer_kwargs`` already do.
+    """Lightning ``Trainer`` arguments that run in this process on one device.
+
+    For prediction after training on several; ``None`` when ``trainer_kwargs`` already do.
 
     Under a distributed strategy Lightning shards the prediction data across processes and
     hands back only each process's part (``ddp_spawn`` hands back nothing at all), so a student
@@ -82,6 +100,14 @@ def one_device(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
     trainer_kwargs
         The ``Trainer`` arguments the student trains with (``strategy``, ``devices``,
         ``num_nodes``, ...).
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.devices import one_device
+    >>> one_device({"accelerator": "gpu", "devices": [2, 3], "strategy": "ddp"})
+    {'accelerator': 'gpu', 'devices': [2], 'strategy': 'auto', 'num_nodes': 1}
+    >>> one_device({"accelerator": "gpu", "devices": 1}) is None
+    True
     """
     from pytorch_lightning.strategies import ParallelStrategy
 

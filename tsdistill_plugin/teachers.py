@@ -97,6 +97,22 @@ def as_teacher(
     ------
     TypeError
         When ``obj`` is none of the supported kinds.
+
+    Examples
+    --------
+    A callable, a list, and a library model:
+
+    >>> from neuralforecast.models import PatchTST
+    >>> from tsdistill_plugin import as_teacher
+    >>> as_teacher(lambda x: x[:, -12:], input_len=48, horizon=12)
+    TorchTeacher(function, L=48, H=12)
+    >>> ensemble = as_teacher([PatchTST(h=12, input_size=48), PatchTST(h=24, input_size=96)])
+    >>> ensemble.members, ensemble.input_len, ensemble.horizon
+    ([NeuralForecastTeacher(PatchTST, unfitted), NeuralForecastTeacher(PatchTST, unfitted)], 96, 24)
+    >>> as_teacher("PatchTST")
+    Traceback (most recent call last):
+        ...
+    TypeError: unsupported teacher type builtins.str; pass a Darts forecasting model, ...
     """
     if isinstance(obj, Teacher):
         return obj
@@ -149,11 +165,23 @@ def distillation_for(
     cache: CacheMode = "auto",
     stride: int = 1,
 ) -> Distillation:
-    """The lifecycle of a student constructed with ``teacher`` (what both integrations'
-    constructors build from their arguments).
+    """The lifecycle of a student constructed with ``teacher``.
+
+    It is what both integrations' constructors build from their arguments.
 
     ``teacher`` may already be a :class:`~tsdistill_plugin.core.Distillation` (the libraries'
     copies of a student pass their original's on): it is returned as it is, shared.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.core import TorchTeacher
+    >>> from tsdistill_plugin.teachers import distillation_for
+    >>> teacher = TorchTeacher(lambda x: x[:, -12:], input_len=48, horizon=12)
+    >>> lifecycle = distillation_for(teacher, alpha=0.5, beta=0.0)
+    >>> lifecycle.active, lifecycle.lengths(None, None, ("lookback", "horizon"))
+    (True, (48, 12))
+    >>> distillation_for(None).active  # the plain MLP baseline
+    False
     """
     if isinstance(teacher, Distillation):
         return teacher

@@ -1,5 +1,7 @@
-"""The TimeDistill experiment, apart from the library: data sets and their splits, one backend
-per library, the run, its report and figures, and the ``tsdistill benchmark`` command.
+"""The TimeDistill experiment, kept apart from the library.
+
+Data sets and their splits, one backend per library, the run, its report and figures, and the
+``tsdistill benchmark`` command.
 
 Nothing in :mod:`tsdistill_plugin.darts` or :mod:`tsdistill_plugin.neuralforecast` imports this
 package.

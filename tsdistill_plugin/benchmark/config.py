@@ -1,5 +1,6 @@
-"""What a benchmark run does: :class:`BenchmarkConfig`, whose fields are also the options of
-``tsdistill benchmark``.
+"""What a benchmark run does: :class:`BenchmarkConfig`.
+
+Its fields are also the options of ``tsdistill benchmark``.
 
 Each field's metadata holds its command-line help and the ``argparse`` keywords the option needs
 (``type``, ``choices``, ``nargs``, and ``flag`` where the option is not ``--field-name``); the
@@ -105,6 +106,15 @@ class BenchmarkConfig:
         Torch intra-op threads for training and inference (``None``: torch's own choice). 1 by
         default: the models are small, and on a machine shared with other jobs more threads
         mostly wait for each other.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import BenchmarkConfig
+    >>> BenchmarkConfig().dataset, BenchmarkConfig().backend, BenchmarkConfig().seed
+    ('co2', 'darts', 2021)
+    >>> config = BenchmarkConfig(dataset="ETTh1", horizons=(96, 192), teacher=("itransformer",))
+    >>> config.horizons, config.teacher
+    ((96, 192), ('itransformer',))
     """
 
     dataset: str = _option(

@@ -44,12 +44,24 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A data set file is in none of the searched folders and could not be downloaded."""
+    """A data set file is in none of the searched folders and could not be downloaded.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import DatasetNotFoundError, load_dataset
+    >>> try:
+    ...     load_dataset("missing.csv")
+    ... except DatasetNotFoundError as error:
+    ...     print(isinstance(error, FileNotFoundError))
+    True
+    """
 
 
 def cache_dir() -> Path:
-    """The user cache folder for downloaded data sets: pooch's ``os_cache("tsdistill")``
-    (``$XDG_CACHE_HOME/tsdistill``, by default ``~/.cache/tsdistill``, on Linux)."""
+    """The user cache folder for downloaded data sets: pooch's ``os_cache("tsdistill")``.
+
+    On Linux: ``$XDG_CACHE_HOME/tsdistill``, by default ``~/.cache/tsdistill``.
+    """
     return Path(_pooch().os_cache("tsdistill"))
 
 
@@ -66,8 +78,10 @@ def _ett_borders(rows_per_month: int) -> Callable[[int], tuple[int, int, int]]:
 
 
 def ratio_borders(n_rows: int) -> tuple[int, int, int]:
-    """Time-Series-Library's 70/10/20 split: ``int(0.7 n)`` train, ``int(0.2 n)`` test, the
-    remainder validation. Returns the ends of train, validation and test."""
+    """Time-Series-Library's 70/10/20 split, as the ends of train, validation and test.
+
+    ``int(0.7 n)`` rows train, ``int(0.2 n)`` test, the remainder validation.
+    """
     n_train = int(n_rows * 0.7)
     n_test = int(n_rows * 0.2)
     return n_train, n_rows - n_test, n_rows
@@ -219,6 +233,13 @@ class Dataset:
         Path of the file read, or a description of a built-in series.
     lookback, horizons
         Default lookback and horizons of the benchmark for this data set.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import load_dataset
+    >>> co2 = load_dataset("co2")
+    >>> co2.n_channels, round(float(co2.frame.iloc[: co2.train_end].mean().iloc[0]), 6)
+    (1, 0.0)
     """
 
     name: str
@@ -347,6 +368,17 @@ def load_dataset(
         Unknown name, or a CSV that does not follow the layout.
     DatasetNotFoundError
         The file is in no searched folder and cannot be downloaded.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import load_dataset
+    >>> co2 = load_dataset("co2")  # shipped with statsmodels, no download
+    >>> co2.frame.shape, co2.train_end, co2.val_end, co2.lookback, co2.horizons
+    ((2284, 1), 1598, 1828, 104, (52,))
+    >>> load_dataset("my_data.csv")
+    Traceback (most recent call last):
+        ...
+    tsdistill_plugin.benchmark.data.DatasetNotFoundError: dataset='my_data.csv': no such ...
     """
     text = os.fspath(name_or_path)
     key = ALIASES.get(text.lower(), text.lower())
@@ -413,8 +445,10 @@ def locate(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> Path
 
 
 def download(spec: DatasetSpec, folder: str | os.PathLike | None = None) -> Path:
-    """The file of ``spec`` in ``folder`` (by default :func:`cache_dir`), downloaded by pooch
-    when it is missing or does not match ``spec.sha256``; a ``.gz`` source is decompressed.
+    """The file of ``spec`` in ``folder`` (by default :func:`cache_dir`).
+
+    Pooch downloads it when it is missing or does not match ``spec.sha256``; a ``.gz`` source
+    is decompressed.
 
     Raises
     ------

@@ -188,6 +188,12 @@ class BenchmarkResult:
     ``alpha`` and ``beta`` are the requested weights (a number or ``"auto"``; each horizon's
     :class:`HorizonRun` has those used). ``device`` is where the models trained, were evaluated
     and timed (``config.device`` resolved by Lightning, e.g. ``"cpu"`` or ``"cuda:0"``).
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import BenchmarkConfig, console_table, run_benchmark
+    >>> result = run_benchmark(BenchmarkConfig(epochs=1))  # doctest: +SKIP
+    >>> print(console_table(result))  # doctest: +SKIP
     """
 
     dataset: Dataset
@@ -294,8 +300,9 @@ def teacher_names(config: BenchmarkConfig) -> tuple[str, ...]:
 
 
 def resolve_teachers(config: BenchmarkConfig, dataset: Dataset) -> list[TeacherConfig]:
-    """The configuration of each teacher of :func:`teacher_names`, with its plan capped at
-    ``config.teacher_epochs`` (else ``config.epochs``).
+    """The configuration of each teacher of :func:`teacher_names`.
+
+    Each plan is capped at ``config.teacher_epochs`` (else ``config.epochs``).
 
     Raises
     ------
@@ -315,8 +322,10 @@ def resolve_teachers(config: BenchmarkConfig, dataset: Dataset) -> list[TeacherC
 
 
 def resolve_plans(config: BenchmarkConfig, dataset: Dataset) -> dict[str, TrainingPlan]:
-    """Training plans of the students and DLinear: the reference's, capped at
-    ``config.epochs`` (the teachers' are in :func:`resolve_teachers`)."""
+    """Training plans of the students and DLinear: the reference's, capped at ``config.epochs``.
+
+    The teachers' are in :func:`resolve_teachers`.
+    """
     settings = student_settings(dataset.name)
     student = TrainingPlan(lr=STUDENT_LR, epochs=settings.epochs, batch_size=settings.batch_size)
     plans = {"mlp": student, "distilled": student, "dlinear": replace(student, lr=DLINEAR_LR)}
@@ -332,9 +341,11 @@ def _synchronize(device: torch.device) -> None:
 def _interleaved_ms(
     functions: dict[str, Callable[[], object]], runs: int, warmup: int, device: torch.device
 ) -> dict[str, float]:
-    """Median wall time in ms of each function, timed in turns (one call of each per round) so
-    that a load change on the machine affects every function alike; each call is timed until
-    the work it queued on ``device`` is done."""
+    """Median wall time in ms of each function, timed in turns.
+
+    One call of each per round, so that a load change on the machine affects every function
+    alike; each call is timed until the work it queued on ``device`` is done.
+    """
     for _ in range(warmup):
         for function in functions.values():
             function()
@@ -372,9 +383,11 @@ class Evaluation(NamedTuple):
 
 
 def _spectra(values: Tensor) -> tuple[Tensor, Tensor]:
-    """Sums over windows and channels of the period distribution and of the rFFT amplitude
-    (zero frequency dropped) of ``values`` ``[batch, horizon, channels]``, ``[horizon // 2]``
-    each."""
+    """Sum the period distribution and the rFFT amplitude over windows and channels.
+
+    ``values`` is ``[batch, horizon, channels]``; both sums are ``[horizon // 2]`` (zero
+    frequency dropped).
+    """
     periods = period_distribution(values, dim=1).sum(dim=(0, 2))
     amplitudes = torch.fft.rfft(values, dim=1).abs()[:, 1:].sum(dim=(0, 2))
     return periods, amplitudes
@@ -388,8 +401,10 @@ def _evaluate(
     device: torch.device,
     bar: tqdm,
 ) -> Evaluation:
-    """A model's figures over windows ``x`` ``[n, lookback, channels]`` with truth ``y`` ``[n,
-    horizon, channels]``; ``bar`` counts the windows done."""
+    """A model's figures over windows ``x`` ``[n, lookback, channels]``.
+
+    The truth ``y`` is ``[n, horizon, channels]``; ``bar`` counts the windows done.
+    """
     squared = absolute = 0.0
     periods = amplitudes = torch.zeros(y.shape[1] // 2, dtype=torch.float64, device=device)
     examples = _example_indices(len(x))
@@ -499,9 +514,11 @@ class _Horizon:
     def fit(
         self, label: str, plan: TrainingPlan | None, train: Callable[..., Fitted]
     ) -> tuple[Fitted, torch.device]:
-        """Announce and seed one fit, run ``train(callbacks=...)`` with a progress bar, and
-        return the fitted model with the device Lightning trained it on (the run's device
-        for a model that is not trained)."""
+        """Announce, seed and run one fit (``train(callbacks=...)``) with a progress bar.
+
+        Returns the fitted model with the device Lightning trained it on (the run's device for
+        a model that is not trained).
+        """
         what = "set up zero-shot" if plan is None else f"training, at most {plan.epochs} epochs"
         self.progress.stage(f"H={self.task.horizon} {label}: {what}")
         monitor = self.progress.training()
@@ -523,8 +540,10 @@ class _Horizon:
         device: torch.device,
         teacher: str | None = None,
     ) -> ModelResult:
-        """Validation and test figures of one fitted model on ``device``, added to ``run``
-        (latency is filled in by :func:`_time_models`)."""
+        """Add the validation and test figures of one fitted model on ``device`` to ``run``.
+
+        Latency is filled in by :func:`_time_models`.
+        """
         x, y = self.test
         label = ROLE_NAMES[role] if teacher is None else f"teacher {teacher}"
         horizon = self.task.horizon
@@ -629,9 +648,11 @@ def _fit_distilled(
     horizon: _Horizon,
     run: HorizonRun,
 ) -> Fitted:
-    """The distilled student: fitted with the given weights, or the best of ``pairs`` on
-    validation. Every fit learns from the same teacher object (all the fitted teachers at
-    once), so the library fills its teacher cache once for all of them.
+    """The distilled student: fitted with the given weights, or the best of ``pairs``.
+
+    The best is the one with the lowest validation MSE. Every fit learns from the same teacher
+    object (all the fitted teachers at once), so the library fills its teacher cache once for
+    all of them.
 
     With several candidates, the returned ``train_seconds`` and ``cache_seconds`` are those of
     the whole search (every candidate's fit but the plain MLP's); ``run`` records the weights,
@@ -750,6 +771,15 @@ def run_benchmark(
     ValueError
         Unknown data set, backend or teacher, a teacher named twice, a device this machine
         lacks, or a lookback and horizon that do not fit the splits (or a foundation teacher).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from tsdistill_plugin.benchmark import BenchmarkConfig, Progress
+    >>> from tsdistill_plugin.benchmark import run_benchmark, write_outputs
+    >>> config = BenchmarkConfig(dataset="ETTh1", horizons=(96,))
+    >>> result = run_benchmark(config, progress=Progress())  # doctest: +SKIP
+    >>> paths = write_outputs(result, Path("report"))  # doctest: +SKIP
     """
     started = time.perf_counter()
     progress = progress or Progress(enabled=False)

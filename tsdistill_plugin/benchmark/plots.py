@@ -92,8 +92,10 @@ def forecast_figure(result: BenchmarkResult, run: HorizonRun, path: Path) -> Pat
 
 
 def _period_axis(ax: matplotlib.axes.Axes, horizon: int, n_bins: int, leading: np.ndarray) -> None:
-    """A log axis of periods in steps, long periods on the left, ticks at the longest and
-    shortest period and at the leading ones, which are marked."""
+    """Draw a log axis of periods in steps, long periods on the left.
+
+    Ticks go at the longest and shortest period and at the leading ones, which are marked.
+    """
     ax.set_xscale("log")
     ax.invert_xaxis()
     ticks = sorted({float(horizon), horizon / n_bins, *(horizon / leading)})

@@ -1,6 +1,8 @@
-"""What ``tsdistill benchmark`` shows while it runs: each stage as it starts, with the time since
-the run began, and a progress bar over the stage's work (training batches, teacher windows, test
-windows). Everything goes to standard error, so standard output keeps only the results table.
+"""What ``tsdistill benchmark`` shows while it runs.
+
+Each stage as it starts, with the time since the run began, and a progress bar over the stage's
+work (training batches, teacher windows, test windows). Everything goes to standard error, so
+standard output keeps only the results table.
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ class Progress:
         ``False`` shows nothing (``tsdistill benchmark --quiet``).
     stream
         Where to write; standard error by default.
+
+    Examples
+    --------
+    >>> import io
+    >>> from tsdistill_plugin.benchmark import Progress
+    >>> stream = io.StringIO()
+    >>> progress = Progress(stream=stream)
+    >>> progress.stage("loading data set co2")
+    >>> print(stream.getvalue(), end="")
+    [...] loading data set co2
+    >>> Progress(enabled=False).stage("not shown")
     """
 
     def __init__(self, enabled: bool = True, stream: TextIO | None = None) -> None:
@@ -43,8 +56,10 @@ class Progress:
             tqdm.write(f"[{self.elapsed()}] {message}", file=self.stream or sys.stderr)
 
     def bar(self, total: float | None, unit: str, description: str = "") -> tqdm:
-        """A progress bar over ``total`` items of ``unit`` (``None``: unknown), removed when
-        closed; a bar that shows nothing when the progress is disabled."""
+        """A progress bar over ``total`` items of ``unit`` (``None``: unknown).
+
+        It is removed when closed, and shows nothing when the progress is disabled.
+        """
         return tqdm(
             total=total,
             unit=unit,
@@ -61,8 +76,9 @@ class Progress:
 
 
 class TrainingProgress(Callback):
-    """A progress bar over a fit's training batches with the number of epochs validated so far,
-    and the device Lightning trained on.
+    """A progress bar over a fit's training batches, with the epochs validated so far.
+
+    It also records the device Lightning trained on.
 
     Parameters
     ----------
@@ -85,35 +101,46 @@ class TrainingProgress(Callback):
         self._bar: tqdm | None = None
 
     def __deepcopy__(self, memo: dict) -> TrainingProgress:
-        """The same callback: NeuralForecast deep-copies its models (with their trainer
-        arguments) before fitting, and the copy must report here."""
+        """Return the same callback.
+
+        NeuralForecast deep-copies its models (with their trainer arguments) before fitting,
+        and the copy must report here.
+        """
         return self
 
     def __getstate__(self) -> dict:
-        """The state without the open bar: NeuralForecast keeps the callbacks in its
-        hyper-parameters, which every Lightning checkpoint pickles."""
+        """Return the state without the open bar.
+
+        NeuralForecast keeps the callbacks in its hyper-parameters, which every Lightning
+        checkpoint pickles.
+        """
         return {**self.__dict__, "_bar": None}
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Open the bar over the fit's batches and note the training device."""
         self.device = trainer.strategy.root_device
         total = trainer.estimated_stepping_batches
         self._bar = self.progress.bar(total if math.isfinite(total) else None, "batch")
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+        """Advance the bar by one batch."""
         if self._bar is not None:
             self._bar.update(1)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Count one more validated epoch on the bar."""
         if self._bar is not None and not trainer.sanity_checking:
             self.epochs += 1
             self._bar.set_postfix_str(f"epoch {self.epochs}", refresh=False)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Close the bar."""
         self._close()
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
+        """Close the bar when training fails."""
         self._close()
 
     def _close(self) -> None:

@@ -48,9 +48,11 @@ def _times(value: float, reference: float) -> str:
 
 
 def summary_lines(result: BenchmarkResult) -> list[str]:
-    """One sentence per horizon comparing the distilled student with the plain MLP, each
-    teacher and DLinear, and its speed and size with the teachers' (together, when several:
-    the student replaces them all)."""
+    """One sentence per horizon comparing the distilled student with the other models.
+
+    It is compared with the plain MLP, each teacher and DLinear, and its speed and size with
+    the teachers' (together, when several: the student replaces them all).
+    """
     lines = []
     for run in result.runs:
         by_key = run.by_key()
@@ -79,8 +81,10 @@ def _pair(alpha: float, beta: float) -> str:
 
 
 def weight_lines(result: BenchmarkResult) -> list[str]:
-    """Per horizon, the distillation weights used and, when they were chosen on validation,
-    why: every candidate's validation MSE; with several teachers, their weights."""
+    """Per horizon, the distillation weights used and, when chosen on validation, why.
+
+    The why is every candidate's validation MSE; with several teachers, their weights.
+    """
     lines = []
     names = ", ".join(result.config.teacher)
     for run in result.runs:
@@ -102,7 +106,13 @@ def weight_lines(result: BenchmarkResult) -> list[str]:
 
 
 def console_table(result: BenchmarkResult) -> str:
-    """The results as a fixed-width text table, with the averages and the summary."""
+    """The results as a fixed-width text table, with the averages and the summary.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark import BenchmarkConfig, console_table, run_benchmark
+    >>> print(console_table(run_benchmark(BenchmarkConfig())))  # doctest: +SKIP
+    """
     rows = [HEADER] + [_cells(row) for row in result.rows()]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
@@ -179,8 +189,10 @@ def _candidate_table(run: HorizonRun) -> list[str]:
 
 
 def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> str:
-    """The report a person reads: setup, results per horizon, averages, the distillation
-    weights and why, figures."""
+    """The report a person reads.
+
+    Setup, results per horizon, averages, the distillation weights and why, figures.
+    """
     config = result.config
     dataset = result.dataset
     sizes = dataset.split_sizes()
@@ -281,6 +293,12 @@ def write_outputs(result: BenchmarkResult, out: Path) -> dict[str, Path]:
     -------
     dict[str, Path]
         ``{"json": ..., "report": ...}``.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from tsdistill_plugin.benchmark import BenchmarkConfig, run_benchmark, write_outputs
+    >>> paths = write_outputs(run_benchmark(BenchmarkConfig()), Path("report"))  # doctest: +SKIP
     """
     from .plots import write_figures
 

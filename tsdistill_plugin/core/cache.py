@@ -79,6 +79,29 @@ class TeacherCache:
         Size of the stored outputs.
     estimated_seconds
         The fill time expected from the first batch (logged before the rest is computed).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core import TeacherCache, TorchTeacher
+    >>> teacher = TorchTeacher(lambda x: x[:, -12:].flip(1), input_len=48, horizon=12)
+    >>> windows = torch.randn(1000, 48, 3)  # [n_windows, input_len, channels]
+    >>> cache = TeacherCache(teacher, windows, horizon=12, progress=False)
+    >>> cache.storage, len(cache), cache.nbytes
+    ('memory', 1000, 144000)
+    >>> cache[[0, 5]].prediction.shape
+    torch.Size([2, 12, 3])
+    >>> torch.equal(cache[5].prediction, teacher.forecast(windows[5:6]).prediction[0])
+    True
+    >>> cache.close()
+
+    On disk, only the windows asked for are read back:
+
+    >>> cache = TeacherCache(teacher, windows, horizon=12, storage="disk", progress=False)
+    >>> expected = teacher.forecast(windows[5:6]).prediction[0]
+    >>> cache.storage, torch.equal(cache[5].prediction, expected)
+    ('disk', True)
+    >>> cache.close()
     """
 
     def __init__(
@@ -164,10 +187,12 @@ class TeacherCache:
             buffer[indices.start : indices.stop] = values.to(buffer.dtype)
 
     def __getstate__(self) -> dict:
-        """A copy for another process (``ddp_spawn``, data loader workers): the stored outputs
-        only (a memory cache's tensors travel through shared memory, a disk cache's by file
-        name), never the teacher or the windows. The copy does not remove the files: this
-        cache does, when closed."""
+        """Return a copy for another process (``ddp_spawn``, data loader workers).
+
+        It holds the stored outputs only (a memory cache's tensors travel through shared
+        memory, a disk cache's by file name), never the teacher or the windows. The copy does
+        not remove the files: this cache does, when closed.
+        """
         state = dict(self.__dict__)
         for name in ("_windows", "_teacher", "_finalizer"):
             state.pop(name, None)
@@ -210,8 +235,10 @@ class TeacherCache:
 
 
 def _estimate(n_windows: int, first_batch: int, seconds: float) -> float:
-    """How long filling the cache will take, from the first batch: logged, and a warning when
-    it is long."""
+    """Estimate from the first batch how long filling the cache will take.
+
+    The estimate is logged, and warned about when it is long.
+    """
     estimate = seconds * n_windows / first_batch
     logger.info(
         "Teacher outputs for %d training windows: about %.0f s (the first %d took %.2f s).",
@@ -266,6 +293,7 @@ class RowFile:
 
     @property
     def torch_dtype(self) -> torch.dtype:
+        """The torch dtype of the stored values."""
         return torch.from_numpy(np.empty(0, self.dtype)).dtype
 
     def __len__(self) -> int:
@@ -290,8 +318,10 @@ class RowFile:
             file.write(values.tobytes())
 
     def __getitem__(self, index: int | Sequence[int] | np.ndarray) -> np.ndarray:
-        """The rows at ``index`` (one index: ``[*row_shape]``; a 1-D collection: ``[n,
-        *row_shape]``)."""
+        """Read the rows at ``index``.
+
+        One index gives ``[*row_shape]``; a 1-D collection gives ``[n, *row_shape]``.
+        """
         rows = np.asarray(index, dtype=np.int64)
         flat = rows.reshape(-1)
         if flat.size and (flat.min() < -len(self) or flat.max() >= len(self)):

@@ -58,8 +58,7 @@ def check_float(
     positive: bool = True,
     fix: str | None = None,
 ) -> None:
-    """Refuse ``value`` unless it is a finite real number ``> 0`` (``>= 0`` when not
-    ``positive``).
+    """Refuse ``value`` unless it is a finite real number ``> 0`` (``>= 0`` if not positive).
 
     Parameters
     ----------

@@ -75,9 +75,11 @@ class TrainingData:
 
 
 def provenance(teacher: Teacher | None, digest: str | None, **extra: object) -> dict[str, object]:
-    """What a fitted student records about its training and saves with itself (the exported
-    file's metadata): its teacher, a digest of its training data, the plugin version, and
-    ``extra`` (component names, frequency, where the library knows them)."""
+    """What a fitted student records about its training and saves with itself.
+
+    It becomes the exported file's metadata: its teacher, a digest of its training data, the
+    plugin version, and ``extra`` (component names, frequency, where the library knows them).
+    """
     from .. import __version__
 
     return {
@@ -89,8 +91,11 @@ def provenance(teacher: Teacher | None, digest: str | None, **extra: object) -> 
 
 
 def data_digest(arrays: Sequence[np.ndarray]) -> str:
-    """A hex digest of the exact values (and shapes) of some arrays: what identifies the data a
-    student was fitted on (the teacher cache's key; the exported file's metadata)."""
+    """A hex digest of the exact values (and shapes) of some arrays.
+
+    It identifies the data a student was fitted on (the teacher cache's key; the exported
+    file's metadata).
+    """
     digest = hashlib.blake2b(digest_size=16)
     for array in arrays:
         array = np.ascontiguousarray(array)
@@ -118,8 +123,10 @@ class TargetBatch(NamedTuple):
 
 
 class _Strided(Sequence):
-    """Every ``stride``-th window of a sequence of windows (slices pass through, strided, as
-    :class:`~tsdistill_plugin.core.TeacherCache` reads them)."""
+    """Every ``stride``-th window of a sequence of windows.
+
+    Slices pass through, strided, as :class:`~tsdistill_plugin.core.TeacherCache` reads them.
+    """
 
     def __init__(self, items: Sequence, stride: int) -> None:
         self.items, self.stride = items, stride
@@ -210,8 +217,10 @@ class TeacherTargets:
         self.feature_size = None if features is None else int(features.shape[-1])
 
     def __getstate__(self) -> dict:
-        """Pickled (to the processes of a ``ddp_spawn`` run) without the teacher when its
-        outputs are cached: the workers read them and never run it."""
+        """Pickle (to the processes of a ``ddp_spawn`` run) without the teacher when cached.
+
+        The workers read the cached outputs and never run the teacher.
+        """
         return {**self.__dict__, "teacher": None if self.cache is not None else self.teacher}
 
     def get(self, window_ids: Tensor | np.ndarray | None, inputs: Tensor) -> TargetBatch | None:
@@ -264,9 +273,12 @@ class TeacherTargets:
 
 
 class _SharedTargets:
-    """The most recent training run's teacher targets, kept for the next run with the same
-    teacher, windows and settings (a grid search or a tuner fits many students on the same
-    data): the cache is filled once for all of them. One set is kept at a time."""
+    """The most recent training run's teacher targets, kept for the next run.
+
+    They serve the next run with the same teacher, windows and settings (a grid search or a
+    tuner fits many students on the same data): the cache is filled once for all of them. One
+    set is kept at a time.
+    """
 
     def __init__(self) -> None:
         self.key: tuple | None = None
@@ -306,8 +318,10 @@ def _identity(teacher: Teacher) -> tuple:
 
 
 def _windows_digest(windows: Sequence, samples: int = 32) -> bytes:
-    """A digest of the number of windows and a spread of them (the data's own digest, from
-    :class:`TrainingData`, covers every value)."""
+    """A digest of the number of windows and a spread of them.
+
+    The data's own digest, from :class:`TrainingData`, covers every value.
+    """
     digest = hashlib.blake2b(str(len(windows)).encode(), digest_size=16)
     for i in np.linspace(0, len(windows) - 1, min(samples, len(windows))).astype(int):
         digest.update(np.ascontiguousarray(windows[int(i)]).tobytes())
@@ -315,9 +329,11 @@ def _windows_digest(windows: Sequence, samples: int = 32) -> bytes:
 
 
 def _fit_teacher(teacher: FittableTeacher, data: TrainingData) -> None:
-    """Fit ``teacher`` on the student's training data; the teacher's own error (its library's,
-    which does not know that a student asked) comes back saying which model failed and how to
-    go on."""
+    """Fit ``teacher`` on the student's training data.
+
+    The teacher's own error (its library's, which does not know that a student asked) comes
+    back saying which model failed and how to go on.
+    """
     try:
         teacher.fit(data.frames(), data.val_frames())
     except Exception as error:
@@ -628,16 +644,21 @@ class Distillation:
 
     @staticmethod
     def release(targets: TeacherTargets | None) -> None:
-        """End a training run: its targets are kept for the next run with the same teacher
-        and windows (see :data:`SHARED_TARGETS`), the previous ones freed."""
+        """End a training run.
+
+        Its targets are kept for the next run with the same teacher and windows (see
+        :data:`SHARED_TARGETS`), the previous ones freed.
+        """
         if targets is not None:
             SHARED_TARGETS.keep(targets)
 
     def regressor(
         self, targets: TeacherTargets | None, student_width: int
     ) -> FeatureRegressor | None:
-        """A new feature regressor from the teacher's feature width to the student's, or
-        ``None`` when there are no feature-level terms."""
+        """A new feature regressor from the teacher's feature width to the student's.
+
+        ``None`` when there are no feature-level terms.
+        """
         if targets is None or targets.feature_size is None or self.loss_fn.beta == 0:
             return None
         return FeatureRegressor(targets.feature_size, student_width)

@@ -53,6 +53,16 @@ def simplex_least_squares(forecasts: Tensor, target: Tensor, steps: int = 2000) 
     -------
     Tensor
         ``[k]`` weights.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core.ensemble import simplex_least_squares
+    >>> truth = torch.randn(500)
+    >>> forecasts = torch.stack([truth + 0.1 * torch.randn(500), torch.randn(500)])
+    >>> weights = simplex_least_squares(forecasts, truth)
+    >>> bool(weights[0] > 0.9), float(weights.sum())
+    (True, 1.0)
     """
     forecasts, target = forecasts.double(), target.double()
     gram = forecasts @ forecasts.T / target.numel()
@@ -101,6 +111,22 @@ class TeacherEnsemble:
     ValueError
         For an empty list, members built for different channels, or weights that do not match
         the members.
+
+    Examples
+    --------
+    Two teachers with different lookbacks, weighted 3 to 1:
+
+    >>> import torch
+    >>> from tsdistill_plugin.core import TeacherEnsemble, TorchTeacher
+    >>> last = TorchTeacher(lambda x: x[:, -1:].expand(-1, 12, -1), input_len=48, horizon=12)
+    >>> mean = TorchTeacher(lambda x: x.mean(1, keepdim=True).expand(-1, 12, -1), 96, 12)
+    >>> ensemble = TeacherEnsemble([last, mean], weights=[3, 1])
+    >>> ensemble.input_len, ensemble.horizon, ensemble.weights
+    (96, 12, tensor([0.7500, 0.2500]))
+    >>> x = torch.randn(4, 96, 2)
+    >>> expected = 0.75 * x[:, -1:] + 0.25 * x.mean(1, keepdim=True)
+    >>> torch.allclose(ensemble.forecast(x).prediction, expected.expand(-1, 12, -1))
+    True
     """
 
     def __init__(self, teachers: Sequence[Teacher], weights: Weights = "mean") -> None:
@@ -131,21 +157,25 @@ class TeacherEnsemble:
 
     @property
     def input_len(self) -> int | None:
+        """The longest member lookback (``None`` when a member adapts to the student's)."""
         lengths = [m.input_len for m in self.members]
         return None if None in lengths else max(lengths)
 
     @property
     def horizon(self) -> int | None:
+        """The longest member horizon (``None`` when a member adapts to the student's)."""
         horizons = [m.horizon for m in self.members]
         return None if None in horizons else max(horizons)
 
     @property
     def n_channels(self) -> int | None:
+        """The channels the members are built for, or ``None`` when any number works."""
         known = [m.n_channels for m in self.members if m.n_channels is not None]
         return known[0] if known else None
 
     @property
     def is_fitted(self) -> bool:
+        """Whether every member is fitted and the weights are known."""
         fitted = all(m.is_fitted for m in self.members if isinstance(m, FittableTeacher))
         return fitted and self.weights is not None
 
@@ -182,9 +212,21 @@ class TeacherEnsemble:
             )
 
     def evaluate(self, frames: list[pd.DataFrame]) -> dict[str, float]:
-        """Each member's MSE on every window of ``frames`` (fitting the weights first when they
-        are fitted on validation), and the ensemble's; logged and kept in
-        :attr:`validation_errors`."""
+        """Measure each member's MSE and the ensemble's on every window of ``frames``.
+
+        The weights are fitted first when they are fitted on validation. The errors are logged
+        and kept in :attr:`validation_errors`.
+
+        Parameters
+        ----------
+        frames
+            Frames with a time index and one column per channel.
+
+        Returns
+        -------
+        dict[str, float]
+            The MSE of each member (``"<i>: <member>"``) and of the ``"ensemble"``.
+        """
         x, y = _windows(frames, self.input_len, self.horizon)
         forecasts = torch.stack([self._member_forecasts(m, x) for m in self.members])
         if self.weight_mode == "validation":
@@ -206,8 +248,14 @@ class TeacherEnsemble:
         )
 
     def forecast(self, x: Tensor) -> TeacherOutput:
-        """The weighted mean of the members' forecasts of ``x`` ``[batch, input_len, channels]``
-        and their features side by side ``[batch, channels, sum of d]`` (or ``None``)."""
+        """Forecast ``x`` ``[batch, input_len, channels]`` with every member and combine.
+
+        Returns
+        -------
+        TeacherOutput
+            The weighted mean of the members' forecasts ``[batch, horizon, channels]`` and
+            their features side by side ``[batch, channels, sum of d]`` (or ``None``).
+        """
         if self.weights is None:
             raise ValueError(
                 "the ensemble's weights are fitted on the validation split, which has not been "
@@ -241,8 +289,11 @@ def _initial_weights(weights: Weights, n: int) -> Tensor | None:
 
 
 def _windows(frames: list[pd.DataFrame], lookback: int, horizon: int) -> tuple[Tensor, Tensor]:
-    """Every window of ``frames``: inputs ``[n, lookback, channels]`` and the following
-    ``horizon`` steps ``[n, horizon, channels]``."""
+    """Every window of ``frames``.
+
+    Inputs are ``[n, lookback, channels]``, the following ``horizon`` steps ``[n, horizon,
+    channels]``.
+    """
     inputs, targets = [], []
     for frame in frames:
         values = frame.to_numpy(dtype=np.float32)

@@ -177,7 +177,7 @@ class _Amplitude(torch.autograd.Function):
 
 
 def _amplitude(x: Tensor, dim: int) -> Tensor:
-    """rFFT amplitude along ``dim`` without the zero-frequency bin, frequency axis last.
+    """Return the rFFT amplitude along ``dim`` without the zero-frequency bin, frequency last.
 
     Returns
     -------

@@ -19,5 +19,17 @@ def halving_lr_factor(epoch: int) -> float:
     -------
     float
         The factor applied to the base learning rate.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.core import halving_lr_factor
+    >>> [halving_lr_factor(epoch) for epoch in range(5)]
+    [1.0, 1.0, 0.5, 0.25, 0.125]
+
+    As a scheduler stepped once per epoch:
+
+    >>> import torch
+    >>> optimizer = torch.optim.Adam(torch.nn.Linear(2, 1).parameters(), lr=0.01)
+    >>> scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, halving_lr_factor)
     """
     return 0.5 ** max(epoch - 1, 0)

@@ -32,8 +32,10 @@ VERSION_FIELD = "tsdistill_plugin"
 
 
 def weights_digest(state: Mapping[str, Tensor]) -> str:
-    """A hex digest of a state dict's names, dtypes, shapes and exact bytes (the same on
-    every device)."""
+    """Return a hex digest of a state dict's names, dtypes, shapes and exact bytes.
+
+    The digest is the same on every device.
+    """
     digest = hashlib.blake2b(digest_size=16)
     for name in sorted(state):
         tensor = state[name].detach().to("cpu").contiguous()
@@ -43,8 +45,9 @@ def weights_digest(state: Mapping[str, Tensor]) -> str:
 
 
 class StampedStudent(nn.Module):
-    """Base of the integrations' student modules: their state dict carries a stamp, checked
-    by :meth:`load_state_dict` before anything is loaded.
+    """Base of the integrations' student modules, whose state dict carries a stamp.
+
+    :meth:`load_state_dict` checks the stamp before anything is loaded.
 
     Attributes
     ----------
@@ -66,8 +69,10 @@ class StampedStudent(nn.Module):
         """Restore what :meth:`saved_extra` saved (called when a state dict is loaded)."""
 
     def get_extra_state(self) -> Tensor:
-        """The stamp (the plugin version and the network's weights digest) and
-        :meth:`saved_extra`, as JSON bytes."""
+        """Return the stamp and :meth:`saved_extra` as JSON bytes.
+
+        The stamp is the plugin version and the network's weights digest.
+        """
         weights = getattr(self, self.network).state_dict()
         stamp = {
             **self.saved_extra(),

@@ -72,6 +72,14 @@ class StudentOutput(NamedTuple):
     features
         Hidden features used for feature-level distillation, ``[batch, channels, hidden]``: the
         sum of the two branches' first-layer outputs, taken before BatchNorm.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core import StudentOutput
+    >>> output = StudentOutput(prediction=torch.zeros(32, 24, 7), features=torch.zeros(32, 7, 64))
+    >>> output.prediction.shape, output.features.shape
+    (torch.Size([32, 24, 7]), torch.Size([32, 7, 64]))
     """
 
     prediction: Tensor
@@ -203,6 +211,27 @@ class DMLP(nn.Module):
     Notes
     -----
     With ``norm="mean"`` the model has ``2 (L d + d + d H + H) + 4 N`` trainable parameters.
+
+    Examples
+    --------
+    A student for 96-step windows of 7 channels that forecasts 24 steps:
+
+    >>> import torch
+    >>> from tsdistill_plugin.core import DMLP
+    >>> student = DMLP(input_len=96, horizon=24, n_channels=7, hidden_size=64)
+    >>> output = student(torch.randn(32, 96, 7))
+    >>> output.prediction.shape, output.features.shape
+    (torch.Size([32, 24, 7]), torch.Size([32, 7, 64]))
+    >>> sum(p.numel() for p in student.parameters()) == 2 * (96 * 64 + 64 + 64 * 24 + 24) + 4 * 7
+    True
+
+    With ``norm="mean"`` a constant window is forecast at its own level, whatever the weights:
+
+    >>> _ = student.eval()
+    >>> shifted = student(torch.full((1, 96, 7), 5.0)).prediction
+    >>> level = shifted - student(torch.zeros(1, 96, 7)).prediction
+    >>> torch.allclose(level, torch.full((1, 24, 7), 5.0))
+    True
     """
 
     def __init__(

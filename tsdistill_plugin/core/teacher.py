@@ -28,6 +28,14 @@ class TeacherOutput(NamedTuple):
     features
         Hidden representation, ``[batch, channels, d]``, or ``None`` when the teacher exposes
         none.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core import TeacherOutput
+    >>> output = TeacherOutput(prediction=torch.zeros(32, 24, 7), features=None)
+    >>> output.prediction.shape, output.features
+    (torch.Size([32, 24, 7]), None)
     """
 
     prediction: Tensor
@@ -47,6 +55,24 @@ class Teacher(Protocol):
     n_channels
         Number of channels the teacher was built for, or ``None`` when it forecasts each
         channel independently (any number works).
+
+    Examples
+    --------
+    Any object with these three attributes and ``forecast`` is a teacher; here, a seasonal-naive
+    forecaster that repeats the last 12 steps:
+
+    >>> import torch
+    >>> from tsdistill_plugin.core import Teacher, TeacherOutput
+    >>> class RepeatLastCycle:
+    ...     input_len, horizon, n_channels = 12, 12, None
+    ...
+    ...     def forecast(self, x):
+    ...         return TeacherOutput(prediction=x[:, -12:].clone(), features=None)
+    >>> teacher = RepeatLastCycle()
+    >>> isinstance(teacher, Teacher)
+    True
+    >>> teacher.forecast(torch.randn(4, 12, 3)).prediction.shape
+    torch.Size([4, 12, 3])
     """
 
     input_len: int
@@ -54,8 +80,10 @@ class Teacher(Protocol):
     n_channels: int | None
 
     def forecast(self, x: Tensor) -> TeacherOutput:
-        """Forecast ``x`` ``[batch, input_len, channels]`` without gradients, returning tensors
-        on the device and with the dtype of ``x``."""
+        """Forecast ``x`` ``[batch, input_len, channels]`` without gradients.
+
+        The tensors returned are on the device and have the dtype of ``x``.
+        """
         ...
 
 
@@ -66,10 +94,37 @@ class FittableTeacher(Teacher, Protocol):
     ``series`` are frames with a time index (a ``DatetimeIndex`` with a frequency, or a
     ``RangeIndex``) and one column per channel: the library-neutral form in which the Darts and
     NeuralForecast integrations hand over the student's training data.
+
+    Examples
+    --------
+    A teacher that forecasts each channel's training mean:
+
+    >>> import pandas as pd
+    >>> import torch
+    >>> from tsdistill_plugin.core import FittableTeacher, TeacherOutput
+    >>> class TrainingMean:
+    ...     input_len, horizon, n_channels = 1, 12, None
+    ...     is_fitted = False
+    ...
+    ...     def fit(self, series, val_series=None):
+    ...         self.mean = torch.tensor(pd.concat(series).mean().to_numpy(), dtype=torch.float32)
+    ...         self.is_fitted = True
+    ...
+    ...     def forecast(self, x):
+    ...         level = self.mean.to(x.device, x.dtype).expand(len(x), self.horizon, -1)
+    ...         return TeacherOutput(prediction=level, features=None)
+    >>> teacher = TrainingMean()
+    >>> isinstance(teacher, FittableTeacher)
+    True
+    >>> teacher.fit([pd.DataFrame({"a": [1.0, 3.0], "b": [0.0, 4.0]})])
+    >>> teacher.forecast(torch.zeros(2, 1, 2)).prediction[0, 0]
+    tensor([2., 2.])
     """
 
     @property
-    def is_fitted(self) -> bool: ...
+    def is_fitted(self) -> bool:
+        """Whether the underlying model has been fitted."""
+        ...
 
     def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
         """Fit the underlying model on ``series`` (and validate on ``val_series``)."""
@@ -78,7 +133,20 @@ class FittableTeacher(Teacher, Protocol):
 
 @runtime_checkable
 class RefittableTeacher(FittableTeacher, Protocol):
-    """A fittable teacher that can make an unfitted copy of itself (``refit_teacher=True``)."""
+    """A fittable teacher that can make an unfitted copy of itself (``refit_teacher=True``).
+
+    Examples
+    --------
+    Library adapters are refittable: ``untrained()`` gives the fresh copy that
+    ``refit_teacher=True`` fits on each training slice.
+
+    >>> from neuralforecast.models import MLP
+    >>> from tsdistill_plugin import as_teacher
+    >>> from tsdistill_plugin.core import RefittableTeacher
+    >>> teacher = as_teacher(MLP(h=12, input_size=24))
+    >>> isinstance(teacher, RefittableTeacher), teacher.untrained().is_fitted
+    (True, False)
+    """
 
     def untrained(self) -> RefittableTeacher:
         """A new, unfitted teacher with the same parameters."""
@@ -87,9 +155,26 @@ class RefittableTeacher(FittableTeacher, Protocol):
 
 @runtime_checkable
 class AdaptiveTeacher(Teacher, Protocol):
-    """A teacher whose lengths adapt to the student's: a local statistical model refitted on
-    every window (it reads the student's whole window and forecasts the student's horizon), or
-    a foundation model (it reads as much of the window as it accepts)."""
+    """A teacher whose lengths adapt to the student's.
+
+    A local statistical model refitted on every window (it reads the student's whole window and
+    forecasts the student's horizon), or a foundation model (it reads as much of the window as
+    it accepts).
+
+    Examples
+    --------
+    A Darts local model takes the student's lookback and horizon:
+
+    >>> from darts.models import NaiveSeasonal
+    >>> from tsdistill_plugin import as_teacher
+    >>> from tsdistill_plugin.core import AdaptiveTeacher
+    >>> teacher = as_teacher(NaiveSeasonal(K=12))
+    >>> isinstance(teacher, AdaptiveTeacher)
+    True
+    >>> teacher.bind(input_len=48, horizon=24)
+    >>> teacher.input_len, teacher.horizon
+    (48, 24)
+    """
 
     def bind(self, input_len: int, horizon: int) -> None:
         """Adapt to the student's lookback and horizon (called before anything else)."""
@@ -108,6 +193,14 @@ class FeatureRegressor(nn.Sequential):
         Teacher feature width ``d_t``.
     out_features
         Student hidden width ``d_s``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core import FeatureRegressor
+    >>> regressor = FeatureRegressor(in_features=256, out_features=64)
+    >>> regressor(torch.randn(8, 7, 256)).shape
+    torch.Size([8, 7, 64])
     """
 
     def __init__(self, in_features: int, out_features: int) -> None:
@@ -124,6 +217,16 @@ class FeatureLayout(str, Enum):
     The layout says where the batch and channel axes are; :func:`features_by_channel` brings
     every layout to ``[batch, channels, d]``. Shapes are never guessed: a tensor that does not
     fit its declared layout is an error.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.core import FeatureLayout
+    >>> FeatureLayout("channels_in_batch") is FeatureLayout.CHANNELS_IN_BATCH
+    True
+    >>> FeatureLayout("tokens")
+    Traceback (most recent call last):
+        ...
+    ValueError: unknown feature layout 'tokens'; use one of 'per_channel', ...
     """
 
     PER_CHANNEL = "per_channel"
@@ -215,6 +318,19 @@ def features_by_channel(
     ValueError
         When the tensor's shape does not fit the layout; choose another layer or declare the
         layout that the layer produces.
+
+    Examples
+    --------
+    PatchTST folds the channels into the batch (``[batch * channels, patches, d_model]``); TiDE's
+    encoder gives one vector per window:
+
+    >>> import torch
+    >>> from tsdistill_plugin.core import features_by_channel
+    >>> patches = torch.randn(4 * 7, 42, 16)
+    >>> features_by_channel(patches, "channels_in_batch", batch=4, n_channels=7).shape
+    torch.Size([4, 7, 672])
+    >>> features_by_channel(torch.randn(4, 128), "per_window", batch=4, n_channels=7).shape
+    torch.Size([4, 7, 128])
     """
     layout = FeatureLayout(layout)
     shape = tuple(features.shape)
@@ -243,7 +359,19 @@ def features_by_channel(
 
 @contextlib.contextmanager
 def frozen(module: nn.Module) -> Iterator[nn.Module]:
-    """Run ``module`` in eval mode without gradients, restoring its mode afterwards."""
+    """Run ``module`` in eval mode without gradients, restoring its mode afterwards.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core import frozen
+    >>> dropout = torch.nn.Dropout(0.5).train()
+    >>> with frozen(dropout):
+    ...     print(dropout.training, torch.is_grad_enabled())
+    False False
+    >>> dropout.training
+    True
+    """
     was_training = module.training
     module.eval()
     try:
@@ -264,6 +392,18 @@ class FeatureCapture:
         Dotted name of the submodule (as in ``module.named_modules()``).
     layout
         The :class:`FeatureLayout` of that submodule's output.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core import FeatureCapture
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Linear(48, 32), nn.ReLU(), nn.Linear(32, 12))
+    >>> capture = FeatureCapture(model, layer="0", layout="per_channel")
+    >>> with capture.capturing():
+    ...     forecast = model(torch.randn(4, 3, 48))  # [batch, channels, time]
+    >>> capture.features(batch=4, n_channels=3, like=forecast).shape
+    torch.Size([4, 3, 32])
     """
 
     def __init__(self, module: nn.Module, layer: str, layout: FeatureLayout | str) -> None:
@@ -293,8 +433,7 @@ class FeatureCapture:
             handle.remove()
 
     def features(self, batch: int, n_channels: int, like: Tensor) -> Tensor:
-        """The captured output as ``[batch, n_channels, d]``, on the device and dtype of
-        ``like``.
+        """The captured output as ``[batch, n_channels, d]``, on the device and dtype of ``like``.
 
         Raises
         ------
@@ -335,6 +474,25 @@ class TorchTeacher:
     feature_layout
         The :class:`FeatureLayout` of that submodule's output (by default ``[batch, channels,
         ...]``); it is mapped to ``[batch, channels, d]`` by :func:`features_by_channel`.
+
+    Examples
+    --------
+    A linear forecaster over time whose hidden layer serves as the teacher's features:
+
+    >>> import torch
+    >>> from tsdistill_plugin.core import TorchTeacher
+    >>> class TwoLayer(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.hidden = torch.nn.Linear(48, 32)
+    ...         self.head = torch.nn.Linear(32, 12)
+    ...
+    ...     def forward(self, x):  # [batch, time, channels] -> [batch, horizon, channels]
+    ...         return self.head(self.hidden(x.transpose(1, 2))).transpose(1, 2)
+    >>> teacher = TorchTeacher(TwoLayer(), input_len=48, horizon=12, feature_layer="hidden")
+    >>> output = teacher.forecast(torch.randn(4, 48, 3))
+    >>> output.prediction.shape, output.features.shape
+    (torch.Size([4, 12, 3]), torch.Size([4, 3, 32]))
     """
 
     def __init__(
@@ -416,6 +574,18 @@ def forecast_horizon(teacher: Teacher, x: Tensor, horizon: int) -> TeacherOutput
     ------
     ValueError
         When the teacher's forecasts or features are not all finite.
+
+    Examples
+    --------
+    A teacher of 12 steps rolled out to 30, reading the last 48 steps of 96-step windows:
+
+    >>> import torch
+    >>> from tsdistill_plugin.core import TorchTeacher, forecast_horizon
+    >>> repeat_last = TorchTeacher(lambda x: x[:, -1:].expand(-1, 12, -1), input_len=48, horizon=12)
+    >>> x = torch.randn(4, 96, 3)
+    >>> prediction = forecast_horizon(repeat_last, x, horizon=30).prediction
+    >>> prediction.shape, torch.equal(prediction, x[:, -1:].expand(-1, 30, -1))
+    (torch.Size([4, 30, 3]), True)
     """
     if x.shape[1] < teacher.input_len:
         raise ValueError(
@@ -437,8 +607,11 @@ def forecast_horizon(teacher: Teacher, x: Tensor, horizon: int) -> TeacherOutput
 
 
 def _check_finite(teacher: Teacher, prediction: Tensor, features: Tensor | None) -> None:
-    """Refuse a teacher's non-finite outputs: the student would learn NaN from them, and
-    training would fail much later, with a NaN loss that names no cause."""
+    """Refuse a teacher's non-finite outputs.
+
+    The student would learn NaN from them, and training would fail much later, with a NaN
+    loss that names no cause.
+    """
     if not torch.isfinite(prediction).all():
         raise ValueError(
             f"the teacher {teacher!r} forecasts NaN or infinite values for some training "

@@ -26,8 +26,9 @@ CHECKED_VERSION = "0.48.1"
 
 
 class StudentModelHooks(PastCovariatesTorchModel):
-    """The private hooks of Darts' ``TorchForecastingModel`` that a student overrides, each
-    turned into a public-named attribute or method of the student.
+    """The private hooks of Darts' ``TorchForecastingModel`` that a student overrides.
+
+    Each is turned into a public-named attribute or method of the student.
 
     - ``_extract_model_creation_params`` deep-copies every constructor argument when the model
       is built; the arguments named in :attr:`shared_params` (the teacher) are kept as they
@@ -60,21 +61,28 @@ class StudentModelHooks(PastCovariatesTorchModel):
 
     @classmethod
     def split_params(cls, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Split constructor arguments into those of ``TorchForecastingModel`` and those of the
-        ``PLForecastingModule`` (as every Darts model's constructor does, with two private
-        class methods)."""
+        """Split constructor arguments into ``TorchForecastingModel``'s and the module's.
+
+        The second part goes to the ``PLForecastingModule``, as every Darts model's constructor
+        does with two private class methods.
+        """
         return cls._extract_torch_model_params(**params), cls._extract_pl_module_params(**params)
 
 
 def collate_training_samples(samples: Sequence[TorchTrainingSample]) -> TorchTrainingBatch:
-    """Darts' default collate function for training samples (private, and the only way to
-    batch samples as its Lightning modules expect them)."""
+    """Darts' default collate function for training samples.
+
+    It is private, and the only way to batch samples as Darts' Lightning modules expect them.
+    """
     return _batch_collate_fn_train(list(samples))
 
 
 def is_fitted(model: ForecastingModel) -> bool:
-    """Whether ``fit`` was called on a Darts model (``_fit_called``: Darts has no public flag;
-    ``model_created`` exists for torch models only)."""
+    """Whether ``fit`` was called on a Darts model.
+
+    Read from ``_fit_called``: Darts has no public flag; ``model_created`` exists for torch
+    models only.
+    """
     return bool(model._fit_called)
 
 
@@ -83,9 +91,10 @@ MEDIAN_SAMPLES = 200
 
 
 def median_forecast(likelihood: Any, output: torch.Tensor) -> torch.Tensor:
-    """The point forecast ``[batch, horizon, channels]`` of a Darts module's raw output
-    ``[batch, horizon, channels, n_params]``: the output itself without a likelihood, else the
-    median of the likelihood.
+    """The point forecast ``[batch, horizon, channels]`` of a Darts module's raw output.
+
+    The raw output is ``[batch, horizon, channels, n_params]``; the forecast is the output
+    itself without a likelihood, else the median of the likelihood.
 
     A ``QuantileRegression`` gives its 0.5 quantile. Other likelihoods expose their distribution
     only through the private ``_params_from_output`` and ``_distr_from_params``; without an

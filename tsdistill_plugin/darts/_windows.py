@@ -62,8 +62,10 @@ def collate_indexed(samples: list[TorchTrainingSample]) -> TorchTrainingBatch:
 
 
 class PastTargets(Sequence):
-    """The input windows ``[L, channels]`` of a training dataset, by sample index (a slice
-    gives them stacked, ``[n, L, channels]``)."""
+    """The input windows ``[L, channels]`` of a training dataset, by sample index.
+
+    A slice gives them stacked, ``[n, L, channels]``.
+    """
 
     def __init__(self, dataset: TorchTrainingDataset) -> None:
         self.dataset = dataset

@@ -67,16 +67,20 @@ way. Larger batches are split; windows never interact, so the forecasts do not c
 
 
 class FoundationFeatures(Protocol):
-    """Where a foundation model's hidden states are and how they map to channels: a declared
-    layout that a :class:`~tsdistill_plugin.core.FeatureLayout` cannot say alone (it selects
-    tokens first)."""
+    """Where a foundation model's hidden states are and how they map to channels.
+
+    A declared layout that a :class:`~tsdistill_plugin.core.FeatureLayout` cannot say alone (it
+    selects tokens first).
+    """
 
     layer: str
     """Dotted name of the Lightning module's submodule whose output holds the states."""
 
     def by_channel(self, output: Tensor, module: nn.Module, batch: int, n_channels: int) -> Tensor:
-        """Turn the layer's output for ``batch`` windows of ``n_channels`` channels into
-        features ``[batch, n_channels, d]``."""
+        """Turn the layer's output for ``batch`` windows into ``[batch, n_channels, d]``.
+
+        The windows have ``n_channels`` channels each.
+        """
         ...
 
 
@@ -100,6 +104,7 @@ class Chronos2ForecastTokens:
     layer = "encoder"
 
     def by_channel(self, output: Tensor, module: nn.Module, batch: int, n_channels: int) -> Tensor:
+        """Keep the forecast patches' tokens as ``[batch, n_channels, n_patches * d_model]``."""
         patch = module.chronos_config.output_patch_size
         n_patches = math.ceil((module.output_chunk_length + module.output_chunk_shift) / patch)
         tokens = output[:, -n_patches:]
@@ -168,10 +173,12 @@ class FoundationForecaster:
 
     @property
     def is_fitted(self) -> bool:
+        """Whether Darts has loaded the model (its ``fit`` trains nothing)."""
         return self.model.model is not None and is_fitted(self.model)
 
     @property
     def n_channels(self) -> int | None:
+        """Channels of the series it was loaded for, or ``None`` before."""
         return int(self.model.output_dim) if self.is_fitted else None
 
     def bind(self, input_len: int, horizon: int) -> None:
@@ -228,8 +235,10 @@ class FoundationForecaster:
         return self._capture
 
     def forecast(self, x: Tensor) -> TeacherOutput:
-        """Median forecast ``[batch, horizon, channels]`` of windows ``x`` ``[batch, L,
-        channels]`` (``min_input_chunk_length <= L <= input_chunk_length``) and features.
+        """Median forecast ``[batch, horizon, channels]`` and features of windows ``x``.
+
+        ``x`` is ``[batch, L, channels]`` with ``min_input_chunk_length <= L <=
+        input_chunk_length``.
 
         The windows go to the module's device in their own dtype, as Darts' ``predict`` hands
         them over (foundation modules cast internally), at most :data:`SERIES_PER_CALL`

@@ -133,8 +133,10 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
         return PLModuleOutput(prediction=output.prediction.unsqueeze(-1))
 
     def training_step(self, train_batch: TorchTrainingBatch, batch_idx: int) -> Tensor:
-        """Darts' training step (its ``loss_fn``, logged as ``train_loss``) plus the
-        distillation terms, each logged as ``train_<term>``."""
+        """Darts' training step plus the distillation terms.
+
+        Darts' ``loss_fn`` is logged as ``train_loss``, each term as ``train_<term>``.
+        """
         supervised = super().training_step(train_batch, batch_idx)
         step, self._step, self._features = self._step, None, None
         if self.targets is None:
@@ -297,16 +299,20 @@ class DistilledMLPModel(StudentModelHooks):
 
     @property
     def teacher(self) -> Any:
-        """The wrapped teacher (with ``refit_teacher``, the last fit's own copy); ``None`` for
-        the baseline and after loading."""
+        """The wrapped teacher (with ``refit_teacher``, the last fit's own copy).
+
+        ``None`` for the baseline and after loading.
+        """
         return self._distillation.teacher
 
     @property
     def supports_past_covariates(self) -> bool:
+        """Whether the model takes past covariates: no."""
         return False
 
     @property
     def supports_static_covariates(self) -> bool:
+        """Whether the model takes static covariates: no."""
         return False
 
     def fit(
@@ -407,9 +413,12 @@ class DistilledMLPModel(StudentModelHooks):
                 self.model.targets = None
 
     def predict_from_dataset(self, *args: Any, **kwargs: Any) -> Any:
-        """As Darts' ``predict_from_dataset`` (behind ``predict``, ``historical_forecasts``,
-        ``backtest``), in this process on one device when the student trains on several
-        (see :func:`~tsdistill_plugin.devices.one_device`) and no ``trainer`` is given."""
+        """Predict as Darts' ``predict_from_dataset``, on one device.
+
+        Darts' method is behind ``predict``, ``historical_forecasts`` and ``backtest``; this
+        one runs in this process on one device when the student trains on several (see
+        :func:`~tsdistill_plugin.devices.one_device`) and no ``trainer`` is given.
+        """
         trainer_params = self.trainer_params
         single = for_prediction(trainer_params)
         if single is None or kwargs.get("trainer") is not None:
@@ -421,8 +430,10 @@ class DistilledMLPModel(StudentModelHooks):
             self.trainer_params = trainer_params
 
     def __getstate__(self) -> dict[str, Any]:
-        """Darts' pickled state (what ``save`` writes to the ``.pt`` file) and the version of
-        the plugin that wrote it."""
+        """Return Darts' pickled state and the version of the plugin that wrote it.
+
+        The state is what ``save`` writes to the ``.pt`` file.
+        """
         return {**super().__getstate__(), "_saved_by": _version.__version__}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -433,8 +444,9 @@ class DistilledMLPModel(StudentModelHooks):
     def load(
         path: str, pl_trainer_kwargs: dict | None = None, trusted: bool = False, **kwargs: Any
     ) -> DistilledMLPModel:
-        """Load a saved student: Darts' ``TorchForecastingModel.load`` (safe loading, arguments
-        as there), with one clear error for a file that cannot be read.
+        """Load a saved student, with one clear error for a file that cannot be read.
+
+        This is Darts' ``TorchForecastingModel.load`` (safe loading, arguments as there).
 
         Raises
         ------
@@ -467,6 +479,7 @@ class DistilledMLPModel(StudentModelHooks):
         return model
 
     def create_module(self, train_sample: TorchTrainingSample) -> _DistilledMLPModule:
+        """Build the Lightning module for samples like ``train_sample``."""
         module = _DistilledMLPModule(
             n_channels=train_sample.past_target.shape[1],
             hidden_size=self.hidden_size,
@@ -520,8 +533,10 @@ def _check_series(
 
 
 def _check_darts_arguments(params: dict[str, Any]) -> None:
-    """Refuse Darts arguments the student does not support or that are out of range, before
-    anything is built."""
+    """Refuse Darts arguments the student does not support or that are out of range.
+
+    Runs before anything is built.
+    """
     if params.get("likelihood") is not None:
         raise ValueError(
             "DistilledMLPModel is a point forecaster; likelihood is not supported (got "

@@ -254,9 +254,26 @@ class DartsTeacher:
     Probabilistic torch teachers give the median of their likelihood. Teachers that use
     covariates, encoders or an ``output_chunk_shift`` are rejected: the student hands its
     teacher the target windows only.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from darts import TimeSeries
+    >>> from darts.models import LinearRegressionModel
+    >>> from tsdistill_plugin.darts import DartsTeacher
+    >>> series = TimeSeries.from_values(np.sin(np.arange(300) / 4).astype("float32"))
+    >>> teacher = DartsTeacher(LinearRegressionModel(lags=24, output_chunk_length=12).fit(series))
+    >>> teacher
+    DartsTeacher(LinearRegressionModel, fitted)
+    >>> teacher.input_len, teacher.horizon, teacher.n_channels
+    (24, 12, 1)
+    >>> teacher.forecast(torch.randn(8, 24, 1)).prediction.shape
+    torch.Size([8, 12, 1])
     """
 
     def __new__(cls, model: ForecastingModel, feature_layer: FeatureLayer = AUTO) -> DartsTeacher:
+        """Make an :class:`AdaptiveDartsTeacher` of a local or foundation model."""
         if cls is DartsTeacher and isinstance(model, LocalForecastingModel | FoundationModel):
             cls = AdaptiveDartsTeacher
         return super().__new__(cls)
@@ -279,18 +296,22 @@ class DartsTeacher:
 
     @property
     def input_len(self) -> int | None:
+        """Lookback the model reads (``None`` until bound, for an adaptive teacher)."""
         return self._forecaster.input_len
 
     @property
     def horizon(self) -> int | None:
+        """Steps the model forecasts in one call."""
         return self._forecaster.horizon
 
     @property
     def n_channels(self) -> int | None:
+        """Channels the model forecasts together, or ``None`` when each is forecast alone."""
         return self._forecaster.n_channels
 
     @property
     def is_fitted(self) -> bool:
+        """Whether the Darts model has been fitted."""
         return self._forecaster.is_fitted
 
     def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
@@ -324,11 +345,27 @@ class DartsTeacher:
 
 
 class AdaptiveDartsTeacher(DartsTeacher):
-    """A Darts model whose lengths adapt to the student's (an
-    :class:`~tsdistill_plugin.core.AdaptiveTeacher`): a local model (``ExponentialSmoothing``,
-    ``Theta``, ``ARIMA``, ...), refitted on every window, takes the student's lookback and
-    horizon; a foundation model (``Chronos2Model``, ...) reads as much of the student's window
-    as it accepts."""
+    """A Darts model whose lengths adapt to the student's.
+
+    It is an :class:`~tsdistill_plugin.core.AdaptiveTeacher`: a local model
+    (``ExponentialSmoothing``, ``Theta``, ``ARIMA``, ...), refitted on every window, takes the
+    student's lookback and horizon; a foundation model (``Chronos2Model``, ...) reads as much of
+    the student's window as it accepts.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from darts.models import NaiveSeasonal
+    >>> from tsdistill_plugin.darts import DartsTeacher
+    >>> teacher = DartsTeacher(NaiveSeasonal(K=12))
+    >>> type(teacher).__name__
+    'AdaptiveDartsTeacher'
+    >>> teacher.bind(input_len=48, horizon=24)
+    >>> x = torch.randn(2, 48, 3)
+    >>> prediction = teacher.forecast(x).prediction
+    >>> prediction.shape, torch.allclose(prediction[:, :12], x[:, -12:])
+    (torch.Size([2, 24, 3]), True)
+    """
 
     def bind(self, input_len: int, horizon: int) -> None:
         """Adapt to the student's lookback and horizon."""

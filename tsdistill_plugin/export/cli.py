@@ -1,5 +1,6 @@
-"""``tsdistill export`` and ``tsdistill predict``: the exporter and the predictor on the command
-line. :func:`register` adds both to the ``tsdistill`` parser.
+"""``tsdistill export`` and ``tsdistill predict``: exporter and predictor on the command line.
+
+:func:`register` adds both to the ``tsdistill`` parser.
 
 - ``tsdistill export MODEL -o student.onnx``: MODEL is a Darts ``DistilledMLPModel`` save file
   or a ``NeuralForecast.save`` directory.
@@ -72,8 +73,11 @@ def export_command(args: argparse.Namespace, command: str) -> int:
 
 
 def read_history(path: Path) -> pd.DataFrame:
-    """A history CSV: long if it has ``unique_id`` and ``ds`` columns, else wide with the time
-    in the first column."""
+    """Read a history CSV.
+
+    It is long if it has ``unique_id`` and ``ds`` columns, else wide with the time in the first
+    column.
+    """
     frame = pd.read_csv(path)
     if {"unique_id", "ds"} <= set(frame.columns):
         if not pd.api.types.is_numeric_dtype(frame["ds"]):

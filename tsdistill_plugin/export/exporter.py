@@ -71,6 +71,23 @@ def to_onnx(
     -------
     Path
         ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from darts import TimeSeries
+    >>> from tsdistill_plugin.darts import DistilledMLPModel
+    >>> from tsdistill_plugin.export import Predictor, to_onnx
+    >>> series = TimeSeries.from_values(np.sin(np.arange(300) / 4).astype("float32"))
+    >>> model = DistilledMLPModel(48, 12, hidden_size=16, n_epochs=1, random_state=0)
+    >>> model = model.fit(series, verbose=False)
+    >>> path = to_onnx(model, Path(tempfile.mkdtemp()) / "student.onnx")
+    >>> forecast = Predictor.load(path, threads=1).predict(series.values()[-48:])
+    >>> expected = model.predict(12, series=series, verbose=False).values()
+    >>> forecast.shape, np.allclose(forecast, expected, atol=1e-5)
+    ((12, 1), True)
     """
     onnx = import_extra("onnx", "exporting a student to ONNX")
     from .graph import build_graph

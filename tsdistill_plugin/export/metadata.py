@@ -49,6 +49,20 @@ class StudentSpec:
         SHA-256 of the training values (``None``: not recorded).
     plugin_version
         ``tsdistill_plugin`` version that exported the file.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.export import StudentSpec
+    >>> spec = StudentSpec(
+    ...     lookback=720, horizon=96, components=("HUFL", "OT"), channel_independent=False,
+    ...     freq="h", name="DistilledMLPModel", library="darts", teacher="iTransformer",
+    ...     data_digest=None, plugin_version="0.1.0",
+    ... )
+    >>> props = spec.to_props()
+    >>> props["lookback"], props["horizon"]
+    ('720', '96')
+    >>> StudentSpec.from_props(props, "student.onnx") == spec
+    True
     """
 
     lookback: int

@@ -34,6 +34,28 @@ class Predictor:
     spec
         What the file says about the student (lookback, horizon, components, frequency,
         teacher, training data digest, ...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from darts import TimeSeries
+    >>> from tsdistill_plugin.darts import DistilledMLPModel
+    >>> from tsdistill_plugin.export import Predictor, to_onnx
+    >>> hours = pd.date_range("2024-01-01", periods=300, freq="h")
+    >>> frame = pd.DataFrame({"load": np.sin(np.arange(300) / 4)}, index=hours, dtype="float32")
+    >>> model = DistilledMLPModel(48, 12, hidden_size=16, n_epochs=1, random_state=0)
+    >>> model = model.fit(TimeSeries.from_dataframe(frame), verbose=False)
+    >>> predictor = Predictor.load(to_onnx(model, Path(tempfile.mkdtemp()) / "s.onnx"), threads=1)
+    >>> predictor.spec.lookback, predictor.spec.horizon, predictor.spec.components
+    (48, 12, ('load',))
+    >>> predictor.predict(np.zeros((5, 48, 1), dtype="float32")).shape  # [batch, time, channels]
+    (5, 12, 1)
+    >>> forecast = predictor.predict(frame)  # a frame: forecast timestamps follow its index
+    >>> forecast.index[0], forecast.shape
+    (Timestamp('2024-01-13 12:00:00'), (12, 1))
     """
 
     def __init__(self, session: object, spec: StudentSpec) -> None:
@@ -86,8 +108,10 @@ class Predictor:
         return self._session.get_providers()
 
     def run(self, windows: np.ndarray) -> np.ndarray:
-        """The graph on ready windows, unchecked: ``[batch, lookback, channels]`` float32,
-        contiguous -> ``[batch, horizon, channels]``."""
+        """Run the graph on ready windows, unchecked.
+
+        ``[batch, lookback, channels]`` float32, contiguous -> ``[batch, horizon, channels]``.
+        """
         return self._session.run(None, {INPUT_NAME: windows})[0]
 
     def predict(self, x: np.ndarray | pd.DataFrame) -> np.ndarray | pd.DataFrame:

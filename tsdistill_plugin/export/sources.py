@@ -82,9 +82,12 @@ def darts_source(model: object) -> ExportSource:
 
 
 def neuralforecast_source(model: object, name: str | None = None) -> ExportSource:
-    """A fitted NeuralForecast student (``DistilledMLP`` or ``DistilledMLPMultivariate``), or
-    a fitted ``NeuralForecast`` holding one (then series ids and frequency come from it;
-    ``name`` picks the student by alias when it holds several)."""
+    """Read a fitted NeuralForecast student, or a fitted ``NeuralForecast`` holding one.
+
+    The student is a ``DistilledMLP`` or ``DistilledMLPMultivariate``. From a ``NeuralForecast``
+    the series ids and frequency come too; ``name`` picks the student by alias when it holds
+    several.
+    """
     forecaster = model if hasattr(model, "models") and hasattr(model, "freq") else None
     if forecaster is not None:
         model = _pick_student(forecaster, name)

@@ -1,5 +1,6 @@
-"""Every private name of NeuralForecast that the plugin uses, each with the reason no public hook
-serves.
+"""Every private name of NeuralForecast that the plugin uses.
+
+Each comes with the reason no public hook serves.
 
 Checked against neuralforecast 3.3.0. Nothing else in the plugin touches a NeuralForecast name
 that starts with an underscore (``tests/test_library_boundaries.py`` fails otherwise), so a
@@ -131,6 +132,8 @@ class StudentHooks(BaseModel):
 
 
 def optuna_space(ray_config: dict) -> Any:
-    """A ray ``tune`` search space as the optuna config function NeuralForecast's tuners take
-    (``BaseAuto._ray_config_to_optuna``, how every ``Auto*`` model builds its optuna space)."""
+    """A ray ``tune`` search space as the optuna config function NeuralForecast's tuners take.
+
+    Through ``BaseAuto._ray_config_to_optuna``, as every ``Auto*`` model builds its optuna space.
+    """
     return BaseAuto._ray_config_to_optuna(ray_config)

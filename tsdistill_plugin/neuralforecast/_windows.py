@@ -1,5 +1,6 @@
-"""How the NeuralForecast students identify their training windows and hand their data to the
-lifecycle.
+"""How the NeuralForecast students identify their training windows.
+
+They also hand their data to the lifecycle.
 
 NeuralForecast samples a step's windows as indices into all windows of the step's batch of
 series. An index gives the window's position in time; the series are recognised by their content
@@ -35,8 +36,10 @@ def _series_values(dataset: TimeSeriesDataset) -> list[np.ndarray]:
 def training_data(
     dataset: TimeSeriesDataset, val_size: int, test_size: int, lookback: int, multivariate: bool
 ) -> TrainingData:
-    """The student's training data as the lifecycle sees it: each series' training length and
-    frames with a RangeIndex (NeuralForecast's dataset keeps no timestamps).
+    """The student's training data as the lifecycle sees it.
+
+    Each series' training length and frames with a RangeIndex (NeuralForecast's dataset keeps
+    no timestamps).
 
     A multivariate student's series become the channels of one frame; a univariate student's
     are one frame each. Validation frames carry ``lookback`` steps before their ``val_size``.
@@ -71,8 +74,11 @@ def training_data(
 
 
 class _RowWindows(Sequence):
-    """Input windows ``[L, 1]`` ending at given rows of the stacked target (zeros before a
-    series starts, as NeuralForecast pads); a slice gives them stacked, ``[n, L, 1]``."""
+    """Input windows ``[L, 1]`` ending at given rows of the stacked target.
+
+    Zeros before a series starts, as NeuralForecast pads; a slice gives them stacked,
+    ``[n, L, 1]``.
+    """
 
     def __init__(self, y: np.ndarray, rows: np.ndarray, starts: np.ndarray, length: int) -> None:
         self.y, self.rows, self.starts, self.length = y, rows, starts, length
@@ -91,8 +97,11 @@ class _RowWindows(Sequence):
 
 
 class _PositionWindows(Sequence):
-    """Input windows ``[L, n_series]`` of the target matrix ``[time, n_series]`` (left-padded
-    with zeros), the ``i``-th ending at row ``first + i``; a slice gives them stacked."""
+    """Input windows ``[L, n_series]`` of the target matrix ``[time, n_series]``.
+
+    The matrix is left-padded with zeros; the ``i``-th window ends at row ``first + i``; a slice
+    gives them stacked.
+    """
 
     def __init__(self, matrix: np.ndarray, first: int, stop: int, length: int) -> None:
         padded = np.concatenate([np.zeros((length - 1, matrix.shape[1]), np.float32), matrix])
@@ -187,8 +196,10 @@ class TrainingWindows:
     def ids(
         self, sampled: SampledWindows, batch_series: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """The ids of a step's sampled windows, and for a multivariate student the dataset
-        index of each of the batch's series (the channel order of the windows).
+        """The ids of a step's sampled windows, and the batch's series order.
+
+        For a multivariate student, the dataset index of each of the batch's series (the
+        channel order of the windows); ``None`` otherwise.
 
         Parameters
         ----------

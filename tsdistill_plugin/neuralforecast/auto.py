@@ -1,5 +1,6 @@
-"""``AutoDistilledMLP``: the distilled student with its weights tuned on the validation split,
-in the style of NeuralForecast's ``Auto*`` models.
+"""``AutoDistilledMLP``: the distilled student with its weights tuned on the validation split.
+
+It follows the style of NeuralForecast's ``Auto*`` models.
 
 Every trial shares the teacher (fitted, and its outputs cached, once for all trials with the
 optuna backend, which runs the trials in this process), and the first trial is the plain
@@ -130,8 +131,7 @@ def _first_trial_plain(backend: str) -> Any:
 
 
 class PlainFirstSampler(optuna.samplers.BaseSampler):
-    """An optuna sampler that fixes ``alpha = beta = 0`` in the first trial and otherwise
-    delegates to ``sampler``.
+    """An optuna sampler: ``alpha = beta = 0`` in the first trial, then ``sampler``'s choices.
 
     Parameters
     ----------
@@ -143,15 +143,18 @@ class PlainFirstSampler(optuna.samplers.BaseSampler):
         self.sampler = sampler
 
     def infer_relative_search_space(self, study: Any, trial: Any) -> dict:
+        """Delegate to the wrapped sampler."""
         return self.sampler.infer_relative_search_space(study, trial)
 
     def sample_relative(self, study: Any, trial: Any, search_space: dict) -> dict:
+        """The wrapped sampler's values, without the weights in the first trial."""
         sampled = self.sampler.sample_relative(study, trial, search_space)
         if trial.number == 0:
             sampled = {k: v for k, v in sampled.items() if k not in PLAIN}
         return sampled
 
     def sample_independent(self, study: Any, trial: Any, name: str, distribution: Any) -> Any:
+        """``0`` for the weights in the first trial, else the wrapped sampler's value."""
         if trial.number == 0 and name in PLAIN:
             return PLAIN[name]
         return self.sampler.sample_independent(study, trial, name, distribution)

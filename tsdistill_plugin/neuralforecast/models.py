@@ -107,8 +107,11 @@ class _DistilledBase(StampedStudent, StudentHooks):
         return f"build the teacher with n_series={self.n_series}"
 
     def saved_extra(self) -> dict[str, Any]:
-        """``training_provenance`` (what the last fit trained on, read by the exporter), saved
-        with the stamp in the state dict (NeuralForecast saves only tensors)."""
+        """Return ``training_provenance``, saved with the stamp in the state dict.
+
+        It says what the last fit trained on (read by the exporter); NeuralForecast saves only
+        tensors.
+        """
         return {"provenance": self.training_provenance}
 
     def restore_extra(self, saved: dict[str, Any]) -> None:
@@ -215,9 +218,11 @@ class _DistilledBase(StampedStudent, StudentHooks):
             self.regressor = None  # training-only: never saved with the student
 
     def setup(self, stage: str) -> None:
-        """Where Lightning trains this student without its :meth:`fit` (NeuralForecast's Spark
-        workers build it from its hyperparameters and call ``Trainer.fit``), get the teacher
-        ready here: online, as the data comes in files."""
+        """Get the teacher ready where Lightning trains this student without its :meth:`fit`.
+
+        NeuralForecast's Spark workers build it from its hyperparameters and call
+        ``Trainer.fit``; the teacher then runs online, as the data comes in files.
+        """
         super().setup(stage)
         if stage != "fit" or self._targets is not None or not self.distillation.active:
             return
@@ -236,8 +241,10 @@ class _DistilledBase(StampedStudent, StudentHooks):
             self._ready_in_setup = False
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
-        """NeuralForecast's training step (its loss, logged as ``train_loss``) plus the
-        distillation terms, each logged as ``train_<term>``."""
+        """NeuralForecast's training step plus the distillation terms.
+
+        NeuralForecast's loss is logged as ``train_loss``, each term as ``train_<term>``.
+        """
         if self._targets is None:
             return super().training_step(batch, batch_idx)
         self.recording(batch)
@@ -261,9 +268,12 @@ class _DistilledBase(StampedStudent, StudentHooks):
         return total
 
     def predict(self, *args: Any, **kwargs: Any) -> Any:
-        """As ``BaseModel.predict``, in this process on one device when the student trains on
-        several (see :func:`~tsdistill_plugin.devices.one_device`; NeuralForecast does so
-        for several GPUs only)."""
+        """Predict as ``BaseModel.predict``, on one device.
+
+        It runs in this process on one device when the student trains on several (see
+        :func:`~tsdistill_plugin.devices.one_device`; NeuralForecast does so for several GPUs
+        only).
+        """
         trainer_kwargs = self.trainer_kwargs
         single = for_prediction(trainer_kwargs)
         if single is None:
@@ -276,9 +286,10 @@ class _DistilledBase(StampedStudent, StudentHooks):
 
     @classmethod
     def load(cls, path: str, *args: Any, **kwargs: Any) -> _DistilledBase:
-        """Load a saved student: ``BaseModel.load`` (safetensors and JSON, no code runs;
-        arguments as there, and ``NeuralForecast.load`` calls it for each saved student), with
-        one clear error for a file that cannot be read.
+        """Load a saved student, with one clear error for a file that cannot be read.
+
+        This is ``BaseModel.load`` (safetensors and JSON, no code runs; arguments as there),
+        and ``NeuralForecast.load`` calls it for each saved student.
 
         Raises
         ------
@@ -311,8 +322,10 @@ class _DistilledBase(StampedStudent, StudentHooks):
     def _in_student_space(
         self, student: StudentOutput, teacher: TargetBatch | None, y_idx: int
     ) -> tuple[Tensor, TargetBatch | None]:
-        """Both forecasts in the student's normalized space (the student's scaler statistics
-        of each window), so that the terms compare like with like."""
+        """Both forecasts in the student's normalized space, so that the terms compare alike.
+
+        The space is given by the student's scaler statistics of each window.
+        """
         loc = self.scaler.x_shift[:, :, y_idx]
         scale = self.scaler.x_scale[:, :, y_idx]
         output = self.loss.domain_map(self._nf_layout(student.prediction))
@@ -403,7 +416,7 @@ _DOC_COMMON = """
 """
 
 
-class DistilledMLP(_DistilledBase):
+class DistilledMLP(_DistilledBase):  # noqa: D101 (the docstring is __doc__, built below)
     __doc__ = (
         """TimeDistill student for NeuralForecast, channel-independent (like ``MLP``).
 
@@ -505,7 +518,7 @@ class DistilledMLP(_DistilledBase):
         )
 
 
-class DistilledMLPMultivariate(_DistilledBase):
+class DistilledMLPMultivariate(_DistilledBase):  # noqa: D101 (the docstring is __doc__)
     __doc__ = (
         """TimeDistill student for NeuralForecast taking all series together (like
     ``MLPMultivariate``).
@@ -638,8 +651,11 @@ _TRAINING_INTEGERS: dict[str, tuple[int, tuple]] = {
 
 
 def _check_training_arguments(kwargs: dict[str, Any]) -> None:
-    """Refuse NeuralForecast training arguments out of range at construction (NeuralForecast
-    checks none of them, and a bad one fails only when training starts, or not at all)."""
+    """Refuse NeuralForecast training arguments out of range at construction.
+
+    NeuralForecast checks none of them, and a bad one fails only when training starts, or not
+    at all.
+    """
     for name, (minimum, allowed) in _TRAINING_INTEGERS.items():
         if name in kwargs:
             check_int(name, kwargs[name], minimum, allowed=allowed)

@@ -91,9 +91,11 @@ def _quiet_lightning() -> Any:
 
 
 def _looks_fitted(model: BaseModel) -> bool:
-    """Whether ``model`` has been trained: NF marks fitted models with ``metrics`` and
-    training trajectories; a loaded model is recognised by weights that differ from the
-    initialization its own seed gives."""
+    """Whether ``model`` has been trained.
+
+    NF marks fitted models with ``metrics`` and training trajectories; a loaded model is
+    recognised by weights that differ from the initialization its own seed gives.
+    """
     if hasattr(model, "metrics") or model.train_trajectories:
         return True
     initial = fresh_copy(model).state_dict()
@@ -105,16 +107,17 @@ def _looks_fitted(model: BaseModel) -> bool:
 
 
 def point_forecast(model: BaseModel, output: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
-    """An NF network's raw output ``model(windows_batch)`` as a point forecast in the data's
-    scale; see :func:`median_point`."""
+    """An NF network's raw output ``model(windows_batch)`` as a point forecast.
+
+    The forecast is in the data's scale; see :func:`median_point`.
+    """
     return median_point(model, model.loss.domain_map(output), loc, scale)
 
 
 def median_point(
     model: BaseModel, mapped: Any, loc: Tensor, scale: Tensor, differentiable: bool = False
 ) -> Tensor:
-    """The point forecast, in the data's scale, of an output already passed through
-    ``model.loss.domain_map``.
+    """The point forecast, in the data's scale, of an output after ``model.loss.domain_map``.
 
     Parameters
     ----------
@@ -211,6 +214,22 @@ class NeuralForecastTeacher:
         The model's ``input_size`` and ``h``.
     n_channels
         ``n_series`` for multivariate models, else ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> import torch
+    >>> from neuralforecast.models import MLP
+    >>> from tsdistill_plugin.neuralforecast import NeuralForecastTeacher
+    >>> model = MLP(h=12, input_size=48, max_steps=5, enable_progress_bar=False, logger=False)
+    >>> teacher = NeuralForecastTeacher(model)
+    >>> teacher, teacher.input_len, teacher.horizon, teacher.n_channels
+    (NeuralForecastTeacher(MLP, unfitted), 48, 12, None)
+    >>> hours = pd.date_range("2024-01-01", periods=300, freq="h")
+    >>> teacher.fit([pd.DataFrame({"y": np.sin(np.arange(300) / 4)}, index=hours)])
+    >>> teacher.is_fitted, teacher.forecast(torch.randn(8, 48, 3)).prediction.shape
+    (True, torch.Size([8, 12, 3]))
     """
 
     def __init__(
@@ -322,8 +341,10 @@ class NeuralForecastTeacher:
         return self._capture
 
     def forecast(self, x: Tensor) -> TeacherOutput:
-        """Forecast ``x`` ``[batch, input_len, channels]`` in the data's scale; see
-        :class:`~tsdistill_plugin.core.Teacher`."""
+        """Forecast ``x`` ``[batch, input_len, channels]`` in the data's scale.
+
+        See :class:`~tsdistill_plugin.core.Teacher`.
+        """
         if not self._trained:
             raise ValueError(
                 f"the {type(self.model).__name__} teacher is not fitted; fit it first (the "

@@ -145,8 +145,10 @@ class Backend(Protocol):
     def fit_teacher(
         self, config: TeacherConfig, task: Task, callbacks: Sequence[Callback] = ()
     ) -> Fitted:
-        """Build and fit the teacher described by ``config``; ``callbacks`` are added to the
-        Lightning trainer's (as for every fit)."""
+        """Build and fit the teacher described by ``config``.
+
+        ``callbacks`` are added to the Lightning trainer's (as for every fit).
+        """
         ...
 
     def fit_student(
@@ -167,18 +169,23 @@ class Backend(Protocol):
 
 
 def predictor(fitted: Fitted, horizon: int) -> Predictor:
-    """Forecast ``horizon`` steps from windows ``[batch, lookback, channels]`` with a fitted
-    model of either library through its teacher adapter: the library's network run on the
-    whole batch, exactly as its own ``predict`` would (see :mod:`tsdistill_plugin.darts.teacher`
-    and :mod:`tsdistill_plugin.neuralforecast.teacher`); a model that forecasts fewer steps
-    per call (a foundation model) is rolled out as its ``predict`` would."""
+    """Forecast ``horizon`` steps from windows ``[batch, lookback, channels]`` with a model.
+
+    The fitted model of either library runs through its teacher adapter: the library's network
+    on the whole batch, exactly as its own ``predict`` would (see
+    :mod:`tsdistill_plugin.darts.teacher` and :mod:`tsdistill_plugin.neuralforecast.teacher`);
+    a model that forecasts fewer steps per call (a foundation model) is rolled out as its
+    ``predict`` would.
+    """
     adapter = as_teacher(fitted.model, feature_layer=None)
     return lambda x: forecast_horizon(adapter, x, horizon).prediction
 
 
 def lightning_device(accelerator: str) -> torch.device:
-    """The device Lightning trains on for ``accelerator`` (``"auto"``, ``"cpu"``, ...): where a
-    model that is not trained here (a zero-shot foundation model) runs."""
+    """The device Lightning trains on for ``accelerator`` (``"auto"``, ``"cpu"``, ...).
+
+    It is where a model that is not trained here (a zero-shot foundation model) runs.
+    """
     trainer = pl.Trainer(
         accelerator=accelerator,
         devices=1,
@@ -191,9 +198,10 @@ def lightning_device(accelerator: str) -> torch.device:
 
 
 class TimedTeacher:
-    """A :class:`~tsdistill_plugin.core.Teacher` that adds up the time spent in its forecasts
-    (the cache-filling time of a distilled student) and shows their progress over the
-    student's training windows.
+    """A :class:`~tsdistill_plugin.core.Teacher` that times its forecasts and shows progress.
+
+    It adds up the time spent in its forecasts (the cache-filling time of a distilled student)
+    and shows their progress over the student's training windows.
 
     The student's lifecycle (:class:`~tsdistill_plugin.core.Distillation`) sees the wrapped
     teacher's capabilities through it: it is a
@@ -232,18 +240,22 @@ class TimedTeacher:
 
     @property
     def input_len(self) -> int | None:
+        """The wrapped teacher's lookback."""
         return self.teacher.input_len
 
     @property
     def horizon(self) -> int | None:
+        """The wrapped teacher's horizon."""
         return self.teacher.horizon
 
     @property
     def n_channels(self) -> int | None:
+        """The wrapped teacher's channels (``None``: any number)."""
         return self.teacher.n_channels
 
     @property
     def is_fitted(self) -> bool:
+        """Whether the wrapped teacher is fitted (always, for one that cannot be)."""
         return not isinstance(self.teacher, FittableTeacher) or self.teacher.is_fitted
 
     def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
@@ -271,8 +283,9 @@ class TimedTeacher:
 
 
 class RestoreBestEpoch(Callback):
-    """Keeps the weights of the epoch with the lowest validation loss and loads them back when
-    training ends (the reference reloads its best checkpoint).
+    """Keep the weights of the epoch with the lowest validation loss, load them back at the end.
+
+    The reference reloads its best checkpoint the same way.
 
     The weights are kept in memory, not written by Lightning's ``ModelCheckpoint``: a Lightning
     checkpoint pickles the module's hyperparameters, which in NeuralForecast hold the trainer's
@@ -297,6 +310,7 @@ class RestoreBestEpoch(Callback):
         self._best_state: dict[str, Tensor] | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Keep the module's weights when the validation loss is the lowest so far."""
         score = trainer.callback_metrics.get(self.monitor)
         if trainer.sanity_checking or score is None:
             return
@@ -308,6 +322,7 @@ class RestoreBestEpoch(Callback):
             }
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Load the best epoch's weights back into the module."""
         if self._best_state is None:
             return
         logger.info(
@@ -321,9 +336,11 @@ class RestoreBestEpoch(Callback):
 
 
 def inference_parameters(module: nn.Module) -> int:
-    """Parameters used at inference, trainable or frozen (a zero-shot foundation model's are
-    frozen): the feature regressor, which only serves distillation during training, is left
-    out."""
+    """Count the parameters used at inference, trainable or frozen.
+
+    A zero-shot foundation model's are frozen; the feature regressor, which only serves
+    distillation during training, is left out.
+    """
     skipped = {
         id(p)
         for sub in module.modules()

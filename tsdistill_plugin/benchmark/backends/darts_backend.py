@@ -41,8 +41,10 @@ VAL_METRIC = "val_loss"
 def _training_kwargs(
     plan: TrainingPlan, task: Task, callbacks: Sequence[Callback]
 ) -> dict[str, Any]:
-    """Darts ``TorchForecastingModel`` arguments that carry out ``plan`` on ``task.device``,
-    with ``callbacks`` added to the trainer's."""
+    """Darts ``TorchForecastingModel`` arguments that carry out ``plan`` on ``task.device``.
+
+    ``callbacks`` are added to the trainer's.
+    """
     scheduler = (
         {"lr_scheduler_cls": LambdaLR, "lr_scheduler_kwargs": {"lr_lambda": halving_lr_factor}}
         if plan.halving
@@ -148,6 +150,7 @@ class DartsBackend:
     def fit_teacher(
         self, config: TeacherConfig, task: Task, callbacks: Sequence[Callback] = ()
     ) -> Fitted:
+        """Build the Darts teacher of ``config`` for ``task`` and fit it."""
         build, layer = TEACHERS[config.name]
         cls, arguments = build(config.arch)
         model = cls(
@@ -168,6 +171,7 @@ class DartsBackend:
         task: Task,
         callbacks: Sequence[Callback] = (),
     ) -> Fitted:
+        """Fit a ``DistilledMLPModel`` of ``spec`` (``teacher=None``: the plain MLP)."""
         model = DistilledMLPModel(
             input_chunk_length=task.lookback,
             output_chunk_length=task.horizon,
@@ -183,6 +187,7 @@ class DartsBackend:
     def fit_dlinear(
         self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
     ) -> Fitted:
+        """Fit Darts' ``DLinearModel`` (kernel 25, weights shared by the channels)."""
         model = DLinearModel(
             input_chunk_length=task.lookback,
             output_chunk_length=task.horizon,

@@ -49,8 +49,10 @@ def halving_per_step(step: int, steps_per_epoch: int) -> float:
 def _training_kwargs(
     plan: TrainingPlan, task: Task, multivariate: bool, callbacks: Sequence[Callback]
 ) -> dict[str, Any]:
-    """NF ``BaseModel`` arguments that carry out ``plan`` on ``task.device``, with
-    ``callbacks`` added to the trainer's."""
+    """NF ``BaseModel`` arguments that carry out ``plan`` on ``task.device``.
+
+    ``callbacks`` are added to the trainer's.
+    """
     steps = math.ceil(task.n_train_windows() / plan.batch_size)
     scheduler = (
         {
@@ -133,8 +135,10 @@ LayerNorm, as in the reference) and PatchTST's backbone; no features for the oth
 
 
 def long_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """``[time, channels]`` to NeuralForecast's long format (``unique_id``, ``ds``, ``y``);
-    a positional index becomes integer time stamps."""
+    """Turn ``[time, channels]`` into NeuralForecast's long format (``unique_id``, ``ds``, ``y``).
+
+    A positional index becomes integer time stamps.
+    """
     wide = frame.copy()
     wide.index = pd.Index(
         frame.index if isinstance(frame.index, pd.DatetimeIndex) else range(len(frame)),
@@ -182,6 +186,7 @@ class NeuralForecastBackend:
     def fit_teacher(
         self, config: TeacherConfig, task: Task, callbacks: Sequence[Callback] = ()
     ) -> Fitted:
+        """Build the NeuralForecast teacher of ``config`` for ``task`` and fit it."""
         build, layer = TEACHERS[config.name]
         cls, arguments = build(config.arch, task)
         fitted = self._fit_timed(self._build(cls, arguments, config.plan, task, callbacks), task)
@@ -195,6 +200,7 @@ class NeuralForecastBackend:
         task: Task,
         callbacks: Sequence[Callback] = (),
     ) -> Fitted:
+        """Fit a ``DistilledMLPMultivariate`` of ``spec`` (``teacher=None``: the plain MLP)."""
         arguments = {
             "n_series": task.n_channels,
             "teacher": teacher,
@@ -209,5 +215,6 @@ class NeuralForecastBackend:
     def fit_dlinear(
         self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
     ) -> Fitted:
+        """Fit NeuralForecast's ``DLinear`` (moving-average window 25)."""
         model = self._build(DLinear, {"moving_avg_window": 25}, plan, task, callbacks)
         return self._fit_timed(model, task)

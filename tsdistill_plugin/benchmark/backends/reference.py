@@ -113,8 +113,10 @@ def student_settings(dataset: str) -> StudentSettings:
 
 
 def default_weights(dataset: str) -> tuple[float | str, float | str]:
-    """The ``(alpha, beta)`` that ``tsdistill benchmark`` uses for ``dataset`` when none is
-    given: the reference's values, or ``"auto"`` (see :data:`DEFAULT_WEIGHTS`)."""
+    """The ``(alpha, beta)`` that ``tsdistill benchmark`` uses for ``dataset`` when none is given.
+
+    They are the reference's values, or ``"auto"`` (see :data:`DEFAULT_WEIGHTS`).
+    """
     settings = student_settings(dataset)
     return DEFAULT_WEIGHTS.get(str(dataset).lower(), (settings.alpha, settings.beta))
 
@@ -153,7 +155,7 @@ class TeacherConfig:
         return self.plan is None
 
     def for_dataset(self, dataset: str) -> TeacherConfig:
-        """This configuration with ``dataset``'s overrides applied."""
+        """Apply ``dataset``'s overrides to this configuration."""
         if self.plan is None:
             return self
         overrides = dict(self.by_dataset.get(dataset, {}))
@@ -258,8 +260,10 @@ def teacher_config(name: str, dataset: str) -> TeacherConfig:
 
 
 def itransformer_arguments(arch: dict[str, Any]) -> dict[str, Any]:
-    """NeuralForecast ``iTransformer`` arguments for a neutral architecture (both backends run
-    NeuralForecast's iTransformer; Darts through its ``NeuralForecastModel``)."""
+    """NeuralForecast ``iTransformer`` arguments for a neutral architecture.
+
+    Both backends run NeuralForecast's iTransformer; Darts through its ``NeuralForecastModel``.
+    """
     return {
         "hidden_size": arch["width"],
         "d_ff": arch["ff_width"],
