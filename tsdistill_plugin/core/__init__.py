@@ -13,7 +13,7 @@ from .losses import (
     multi_scale_loss,
     period_distribution,
 )
-from .schedule import halving_lr_factor
+from .schedule import HalvingLR, halving_lr_factor
 from .student import DMLP, StudentOutput
 from .teacher import (
     AdaptiveTeacher,
@@ -42,6 +42,7 @@ __all__ = [
     "FittableTeacher",
     "AdaptiveTeacher",
     "RefittableTeacher",
+    "HalvingLR",
     "StudentOutput",
     "Teacher",
     "TeacherCache",

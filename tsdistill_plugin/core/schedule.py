@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
+
 
 def halving_lr_factor(epoch: int) -> float:
     """Learning-rate factor for a 0-based ``epoch``: 1 for two epochs, then halved each epoch.
@@ -33,3 +36,36 @@ def halving_lr_factor(epoch: int) -> float:
     >>> scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, halving_lr_factor)
     """
     return 0.5 ** max(epoch - 1, 0)
+
+
+class HalvingLR(LRScheduler):
+    """:func:`halving_lr_factor` for a scheduler stepped every batch.
+
+    With epochs of ``steps_per_epoch`` steps: the base learning rate for
+    ``2 * steps_per_epoch`` steps, then half of it for the next ``steps_per_epoch``, and so on
+    (NeuralForecast steps its ``lr_scheduler`` every batch).
+
+    Parameters
+    ----------
+    optimizer
+        The optimizer whose learning rates are scheduled.
+    steps_per_epoch
+        Steps of one epoch: ``ceil(training windows / batch size)`` for the reference's epochs.
+    last_epoch
+        Index of the last step taken (``-1``: start from the beginning), as in ``LRScheduler``.
+    """
+
+    def __init__(self, optimizer: Optimizer, steps_per_epoch: int, last_epoch: int = -1) -> None:
+        positive_int = isinstance(steps_per_epoch, int) and not isinstance(steps_per_epoch, bool)
+        if not positive_int or steps_per_epoch < 1:
+            raise ValueError(
+                f"steps_per_epoch must be a positive integer (the steps of one epoch), got "
+                f"{steps_per_epoch!r}."
+            )
+        self.steps_per_epoch = steps_per_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        """Return the learning rate of every parameter group at step ``last_epoch``."""
+        factor = halving_lr_factor(self.last_epoch // self.steps_per_epoch)
+        return [base * factor for base in self.base_lrs]
