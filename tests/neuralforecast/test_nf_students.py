@@ -18,7 +18,7 @@ from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
 from neuralforecast.models import PatchTST, iTransformer
 from nf_helpers import TRAINER, H, L
 
-from tsdistill_plugin.core import forecast_horizon
+from tsdistill_plugin.core import HalvingLR, forecast_horizon
 from tsdistill_plugin.core.distillation import TargetBatch
 from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
 from tsdistill_plugin.neuralforecast.models import _DistilledBase
@@ -130,6 +130,56 @@ def test_no_teacher(etth1_long, tmp_path):
     _roundtrip(nf, tmp_path, "DistilledMLP")
     cv = nf.cross_validation(etth1_long, n_windows=2, step_size=H)
     assert len(cv) == 7 * 2 * H
+
+
+def test_multivariate_student_sees_the_series_in_dataset_order(etth1_long):
+    """Every training batch holds the series in the dataset's order (NeuralForecast 3 would
+    shuffle them), so the per-series BatchNorm channel ``i`` always normalizes series ``i``."""
+    seen = []
+
+    class Recording(DistilledMLPMultivariate):
+        def training_step(self, batch, batch_idx):
+            seen.append(batch["temporal"][:, batch["y_idx"], 0].tolist())
+            return super().training_step(batch, batch_idx)
+
+    student = Recording(h=H, input_size=L, n_series=7, **{**STUDENT, "max_steps": 8})
+    NeuralForecast(models=[student], freq="h").fit(etth1_long)
+    first_values = etth1_long.sort_values(["unique_id", "ds"]).groupby("unique_id")["y"].first()
+    expected = first_values.to_numpy(dtype=np.float32).tolist()
+    assert len(seen) == 8 and all(order == expected for order in seen)
+
+
+def _scheduler(student: torch.nn.Module) -> torch.optim.lr_scheduler.LRScheduler:
+    return student.configure_optimizers()["lr_scheduler"]["scheduler"]
+
+
+def test_default_schedule_halves_the_rate_every_validation_period_after_the_second():
+    student = DistilledMLPMultivariate(h=H, input_size=L, n_series=7, val_check_steps=4)
+    scheduler = _scheduler(student)
+    assert isinstance(scheduler, HalvingLR) and scheduler.steps_per_epoch == 4
+    rates = []
+    for _ in range(13):
+        rates.append(scheduler.get_last_lr()[0])
+        scheduler.optimizer.step()
+        scheduler.step()
+    assert rates[7] == 0.01 and rates[8] == 0.005 and rates[12] == 0.0025
+
+
+def test_other_schedules_stay_as_in_neuralforecast():
+    kwargs = {"steps_per_epoch": 7}
+    student = DistilledMLP(h=H, input_size=L, lr_scheduler_kwargs=kwargs)
+    assert _scheduler(student).steps_per_epoch == 7 and kwargs == {"steps_per_epoch": 7}
+    decays = _scheduler(DistilledMLP(h=H, input_size=L, max_steps=100, num_lr_decays=2))
+    assert isinstance(decays, torch.optim.lr_scheduler.StepLR) and decays.step_size == 50
+    constant = _scheduler(DistilledMLP(h=H, input_size=L, num_lr_decays=-1))
+    assert isinstance(constant, torch.optim.lr_scheduler.StepLR) and constant.step_size >= 1e7
+    mine = DistilledMLP(
+        h=H,
+        input_size=L,
+        lr_scheduler=torch.optim.lr_scheduler.ExponentialLR,
+        lr_scheduler_kwargs={"gamma": 0.9},
+    )
+    assert isinstance(_scheduler(mine), torch.optim.lr_scheduler.ExponentialLR)
 
 
 def test_fitted_teacher_is_untouched_and_distillation_pulls_towards_it(etth1_long, fitted_patchtst):

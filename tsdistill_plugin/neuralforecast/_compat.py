@@ -80,16 +80,26 @@ class SampledWindows(NamedTuple):
 
 
 class StudentHooks(BaseModel):
-    """Records which windows ``BaseModel.training_step`` samples.
+    """Records which windows ``BaseModel.training_step`` samples; keeps the series' order.
 
     ``training_step`` builds every window of the batch's series (``_create_windows``), draws
     ``windows_batch_size`` of them and passes their indices to ``_sample_windows``; no public
     hook sees those indices, which identify the windows whose teacher outputs were cached. This
     override records them (and the windows' raw input) while :meth:`recording` is on.
+
+    ``BaseModel.fit`` always shuffles the series of each training batch (``_fit``'s
+    ``shuffle_train``, which no public argument reaches); with ``KEEP_SERIES_ORDER`` the
+    series stay in the dataset's order.
     """
 
+    KEEP_SERIES_ORDER = False
     _recording_batch: dict[str, Any] | None = None
     _recorded: SampledWindows | None = None
+
+    def _fit(self, *args: Any, **kwargs: Any) -> BaseModel:
+        if self.KEEP_SERIES_ORDER:
+            kwargs["shuffle_train"] = False
+        return super()._fit(*args, **kwargs)
 
     def recording(self, batch: dict[str, Any]) -> None:
         """Record the windows sampled from ``batch`` in the next training step."""

@@ -28,6 +28,7 @@ from ..core.distillation import (
     provenance,
 )
 from ..core.ensemble import Weights
+from ..core.schedule import HalvingLR
 from ..core.stamp import StampedStudent
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import AUTO, FeatureLayer, FeatureRegressor, FittableTeacher
@@ -70,7 +71,7 @@ class _DistilledBase(StampedStudent, StudentHooks):
         # hyperparameters below, so saved students hold no teacher.
         check_student_arguments(hidden_size=hidden_size, norm=norm, moving_avg=moving_avg)
         _check_training_arguments(kwargs)
-        super().__init__(h=h, input_size=input_size, **kwargs)
+        super().__init__(h=h, input_size=input_size, **{**kwargs, **_lr_schedule(kwargs)})
         for hparams in (self.hparams, self._hparams_initial):
             hparams.pop("teacher", None)
             hparams.update(h=h, input_size=input_size)
@@ -381,26 +382,41 @@ _DOC_COMMON = """
         NeuralForecast losses (``None``: ``MSE()``, the reference's). With a quantile or
         distribution loss the distillation terms act on the student's median forecast (the
         mean for distributions without a closed-form quantile function).
-    max_steps, learning_rate, num_lr_decays, early_stop_patience_steps, val_check_steps,
-    batch_size, valid_batch_size, windows_batch_size, inference_windows_batch_size,
+    lr_scheduler, lr_scheduler_kwargs, num_lr_decays
+        The learning-rate schedule. By default (``None``, ``None``, ``None``) the reference's:
+        :class:`~tsdistill_plugin.core.HalvingLR`, the learning rate constant for two epochs
+        and then halved after each, an epoch being ``val_check_steps`` steps (or
+        ``lr_scheduler_kwargs={"steps_per_epoch": n}``). ``num_lr_decays=k`` gives
+        NeuralForecast's ``k`` evenly spaced halvings (``-1``: a constant rate); a
+        ``lr_scheduler`` class is used with ``lr_scheduler_kwargs`` as in NeuralForecast.
+    max_steps, learning_rate, early_stop_patience_steps, val_check_steps, batch_size,
+    valid_batch_size, windows_batch_size, inference_windows_batch_size,
     start_padding_enabled, step_size, scaler_type, random_seed, drop_last_loader, alias,
-    optimizer, optimizer_kwargs, lr_scheduler, lr_scheduler_kwargs, dataloader_kwargs
+    optimizer, optimizer_kwargs, dataloader_kwargs
         As for NeuralForecast's models; ``**trainer_kwargs`` (accelerator, devices,
         strategy, ...) go to Lightning's ``Trainer``.
 
     Notes
     -----
-    Defaults follow the reference where NeuralForecast allows: ``MSE`` loss, Adam with
+    Defaults follow the reference in NeuralForecast's terms: ``MSE`` loss, Adam with
     ``learning_rate=0.01``, batches of 32 multivariate windows (``DistilledMLPMultivariate``:
     ``windows_batch_size=32``; ``DistilledMLP``: 256 one-series windows, about 32 windows of
-    8 channels), no dropout. Training length and learning-rate decay keep NeuralForecast's
-    conventions (``max_steps``, ``num_lr_decays``) instead of the reference's epochs with the
-    learning rate halved each epoch.
+    8 channels), no dropout, and the learning rate halved every epoch after the second, an
+    epoch being ``val_check_steps`` steps. The reference's training in full (an epoch is one
+    pass over its ``n`` training windows, at most 100 epochs, early stopping after 5 epochs
+    without a lower validation loss) is ``val_check_steps=ceil(n / windows_batch_size)``,
+    ``max_steps=100 * val_check_steps``, ``early_stop_patience_steps=5`` and a ``val_size``
+    in ``fit``; NeuralForecast draws each step's windows at random rather than as passes over
+    the data, which made no measurable difference on ETTh1 (``docs/results.md``), and keeps
+    the last weights where the reference restores the best epoch's.
+    ``DistilledMLPMultivariate`` keeps the series in the dataset's order in every training
+    batch (NeuralForecast 3 shuffles them), so that each series has its own BatchNorm
+    statistics as in the reference.
 
     Teacher outputs are cached: before training, the teacher forecasts every training window
     once, and each window NeuralForecast samples is read back by its index in the step's
     enumeration of windows (its position in time) and its series (recognised by content, as
-    the loader shuffles series). When the data comes as files or spark (no in-memory
+    NeuralForecast's loader may shuffle them). When the data comes as files or spark (no in-memory
     dataset), the teacher runs online on each step's windows instead and the reason is
     logged once.
 
@@ -451,7 +467,7 @@ class DistilledMLP(_DistilledBase):  # noqa: D101 (the docstring is __doc__, bui
         valid_loss: Any = None,
         max_steps: int = 1000,
         learning_rate: float = 0.01,
-        num_lr_decays: int = -1,
+        num_lr_decays: int | None = None,
         early_stop_patience_steps: int = -1,
         val_check_steps: int = 100,
         batch_size: int = 32,
@@ -534,6 +550,11 @@ class DistilledMLPMultivariate(_DistilledBase):  # noqa: D101 (the docstring is 
     )
 
     MULTIVARIATE = True
+    # NeuralForecast 3 shuffles the series of each training batch, multivariate models' too, so
+    # channel i of a window would be a different series at every step and the per-series
+    # BatchNorm statistics and weights those of no series (forecasts 4-8% worse on ETTh1,
+    # docs/results.md).
+    KEEP_SERIES_ORDER = True
 
     def __init__(
         self,
@@ -557,7 +578,7 @@ class DistilledMLPMultivariate(_DistilledBase):  # noqa: D101 (the docstring is 
         valid_loss: Any = None,
         max_steps: int = 1000,
         learning_rate: float = 0.01,
-        num_lr_decays: int = -1,
+        num_lr_decays: int | None = None,
         early_stop_patience_steps: int = -1,
         val_check_steps: int = 100,
         batch_size: int = 32,
@@ -632,6 +653,24 @@ class DistilledMLPMultivariate(_DistilledBase):  # noqa: D101 (the docstring is 
         )
 
 
+def _lr_schedule(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Return the learning-rate arguments for ``BaseModel``.
+
+    With ``lr_scheduler=None`` and ``num_lr_decays=None`` (the defaults), the reference's
+    schedule (:class:`HalvingLR`, one epoch = ``val_check_steps`` steps unless
+    ``lr_scheduler_kwargs`` gives ``steps_per_epoch``); otherwise NeuralForecast's own
+    (``num_lr_decays`` StepLR halvings, ``0`` or ``-1``: none).
+    """
+    decays = kwargs["num_lr_decays"]
+    if kwargs["lr_scheduler"] is not None or decays is not None:
+        return {"num_lr_decays": -1 if decays is None else decays}
+    schedule = {
+        "steps_per_epoch": kwargs["val_check_steps"],
+        **(kwargs["lr_scheduler_kwargs"] or {}),
+    }
+    return {"num_lr_decays": -1, "lr_scheduler": HalvingLR, "lr_scheduler_kwargs": schedule}
+
+
 # -- checks ------------------------------------------------------------------------------
 
 _TRAINING_INTEGERS: dict[str, tuple[int, tuple]] = {
@@ -643,7 +682,7 @@ _TRAINING_INTEGERS: dict[str, tuple[int, tuple]] = {
     "step_size": (1, ()),
     "val_check_steps": (1, ()),
     "early_stop_patience_steps": (-1, ()),
-    "num_lr_decays": (-1, ()),
+    "num_lr_decays": (-1, (None,)),
     "random_seed": (0, ()),
 }
 """``BaseModel``'s integer arguments the students pass on: the smallest value each accepts
