@@ -2,33 +2,35 @@
 
 NeuralForecast trains in steps, not epochs: an epoch of the plan is ``ceil(training windows /
 batch size)`` steps, validation runs once per epoch, early stopping counts epochs
-(``early_stop_patience_steps``) and the learning rate halves per epoch through a step-wise
-``LambdaLR``. A batch holds as many values as ``batch_size`` windows of every channel:
-multivariate models sample ``batch_size`` windows; channel-independent ones sample ``batch_size x
-channels`` single-channel windows from one series per step (NeuralForecast builds every window
-of the series in a batch at each step, so taking all channels at once made a DLinear step 5x
-slower at lookback 720).
+(``early_stop_patience_steps``) and the learning rate halves per epoch through
+:class:`~tsdistill_plugin.core.HalvingLR`, stepped every batch. A batch holds as many values as
+``batch_size`` windows of every channel: multivariate models sample ``batch_size`` windows;
+channel-independent ones sample ``batch_size x channels`` single-channel windows from one series
+per step (NeuralForecast builds every window of the series in a batch at each step, so taking all
+channels at once made a DLinear step 5x slower at lookback 720). The series' ids sort in the
+data's column order, the order in which NeuralForecast hands a multivariate model its series and
+in which the benchmark's test windows hold them (ETTh1's columns are not in alphabetical order:
+ids named after the columns gave the student's per-series BatchNorm the wrong series at test
+time).
 The student is the multivariate DMLP (``DistilledMLPMultivariate``), the reference's layout with
 per-channel BatchNorm, for every teacher.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import pandas as pd
 from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import MSE
 from neuralforecast.models import NHITS, DLinear, PatchTST, TiDE, TSMixer, iTransformer
 from pytorch_lightning.callbacks import Callback
-from torch.optim.lr_scheduler import LambdaLR
 
-from tsdistill_plugin.core.schedule import halving_lr_factor
+from tsdistill_plugin.core.schedule import HalvingLR
 from tsdistill_plugin.core.teacher import Teacher
 from tsdistill_plugin.neuralforecast import DistilledMLPMultivariate
+from tsdistill_plugin.neuralforecast.teacher import frames_to_long
 
 from .base import Fitted, RestoreBestEpoch, Stopwatch, StudentSpec, Task
 from .reference import (
@@ -41,11 +43,6 @@ from .reference import (
 VAL_METRIC = "ptl/val_loss"
 
 
-def halving_per_step(step: int, steps_per_epoch: int) -> float:
-    """:func:`~tsdistill_plugin.core.halving_lr_factor` for a scheduler stepped every batch."""
-    return halving_lr_factor(step // steps_per_epoch)
-
-
 def _training_kwargs(
     plan: TrainingPlan, task: Task, multivariate: bool, callbacks: Sequence[Callback]
 ) -> dict[str, Any]:
@@ -55,14 +52,9 @@ def _training_kwargs(
     """
     steps = math.ceil(task.n_train_windows() / plan.batch_size)
     scheduler = (
-        {
-            "lr_scheduler": LambdaLR,
-            "lr_scheduler_kwargs": {
-                "lr_lambda": functools.partial(halving_per_step, steps_per_epoch=steps)
-            },
-        }
+        {"lr_scheduler": HalvingLR, "lr_scheduler_kwargs": {"steps_per_epoch": steps}}
         if plan.halving
-        else {}
+        else {"num_lr_decays": -1}
     )
     return {
         "loss": MSE(),
@@ -134,36 +126,17 @@ TEACHERS: dict[str, tuple[Callable[[dict[str, Any], Task], tuple[type, dict[str,
 LayerNorm, as in the reference) and PatchTST's backbone; no features for the others."""
 
 
-def long_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Turn ``[time, channels]`` into NeuralForecast's long format (``unique_id``, ``ds``, ``y``).
-
-    A positional index becomes integer time stamps.
-    """
-    wide = frame.copy()
-    wide.index = pd.Index(
-        frame.index if isinstance(frame.index, pd.DatetimeIndex) else range(len(frame)),
-        name="ds",
-    )
-    long = wide.reset_index().melt(id_vars="ds", var_name="unique_id", value_name="y")
-    return long[["unique_id", "ds", "y"]]
-
-
 class NeuralForecastBackend:
     """Fits the experiment's models with NeuralForecast; see the module docstring."""
 
     name = "neuralforecast"
 
     def _fit_timed(self, model: Any, task: Task) -> Fitted:
-        train = task.dataset.split("train")
-        val = task.dataset.split("val")
-        frame = (
-            pd.concat([train, val])
-            if isinstance(train.index, pd.DatetimeIndex)
-            else (pd.concat([train, val], ignore_index=True))
-        )
-        nf = NeuralForecast(models=[model], freq=task.dataset.freq or 1)
+        dataset = task.dataset
+        df, freq = frames_to_long([dataset.frame.iloc[: dataset.val_end]])
+        nf = NeuralForecast(models=[model], freq=freq)
         with Stopwatch() as watch:
-            nf.fit(long_frame(frame), val_size=len(val))
+            nf.fit(df, val_size=dataset.val_end - dataset.train_end)
         fitted = nf.models[0]
         epochs = sum(step > 0 for step, _ in fitted.valid_trajectories)  # step 0: sanity check
         return Fitted(fitted, type(fitted).__name__, watch.seconds, epochs, module=fitted)
