@@ -3,7 +3,8 @@
 Run: ``python benchmarks/nf_training_schedule.py --variant baseline --seeds 2021 1 2 3``
 (``--list`` names the changes, ``--variant a+b`` applies several; ``--horizon``; ``--alpha 2
 --beta 2 --teacher-dir DIR`` distils from the benchmark's iTransformer teacher, fitted once per
-seed and saved in ``DIR``).
+seed and saved in ``DIR``; ``--darts`` trains the Darts backend's plain student instead, the
+reference point).
 
 ``baseline`` is the student as ``tsdistill benchmark --backend neuralforecast`` trains it (the
 backend's data frame and arguments for the reference's plan: lr 0.01 halved every epoch after
@@ -33,7 +34,7 @@ from neuralforecast.common._base_model import BaseModel
 from torch import Tensor, nn
 
 from tsdistill_plugin.backends import nf_backend
-from tsdistill_plugin.backends.base import Task, predictor
+from tsdistill_plugin.backends.base import StudentSpec, Task, predictor
 from tsdistill_plugin.backends.nf_backend import NeuralForecastBackend, _training_kwargs
 from tsdistill_plugin.backends.reference import STUDENT_LR, TrainingPlan, teacher_config
 from tsdistill_plugin.benchmark import _evaluate
@@ -240,6 +241,25 @@ def train_and_test(
     return {"mse": mse, "mae": mae}
 
 
+def train_and_test_darts(task: Task, args: argparse.Namespace) -> dict[str, float]:
+    """Fit the Darts backend's plain student (the reference point) and return its figures."""
+    from tsdistill_plugin.backends.darts_backend import DartsBackend
+
+    spec = StudentSpec(512, "mean", 0.0, 0.0, TrainingPlan(lr=STUDENT_LR, epochs=args.epochs))
+    torch.manual_seed(task.seed)
+    cpu = time.process_time()
+    fitted = DartsBackend().fit_student(spec, None, task)
+    cpu = time.process_time() - cpu
+    x, y = task.dataset.windows("test", task.lookback, task.horizon)
+    mse, mae, _, _ = _evaluate(predictor(fitted), x, y, 512, torch.device("cpu"))
+    print(
+        f"seed {task.seed}: test MSE {mse:.4f} MAE {mae:.4f} | epochs {fitted.epochs} | wall "
+        f"{fitted.train_seconds:.1f} s, CPU {cpu:.1f} s",
+        flush=True,
+    )
+    return {"mse": mse, "mae": mae}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", default="baseline", help="changes joined by '+'")
@@ -254,6 +274,9 @@ def main() -> None:
     parser.add_argument("--beta", type=float, default=0.0)
     parser.add_argument("--teacher-dir", type=Path, help="where the fitted teacher is saved")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--darts", action="store_true", help="the Darts backend's plain student instead"
+    )
     args = parser.parse_args()
     if args.list:
         for name, change in CHANGES.items():
@@ -263,22 +286,30 @@ def main() -> None:
     unknown = [name for name in names if name not in CHANGES]
     if unknown:
         parser.error(f"unknown change(s) {unknown}; --list names them")
+    if args.darts and (args.alpha or args.beta or args.variant != "baseline"):
+        parser.error("--darts trains the Darts plain student only; drop --alpha/--beta/--variant")
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     for name in ("lightning_fabric", "pytorch_lightning", "lightning", "neuralforecast"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
     dataset = load_dataset(args.dataset, args.data_dir)
+    what = (
+        "the Darts backend's plain student"
+        if args.darts
+        else f"variant {args.variant}: " + "; ".join(CHANGES[name].description for name in names)
+    )
     print(
-        f"variant {args.variant}: "
-        + "; ".join(CHANGES[name].description for name in names)
-        + f". {args.dataset} L={args.lookback} H={args.horizon} alpha {args.alpha} beta "
+        f"{what}. {args.dataset} L={args.lookback} H={args.horizon} alpha {args.alpha} beta "
         f"{args.beta}",
         flush=True,
     )
     results = []
     for seed in args.seeds:
         task = Task(dataset, args.lookback, args.horizon, seed, "cpu")
+        if args.darts:
+            results.append(train_and_test_darts(task, args))
+            continue
         teacher = None
         if args.alpha or args.beta:
             torch.manual_seed(seed)
