@@ -29,26 +29,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-from neuralforecast.common._base_model import BaseModel
 from torch import Tensor, nn
 
-from tsdistill_plugin.backends import nf_backend
-from tsdistill_plugin.backends.base import StudentSpec, Task, predictor
-from tsdistill_plugin.backends.nf_backend import NeuralForecastBackend, _training_kwargs
-from tsdistill_plugin.backends.reference import STUDENT_LR, TrainingPlan, teacher_config
-from tsdistill_plugin.benchmark import _evaluate
-from tsdistill_plugin.data import load_dataset
+from tsdistill_plugin.benchmark.backends import nf_backend
+from tsdistill_plugin.benchmark.backends.base import Fitted, StudentSpec, Task, predictor
+from tsdistill_plugin.benchmark.backends.nf_backend import NeuralForecastBackend, _training_kwargs
+from tsdistill_plugin.benchmark.backends.reference import STUDENT_LR, TrainingPlan, teacher_config
+from tsdistill_plugin.benchmark.data import load_dataset
 from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
 from tsdistill_plugin.teachers import as_teacher
 
 
 class ShuffledSeries:
-    """Mixin: NeuralForecast's own ``_fit``, whose training loader shuffles the series of every
-    batch (the student's default before the fix: channel ``i`` is a random series each step)."""
+    """Mixin: NeuralForecast's own training loader, which shuffles the series of every batch
+    (the student's default before the fix: channel ``i`` is a random series each step)."""
 
-    def _fit(self, *args: Any, **kwargs: Any) -> Any:
-        return BaseModel._fit(self, *args, **kwargs)
+    KEEP_SERIES_ORDER = False
 
 
 @contextlib.contextmanager
@@ -194,6 +192,20 @@ def _fit_teacher(
     return fitted.model, fitted.train_seconds
 
 
+def test_errors(fitted: Fitted, task: Task, batch: int = 512) -> tuple[float, float]:
+    """MSE and MAE over every stride-1 test window, as the benchmark computes them."""
+    forecast = predictor(fitted, task.horizon)
+    x, y = task.dataset.windows("test", task.lookback, task.horizon)
+    squared = absolute = 0.0
+    with torch.no_grad():
+        for start in range(0, len(x), batch):
+            xb = torch.from_numpy(np.ascontiguousarray(x[start : start + batch]))
+            error = forecast(xb).double() - torch.from_numpy(y[start : start + batch]).double()
+            squared += float(error.square().sum())
+            absolute += float(error.abs().sum())
+    return squared / y.size, absolute / y.size
+
+
 def train_and_test(
     names: list[str], task: Task, teacher: object | None, args: argparse.Namespace
 ) -> dict[str, float]:
@@ -201,7 +213,7 @@ def train_and_test(
     changes = [CHANGES[name] for name in names]
     multivariate = not any(change.univariate for change in changes)
     plan = TrainingPlan(lr=STUDENT_LR, epochs=args.epochs)
-    arguments = _training_kwargs(plan, task, multivariate=multivariate)
+    arguments = _training_kwargs(plan, task, multivariate=multivariate, callbacks=())
     for change in changes:
         arguments = change.arguments(arguments, task)
     if multivariate:
@@ -221,14 +233,13 @@ def train_and_test(
     with contextlib.ExitStack() as stack:
         for change in changes:
             stack.enter_context(change.patch())
-        fitted = NeuralForecastBackend()._fit(student, task)
+        fitted = NeuralForecastBackend()._fit_timed(student, task)
     cpu = time.process_time() - cpu
     model = fitted.model
     steps = len(model.train_trajectories)
     windows = task.n_train_windows() * (1 if multivariate else task.n_channels)
     validations = [loss for step, loss in model.valid_trajectories if step > 0]
-    x, y = task.dataset.windows("test", task.lookback, task.horizon)
-    mse, mae, _, _ = _evaluate(predictor(fitted), x, y, 512, torch.device("cpu"))
+    mse, mae = test_errors(fitted, task)
     print(
         f"seed {task.seed}: test MSE {mse:.4f} MAE {mae:.4f} | steps {steps}, epochs-equivalent "
         f"{steps * model.windows_batch_size / windows:.2f}, validations {len(validations)}, "
@@ -243,15 +254,14 @@ def train_and_test(
 
 def train_and_test_darts(task: Task, args: argparse.Namespace) -> dict[str, float]:
     """Fit the Darts backend's plain student (the reference point) and return its figures."""
-    from tsdistill_plugin.backends.darts_backend import DartsBackend
+    from tsdistill_plugin.benchmark.backends.darts_backend import DartsBackend
 
     spec = StudentSpec(512, "mean", 0.0, 0.0, TrainingPlan(lr=STUDENT_LR, epochs=args.epochs))
     torch.manual_seed(task.seed)
     cpu = time.process_time()
     fitted = DartsBackend().fit_student(spec, None, task)
     cpu = time.process_time() - cpu
-    x, y = task.dataset.windows("test", task.lookback, task.horizon)
-    mse, mae, _, _ = _evaluate(predictor(fitted), x, y, 512, torch.device("cpu"))
+    mse, mae = test_errors(fitted, task)
     print(
         f"seed {task.seed}: test MSE {mse:.4f} MAE {mae:.4f} | epochs {fitted.epochs} | wall "
         f"{fitted.train_seconds:.1f} s, CPU {cpu:.1f} s",
