@@ -249,13 +249,14 @@ class _Drifting(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=1.0)
 
 
-def test_restore_best_epoch_loads_the_best_validation_weights() -> None:
+def test_restore_best_epoch_loads_the_best_validation_weights(tmp_path: Path) -> None:
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(1, 1)))
     module = _Drifting()
     callback = RestoreBestEpoch("val_loss")
     trainer = pl.Trainer(
         max_epochs=5, callbacks=[callback], logger=False, enable_progress_bar=False,
         enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu",
+        default_root_dir=tmp_path,
     )  # fmt: skip
     trainer.fit(module, loader, loader)
     assert float(trainer.callback_metrics["val_loss"]) == 9.0  # the last epoch: w = 5
