@@ -13,6 +13,7 @@ standardized with the statistics of its first 70%. Run from the repository root:
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
 
@@ -26,6 +27,7 @@ from tsdistill_plugin.darts import DistilledMLPModel
 
 LOOKBACK, HORIZON = 52, 12  # a year of weeks in, a quarter out
 QUIET = {"enable_progress_bar": False, "enable_model_summary": False}
+logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # no device banners
 
 data = load_dataset("national_illness")
 series = TimeSeries.from_dataframe(data.frame)
@@ -35,11 +37,11 @@ teacher = TSMixerModel(
     HORIZON,
     hidden_size=32,
     use_reversible_instance_norm=True,
-    n_epochs=10,
+    n_epochs=5,
     random_state=0,
     pl_trainer_kwargs=QUIET,
 )
-student = {"n_epochs": 10, "random_state": 0, "pl_trainer_kwargs": QUIET}
+student = {"n_epochs": 5, "random_state": 0, "pl_trainer_kwargs": QUIET}
 models = {
     "MLP alone": DistilledMLPModel(LOOKBACK, HORIZON, teacher=None, **student),
     "MLP distilled": DistilledMLPModel(teacher=teacher, refit_teacher=True, **student),

@@ -6,12 +6,13 @@ in this project's layout) or downloaded once from its public source::
 
     TSDISTILL_DATA=../shared/data .venv/bin/python examples/darts_quickstart.py
 
-Small settings (lookback 96, horizon 24, two or three epochs) keep it to about a minute on a
-CPU; ``tsdistill benchmark`` runs the paper's protocol.
+Small settings (the last four months of the training split, lookback 96, horizon 24, three
+epochs) keep it under half a minute on a CPU; ``tsdistill benchmark`` runs the paper's protocol.
 """
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -26,9 +27,10 @@ from tsdistill_plugin.darts import DistilledMLPModel
 LOOKBACK, HORIZON = 96, 24
 BATCH = 64
 QUIET = {"enable_progress_bar": False, "enable_model_summary": False}
+logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # no device banners
 
 data = load_dataset("ETTh1")  # the standard splits, standardized with train statistics
-train = TimeSeries.from_dataframe(data.split("train"))
+train = TimeSeries.from_dataframe(data.split("train").iloc[-4 * 30 * 24 :])
 val = TimeSeries.from_dataframe(data.split("val", lookback=LOOKBACK))
 test = TimeSeries.from_dataframe(data.split("test", lookback=LOOKBACK))
 
