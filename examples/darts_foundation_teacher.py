@@ -75,9 +75,8 @@ print(f"last epoch's loss terms: {terms}")
 
 backtest = {"start": LOOKBACK, "forecast_horizon": HORIZON, "stride": HORIZON, "metric": mse}
 print(f"student test MSE {student.backtest(test, retrain=False, **backtest):.4f}")
-print(
-    f"teacher test MSE {adapter.model.backtest(test, retrain=False, **backtest):.4f} (random weights)"
-)
+error = adapter.model.backtest(test, retrain=False, **backtest)
+print(f"teacher test MSE {error:.4f} (random weights)")
 
 with tempfile.TemporaryDirectory() as folder:
     path = Path(folder) / "student.pt"
@@ -85,6 +84,5 @@ with tempfile.TemporaryDirectory() as folder:
     reloaded = DistilledMLPModel.load(str(path))
     before = student.predict(HORIZON, series=train).values()
     after = reloaded.predict(HORIZON, series=train).values()
-    print(
-        f"reloaded student (teacher {reloaded.teacher}): forecasts differ by {abs(after - before).max():.1e}"
-    )
+    difference = abs(after - before).max()
+    print(f"reloaded student (teacher {reloaded.teacher}): forecasts differ by {difference:.1e}")

@@ -71,6 +71,5 @@ with tempfile.TemporaryDirectory() as folder:
     reloaded = DistilledMLPModel.load(str(path))
     before = models["MLP distilled"].predict(HORIZON, series=val).values()
     after = reloaded.predict(HORIZON, series=val).values()
-    print(
-        f"saved student: {size / 1e6:.1f} MB; reloaded forecasts differ by {abs(after - before).max():.1e}"
-    )
+    difference = abs(after - before).max()
+    print(f"saved student: {size / 1e6:.1f} MB; reloaded forecasts differ by {difference:.1e}")

@@ -58,12 +58,11 @@ for name, model in models.items():
     start = time.perf_counter()
     model.fit(train, val_series=val)  # fits both teachers, then their weights on `val`
     seconds = time.perf_counter() - start
-    print(
-        f"{name:22s} test MSE {model.backtest(test, retrain=False, **backtest):.4f}  (fit {seconds:.0f} s)"
-    )
+    error = model.backtest(test, retrain=False, **backtest)
+    print(f"{name:14s} test MSE {error:.4f}  (fit {seconds:.0f} s)")
 
 ensemble = models["MLP distilled"].teacher
-for member, weight in zip(ensemble.members, ensemble.weights.tolist()):
+for member, weight in zip(ensemble.members, ensemble.weights.tolist(), strict=True):
     name = type(member.model).__name__
     error = member.model.backtest(test, retrain=False, **backtest)
     print(f"teacher {name:21s} test MSE {error:.4f}, weight {weight:.3f}")
