@@ -59,7 +59,7 @@ for name, model in models.items():
     model.fit(train, val_series=val)  # fits both teachers, then their weights on `val`
     seconds = time.perf_counter() - start
     error = model.backtest(test, retrain=False, **backtest)
-    print(f"{name:14s} test MSE {error:.4f}  (fit {seconds:.0f} s)")
+    print(f"{name:29s} test MSE {error:.4f}  (fit {seconds:.0f} s)")
 
 ensemble = models["MLP distilled"].teacher
 for member, weight in zip(ensemble.members, ensemble.weights.tolist(), strict=True):

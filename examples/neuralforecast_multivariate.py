@@ -26,7 +26,7 @@ from tsdistill_plugin.benchmark import load_dataset
 from tsdistill_plugin.neuralforecast import DistilledMLPMultivariate
 
 LOOKBACK, HORIZON = 96, 24
-QUIET = {"enable_progress_bar": False, "enable_model_summary": False}
+QUIET = {"enable_progress_bar": False, "enable_model_summary": False, "logger": False}
 logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)  # no device banners
 
 data = load_dataset("ETTh1")  # standardized with the statistics of the protocol's train split
