@@ -201,7 +201,7 @@ class TeacherTargets:
         self.cache: TeacherCache | None = None
         if storage == "online":
             logger.info("teacher_cache='online': the teacher runs on every training batch.")
-            probe = torch.as_tensor(np.asarray(windows[0]))[None].to(dtype)
+            probe = torch.tensor(np.asarray(windows[0]), dtype=dtype)[None]
             features = forecast_horizon(teacher, probe, horizon).features
         else:
             self.cache = TeacherCache(
@@ -614,7 +614,7 @@ class Distillation:
             settings = (horizon, str(dtype), self.stride, storage)
             # the teacher's forecast of one window stands for its state: a teacher refitted in
             # between gives another key
-            probe = torch.as_tensor(np.asarray(windows[0]))[None].to(dtype)
+            probe = torch.tensor(np.asarray(windows[0]), dtype=dtype)[None]
             state = forecast_horizon(self.teacher, probe, horizon).prediction.numpy().tobytes()
             key = (
                 _identity(self.teacher),

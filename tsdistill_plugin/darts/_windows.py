@@ -23,9 +23,13 @@ from ._compat import collate_training_samples
 
 @dataclasses.dataclass(slots=True)
 class IndexedSample(TorchTrainingSample):
-    """A training sample that knows its position in the training dataset."""
+    """A training sample that knows its position in the training dataset.
 
-    window_index: np.ndarray | None = None
+    The position is a Python ``int``, not an array: Darts checks that a sample's arrays share
+    one dtype and would warn about an integer one among the float windows.
+    """
+
+    window_index: int | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -48,7 +52,7 @@ class IndexedDataset(TorchTrainingDataset):
     def __getitem__(self, index: int) -> IndexedSample:
         sample = self.dataset[index]
         fields = {f.name: getattr(sample, f.name) for f in dataclasses.fields(TorchTrainingSample)}
-        return IndexedSample(**fields, window_index=np.asarray(index, dtype=np.int64))
+        return IndexedSample(**fields, window_index=int(index))
 
 
 def collate_indexed(samples: list[TorchTrainingSample]) -> TorchTrainingBatch:
@@ -57,7 +61,7 @@ def collate_indexed(samples: list[TorchTrainingSample]) -> TorchTrainingBatch:
     if not isinstance(samples[0], IndexedSample):
         return batch
     fields = {f.name: getattr(batch, f.name) for f in dataclasses.fields(TorchTrainingBatch)}
-    index = torch.from_numpy(np.stack([sample.window_index for sample in samples]))
+    index = torch.tensor([sample.window_index for sample in samples], dtype=torch.int64)
     return IndexedBatch(**fields, window_index=index)
 
 
