@@ -5,6 +5,8 @@ from __future__ import annotations
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from .checks import check_int
+
 
 def halving_lr_factor(epoch: int) -> float:
     """Learning-rate factor for a 0-based ``epoch``: 1 for two epochs, then halved each epoch.
@@ -56,12 +58,7 @@ class HalvingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, steps_per_epoch: int, last_epoch: int = -1) -> None:
-        positive_int = isinstance(steps_per_epoch, int) and not isinstance(steps_per_epoch, bool)
-        if not positive_int or steps_per_epoch < 1:
-            raise ValueError(
-                f"steps_per_epoch must be a positive integer (the steps of one epoch), got "
-                f"{steps_per_epoch!r}."
-            )
+        check_int("steps_per_epoch", steps_per_epoch, fix="pass the number of steps of one epoch")
         self.steps_per_epoch = steps_per_epoch
         super().__init__(optimizer, last_epoch)
 
