@@ -29,15 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from tsdistill_plugin.benchmark.backends import nf_backend
 from tsdistill_plugin.benchmark.backends.base import Fitted, StudentSpec, Task, predictor
 from tsdistill_plugin.benchmark.backends.nf_backend import NeuralForecastBackend, _training_kwargs
 from tsdistill_plugin.benchmark.backends.reference import STUDENT_LR, TrainingPlan, teacher_config
 from tsdistill_plugin.benchmark.data import load_dataset
+from tsdistill_plugin.benchmark.experiment import _evaluate
 from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
 from tsdistill_plugin.teachers import as_teacher
 
@@ -192,18 +193,12 @@ def _fit_teacher(
     return fitted.model, fitted.train_seconds
 
 
-def test_errors(fitted: Fitted, task: Task, batch: int = 512) -> tuple[float, float]:
-    """MSE and MAE over every stride-1 test window, as the benchmark computes them."""
-    forecast = predictor(fitted, task.horizon)
+def test_errors(fitted: Fitted, task: Task) -> tuple[float, float]:
+    """MSE and MAE over every stride-1 test window, computed as the benchmark does."""
     x, y = task.dataset.windows("test", task.lookback, task.horizon)
-    squared = absolute = 0.0
-    with torch.no_grad():
-        for start in range(0, len(x), batch):
-            xb = torch.from_numpy(np.ascontiguousarray(x[start : start + batch]))
-            error = forecast(xb).double() - torch.from_numpy(y[start : start + batch]).double()
-            squared += float(error.square().sum())
-            absolute += float(error.abs().sum())
-    return squared / y.size, absolute / y.size
+    forecast = predictor(fitted, task.horizon)
+    figures = _evaluate(forecast, x, y, 512, torch.device("cpu"), tqdm(disable=True))
+    return figures.mse, figures.mae
 
 
 def train_and_test(
