@@ -101,8 +101,7 @@ def probe():
     class Probe(pl.Callback):
         def on_train_start(self, trainer, pl_module) -> None:
             MEASURED["train_start"] = time.perf_counter()
-            targets = getattr(pl_module, "targets", None) or pl_module._targets
-            cache = targets.cache
+            cache = pl_module.training_run.targets.cache
             MEASURED.update(windows=len(cache), cache_bytes=cache.nbytes, storage=cache.storage)
             MEASURED["steps"] = 0
 

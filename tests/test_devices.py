@@ -102,7 +102,7 @@ class CheckTeacherTargets(pl.Callback):
         self.seen: list[torch.Tensor] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        targets = pl_module.targets
+        targets = pl_module.training_run.targets
         cached = targets.get(batch.window_index, batch.past_target)
         direct = forecast_horizon(self.teacher, batch.past_target, H)
         torch.testing.assert_close(cached.prediction, direct.prediction, rtol=1e-5, atol=1e-6)
@@ -113,7 +113,9 @@ class CheckTeacherTargets(pl.Callback):
         seen = [None] * trainer.world_size
         torch.distributed.all_gather_object(seen, torch.cat(self.seen).tolist())
         windows = sorted(index for part in seen for index in part)
-        assert windows == list(range(len(pl_module.targets.cache))), "windows dealt wrongly"
+        assert windows == list(range(len(pl_module.training_run.targets.cache))), (
+            "windows dealt wrongly"
+        )
 
 
 class AsTwoProcesses(torch.utils.data.Sampler):

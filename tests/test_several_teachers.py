@@ -18,7 +18,6 @@ from neuralforecast import NeuralForecast  # noqa: E402
 from neuralforecast.models import PatchTST  # noqa: E402
 
 from tsdistill_plugin.core import TeacherEnsemble  # noqa: E402
-from tsdistill_plugin.core.distillation import SHARED_TARGETS  # noqa: E402
 from tsdistill_plugin.darts import DistilledMLPModel  # noqa: E402
 from tsdistill_plugin.neuralforecast import DistilledMLP  # noqa: E402
 
@@ -105,7 +104,6 @@ def test_a_darts_grid_search_fills_the_teacher_cache_once(frame, monkeypatch):
     series = TimeSeries.from_dataframe(frame)
     train, val = series[:500], series[500 - L :]
     teacher = darts_torch(TiDEModel, hidden_size=8)
-    SHARED_TARGETS.release()
     batches = []
     from tsdistill_plugin.darts.teacher import DartsTeacher
 
@@ -133,7 +131,6 @@ def test_a_darts_grid_search_fills_the_teacher_cache_once(frame, monkeypatch):
     )
     assert sum(batches) == len(train) - L - H + 1  # 4 candidates, one fill of 441 windows
     assert parameters["alpha"] in (0.5, 1.0) and np.isfinite(score)
-    SHARED_TARGETS.release()
 
 
 def test_a_teacher_stride_distils_from_every_kth_window(frame, caplog):
@@ -152,4 +149,3 @@ def test_a_teacher_stride_distils_from_every_kth_window(frame, caplog):
     windows = 300 - L - H + 1
     assert any(f"{-(-windows // 4)} training windows" in r.message for r in caplog.records)
     assert student.trainer.callback_metrics["train_prediction_scale"] > 0
-    SHARED_TARGETS.release()

@@ -5,8 +5,9 @@ Both integrations train through PyTorch Lightning.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -84,6 +85,30 @@ def for_prediction(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
         cpu = {k: v for k, v in trainer_kwargs.items() if k not in ("devices", "strategy")}
         return {**cpu, "accelerator": "cpu"}
     return one_device(trainer_kwargs)
+
+
+@contextlib.contextmanager
+def predicting_on_one_device(owner: object, attribute: str) -> Iterator[None]:
+    """Swap ``owner``'s trainer arguments for :func:`for_prediction`'s while predicting.
+
+    Parameters
+    ----------
+    owner
+        The student (a Darts model or a NeuralForecast model).
+    attribute
+        The name of its Lightning ``Trainer`` arguments (``"trainer_params"`` in Darts,
+        ``"trainer_kwargs"`` in NeuralForecast).
+    """
+    trainer_kwargs = getattr(owner, attribute)
+    single = for_prediction(trainer_kwargs)
+    if single is None:
+        yield
+        return
+    setattr(owner, attribute, single)
+    try:
+        yield
+    finally:
+        setattr(owner, attribute, trainer_kwargs)
 
 
 def one_device(trainer_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:

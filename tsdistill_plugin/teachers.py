@@ -38,12 +38,13 @@ _ADAPTERS: dict[str, str] = {
 
 
 _ADAPTED: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-"""The adapter of each library model in use, by the model's ``id`` and feature layer: students
-built with the same model object share one adapter (fitted once, its outputs cached once across
-a grid search). An adapter holds its model, so the ``id`` cannot be reused while it lives."""
+"""The adapter of each library model (or list of teachers) in use, by the ``id`` of what was
+passed and the settings: students built with the same object share one adapter, fitted once,
+which keeps its outputs for the next training run (a grid search fills them once). An adapter
+holds what it wraps, so the ``id`` cannot be reused while it lives."""
 
 
-def _library_of(obj: object) -> str | None:
+def library_of(obj: object) -> str | None:
     """Top-level package of the first class in ``obj``'s MRO that comes from a known library."""
     for cls in type(obj).__mro__:
         package = cls.__module__.split(".", 1)[0]
@@ -116,24 +117,18 @@ def as_teacher(
     """
     if isinstance(obj, Teacher):
         return obj
-    if isinstance(obj, list | tuple):
-        members = [
-            as_teacher(
-                member,
-                feature_layer=feature_layer,
-                input_len=input_len,
-                horizon=horizon,
-                n_channels=n_channels,
-            )
-            for member in obj
-        ]
-        return TeacherEnsemble(members, weights)
-    library = _library_of(obj)
-    if library is not None:
-        key = (id(obj), repr(feature_layer))
+    library = library_of(obj)
+    several = isinstance(obj, list | tuple)
+    if several or library is not None:
+        key = (tuple(map(id, obj)) if several else id(obj), repr(feature_layer), repr(weights))
         adapter = _ADAPTED.get(key)
         if adapter is None:
-            adapter = _load(_ADAPTERS[library])(obj, feature_layer=feature_layer)
+            if several:
+                lengths = {"input_len": input_len, "horizon": horizon, "n_channels": n_channels}
+                members = [as_teacher(m, feature_layer=feature_layer, **lengths) for m in obj]
+                adapter = TeacherEnsemble(members, weights)
+            else:
+                adapter = _load(_ADAPTERS[library])(obj, feature_layer=feature_layer)
             _ADAPTED[key] = adapter
         return adapter
     if isinstance(obj, nn.Module) or callable(obj):

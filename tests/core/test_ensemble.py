@@ -130,21 +130,16 @@ def test_a_stride_caches_every_kth_window_and_selects_the_batch_rows_that_have_o
 
 
 def test_terms_are_computed_on_the_rows_that_have_teacher_outputs():
-    distillation = Distillation(teacher(1.0), alpha=1.0, beta=0.0, levels=1, stride=2)
     windows = np.random.default_rng(1).normal(size=(8, L, 1)).astype("float32")
-    targets = distillation.targets(windows, H, torch.float32)
     prediction = torch.randn(4, H, 1)
-    ids = torch.tensor([0, 1, 2, 3])
-    batch = targets.get(ids, torch.from_numpy(windows[:4]))
-    _, terms = distillation.loss(prediction, torch.tensor(0.0), batch)
+    strided = Distillation(teacher(1.0), alpha=1.0, beta=0.0, levels=1, stride=2)
+    with strided.run(windows, H, torch.float32, student_width=16) as run:
+        batch = run.targets.get(torch.tensor([0, 1, 2, 3]), torch.from_numpy(windows[:4]))
+        _, terms = run.loss(prediction, torch.tensor(0.0), batch)
     full = Distillation(teacher(1.0), alpha=1.0, beta=0.0, levels=1)
-    _, expected = full.loss(
-        prediction[[0, 2]],
-        torch.tensor(0.0),
-        full.targets(windows, H, torch.float32).get(
-            torch.tensor([0, 2]), torch.from_numpy(windows[[0, 2]])
-        ),
-    )
+    with full.run(windows, H, torch.float32, student_width=16) as run:
+        rows = run.targets.get(torch.tensor([0, 2]), torch.from_numpy(windows[[0, 2]]))
+        _, expected = run.loss(prediction[[0, 2]], torch.tensor(0.0), rows)
     torch.testing.assert_close(terms["prediction_scale"], expected["prediction_scale"])
 
 

@@ -161,7 +161,7 @@ def test_cache_returns_exactly_what_the_teacher_returns(etth1, storage, caplog):
     torch.testing.assert_close(cached.prediction, direct.prediction[index], rtol=0, atol=0)
     torch.testing.assert_close(cached.features, direct.features[index], rtol=0, atol=0)
     torch.testing.assert_close(cache[3].prediction, direct.prediction[3], rtol=0, atol=0)
-    directory = cache._directory
+    directory = cache.predictions.path.parent if storage == "disk" else None
     cache.close()
     if directory is not None:
         assert not directory.exists()

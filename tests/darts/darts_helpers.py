@@ -31,5 +31,5 @@ class KeepTeacherTargets(pl.Callback):
         self.outputs = None
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        cache = pl_module.targets.cache
+        cache = pl_module.training_run.targets.cache
         self.outputs = cache[np.arange(len(cache))]

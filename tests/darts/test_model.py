@@ -44,7 +44,7 @@ class _CompareWithTeacher(pl.Callback):
         self.indices: list[np.ndarray] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        cached = pl_module.targets.cache[batch.window_index]
+        cached = pl_module.training_run.targets.cache[batch.window_index]
         direct = forecast_horizon(self.model.teacher, batch.past_target, H)
         for a, b in ((cached.prediction, direct.prediction), (cached.features, direct.features)):
             self.max_diff = max(self.max_diff, float((a - b).abs().max()))

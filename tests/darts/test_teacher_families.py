@@ -39,7 +39,7 @@ def check_cache(
     the end of the series.
     """
     outputs = model.kept_outputs
-    assert model.model.targets is None  # released after training
+    assert model.model.training_run is None  # the run ended with training
     values = series.values(copy=False)
     starts = [len(series) - i * stride - H - L for i in indices]
     x = torch.as_tensor(np.stack([values[start : start + L] for start in starts]))

@@ -227,7 +227,7 @@ def test_cached_outputs_equal_the_teachers_online_forecasts(
 
     def outputs(self, batch, sampled):
         cached = original(self, batch, sampled)
-        assert self._targets.cache is not None
+        assert self.training_run.targets.cache is not None
         online = forecast_horizon(self.teacher, sampled.insample, self.h)
         torch.testing.assert_close(cached.prediction, online.prediction, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(cached.features, online.features, atol=1e-5, rtol=1e-5)

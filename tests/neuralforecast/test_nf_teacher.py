@@ -125,7 +125,8 @@ def test_feature_layer_by_name_and_none(etth1_wide):
     teacher.fit([etth1_wide])
     out = teacher.forecast(torch.tensor(etth1_wide.to_numpy()[:L][None]))
     assert out.features.shape[:2] == (1, 7)
-    assert not NeuralForecastTeacher(model, feature_layer=None).has_features
+    without = NeuralForecastTeacher(teacher.model, feature_layer=None, fitted=True)
+    assert without.forecast(torch.tensor(etth1_wide.to_numpy()[:L][None])).features is None
     with pytest.raises(ValueError, match="not a submodule"):
         NeuralForecastTeacher(model, feature_layer="no.such.layer")
 

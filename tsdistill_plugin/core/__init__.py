@@ -4,7 +4,7 @@ Nothing here imports Darts or NeuralForecast.
 """
 
 from .cache import TeacherCache
-from .distillation import CACHE_MODES, Distillation, TeacherTargets, TrainingData
+from .distillation import CACHE_MODES, Distillation, TeacherTargets, TrainingData, TrainingRun
 from .ensemble import TeacherEnsemble
 from .losses import (
     TERM_NAMES,
@@ -21,6 +21,7 @@ from .teacher import (
     FeatureLayout,
     FeatureRegressor,
     FittableTeacher,
+    KeepsOutputs,
     RefittableTeacher,
     Teacher,
     TeacherOutput,
@@ -40,6 +41,7 @@ __all__ = [
     "FeatureLayout",
     "FeatureRegressor",
     "FittableTeacher",
+    "KeepsOutputs",
     "AdaptiveTeacher",
     "RefittableTeacher",
     "HalvingLR",
@@ -51,6 +53,7 @@ __all__ = [
     "TeacherTargets",
     "TorchTeacher",
     "TrainingData",
+    "TrainingRun",
     "features_by_channel",
     "forecast_horizon",
     "frozen",

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import io
 import logging
-import shutil
 import tempfile
 import time
 import warnings
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -128,7 +126,7 @@ class TeacherCache:
         self._horizon = horizon
         self._dtype = dtype
         self._device = torch.device(device) if device is not None else torch.device("cpu")
-        self._directory: Path | None = None
+        self._directory: tempfile.TemporaryDirectory | None = None
         window_bytes = getattr(windows[0], "nbytes", None) or np.asarray(windows[0]).nbytes
         batch_size = max(1, min(batch_size, MAX_BATCH_BYTES // max(window_bytes, 1)))
 
@@ -153,7 +151,7 @@ class TeacherCache:
             n_windows,
             self.nbytes / 1e6,
             "in memory" if storage == "memory" else "on disk in ",
-            "" if self._directory is None else str(self._directory),
+            "" if self._directory is None else self._directory.name,
         )
         starts = range(0, n_windows, batch_size)
         for start in tqdm(starts, desc="teacher forecasts", disable=not progress, leave=False):
@@ -173,10 +171,9 @@ class TeacherCache:
         if self.storage == "memory":
             return torch.empty(shape, dtype=self._dtype)
         if self._directory is None:
-            self._directory = Path(tempfile.mkdtemp(prefix="tsdistill-cache-"))
-            self._finalizer = weakref.finalize(self, shutil.rmtree, self._directory, True)
+            self._directory = tempfile.TemporaryDirectory(prefix="tsdistill-cache-")
         numpy_dtype = torch.empty((), dtype=self._dtype).numpy().dtype
-        return RowFile(self._directory / f"{name}.bin", shape, numpy_dtype)
+        return RowFile(Path(self._directory.name) / f"{name}.bin", shape, numpy_dtype)
 
     @staticmethod
     def _store(buffer: Tensor | RowFile, indices: range, values: Tensor) -> None:
@@ -194,7 +191,7 @@ class TeacherCache:
         not remove the files: this cache does, when closed.
         """
         state = dict(self.__dict__)
-        for name in ("_windows", "_teacher", "_finalizer"):
+        for name in ("_windows", "_teacher"):
             state.pop(name, None)
         state["_directory"] = None
         return state
@@ -230,7 +227,7 @@ class TeacherCache:
                 buffer.close()
         self.predictions = self.features = None
         if self._directory is not None:
-            self._finalizer()
+            self._directory.cleanup()
             self._directory = None
 
 

@@ -4,9 +4,9 @@
 every copy the libraries make of the student and never saved with it. It settles the student's
 lengths from the teacher's, checks that the teacher can teach the student, fits it (or a fresh
 copy, with ``refit``) on exactly the data the student is fitted on, warns once the teacher may
-have seen the future of a training slice, and, for each training run, provides the teacher's
-outputs per window (:class:`TeacherTargets`), the feature regressor and the training step's
-loss. The integrations only say how their library's windows are identified and where the loss
+have seen the future of a training slice, and begins each training run (:class:`TrainingRun`:
+the teacher's outputs per window, the feature regressor and the training step's loss). The
+integrations only say how their library's windows are identified and where the loss
 enters their training step.
 """
 
@@ -18,23 +18,24 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .cache import TeacherCache
 from .checks import check_int
-from .ensemble import TeacherEnsemble
 from .losses import DistillationLoss
 from .teacher import (
     AdaptiveTeacher,
     FeatureRegressor,
     FittableTeacher,
+    KeepsOutputs,
     RefittableTeacher,
     Teacher,
+    TeacherOutput,
     forecast_horizon,
 )
 
@@ -168,6 +169,9 @@ class TeacherTargets:
         Show a progress bar while the cache is filled.
     stride
         Distil from the windows whose id is a multiple of ``stride`` only.
+    probe
+        The teacher's output for ``windows[0]``, when already computed (online, it gives the
+        feature width).
 
     Attributes
     ----------
@@ -175,9 +179,6 @@ class TeacherTargets:
         The :class:`~tsdistill_plugin.core.TeacherCache`, or ``None`` online.
     feature_size
         Width ``d`` of the teacher's features, or ``None`` without features.
-    key
-        What the outputs depend on, when known (see :meth:`Distillation.targets`): the key under
-        which they are kept for the next training run.
     use_features
         Whether :meth:`get` returns the features (set per training run: the same outputs serve
         runs with and without feature-level terms).
@@ -192,8 +193,8 @@ class TeacherTargets:
         dtype: torch.dtype,
         progress: bool,
         stride: int = 1,
+        probe: TeacherOutput | None = None,
     ) -> None:
-        self.key: tuple | None = None
         self.use_features = True
         self.teacher = teacher
         self.horizon = horizon
@@ -201,8 +202,7 @@ class TeacherTargets:
         self.cache: TeacherCache | None = None
         if storage == "online":
             logger.info("teacher_cache='online': the teacher runs on every training batch.")
-            probe = torch.tensor(np.asarray(windows[0]), dtype=dtype)[None]
-            features = forecast_horizon(teacher, probe, horizon).features
+            features = (probe or _probe(teacher, windows, horizon, dtype)).features
         else:
             self.cache = TeacherCache(
                 teacher,
@@ -272,49 +272,11 @@ class TeacherTargets:
             self.cache = None
 
 
-class _SharedTargets:
-    """The most recent training run's teacher targets, kept for the next run.
-
-    They serve the next run with the same teacher, windows and settings (a grid search or a
-    tuner fits many students on the same data): the cache is filled once for all of them. One
-    set is kept at a time.
-    """
-
-    def __init__(self) -> None:
-        self.key: tuple | None = None
-        self.targets: TeacherTargets | None = None
-
-    def get(self, key: tuple | None) -> TeacherTargets | None:
-        if key is None or key != self.key or self.targets is None:
-            return None
-        logger.info("Reusing the teacher outputs of the previous training run.")
-        return self.targets
-
-    def keep(self, targets: TeacherTargets) -> None:
-        if targets is self.targets:
-            return
-        self.release()
-        if targets.key is None or targets.cache is None:
-            targets.close()
-            return
-        self.key, self.targets = targets.key, targets
-
-    def release(self) -> None:
-        if self.targets is not None:
-            self.targets.close()
-        self.key = self.targets = None
-
-
-SHARED_TARGETS = _SharedTargets()
-"""The teacher targets kept between training runs (``SHARED_TARGETS.release()`` frees them)."""
-
-
-def _identity(teacher: Teacher) -> tuple:
-    """What a cache of ``teacher``'s outputs depends on, beyond the windows."""
-    if isinstance(teacher, TeacherEnsemble):
-        weights = None if teacher.weights is None else tuple(teacher.weights.tolist())
-        return ("ensemble", tuple(_identity(m) for m in teacher.members), weights)
-    return (id(teacher),)
+def _probe(teacher: Teacher, windows: Sequence, horizon: int, dtype: torch.dtype) -> TeacherOutput:
+    """The teacher's output for the first window."""
+    return forecast_horizon(
+        teacher, torch.tensor(np.asarray(windows[0]), dtype=dtype)[None], horizon
+    )
 
 
 def _windows_digest(windows: Sequence, samples: int = 32) -> bytes:
@@ -576,15 +538,16 @@ class Distillation:
 
     # -- training ----------------------------------------------------------------------------
 
-    def targets(
+    def run(
         self,
         windows: Sequence,
         horizon: int,
         dtype: torch.dtype,
+        student_width: int,
         progress: bool = False,
-        storage: CacheMode | None = None,
-    ) -> TeacherTargets | None:
-        """The teacher's outputs for one training run, or ``None`` without distillation.
+        identified: bool = True,
+    ) -> TrainingRun:
+        """Begin one training run of the student (use it as a context manager).
 
         Parameters
         ----------
@@ -593,75 +556,138 @@ class Distillation:
         horizon
             The student's horizon.
         dtype
-            Dtype of the stored outputs.
+            Dtype of the teacher's stored outputs (the training data's).
+        student_width
+            The student's hidden width (the feature regressor's output).
         progress
-            Show a progress bar while the cache is filled.
-        storage
-            Overrides the student's ``teacher_cache`` (``"online"`` where the library cannot
-            identify the windows; ``windows`` then holds one window, for the feature width).
+            Show a progress bar while the teacher's outputs are computed.
+        identified
+            Whether the library identifies each training window (by its id); where it cannot,
+            the teacher runs online on each batch and ``windows`` holds one window, for the
+            feature width.
+
+        Raises
+        ------
+        ValueError
+            When the teacher is not fitted.
         """
         if not self.active:
-            return None
-        if isinstance(self.teacher, FittableTeacher) and not self.teacher.is_fitted:
+            return TrainingRun(self.loss_fn, None, None)
+        teacher = self.teacher
+        if isinstance(teacher, FittableTeacher) and not teacher.is_fitted:
             raise ValueError(
                 "the teacher is not fitted; fit the student with its library's fit (which fits "
                 "the teacher), or pass a fitted teacher."
             )
-        storage = storage or self.cache
-        with_features = self.loss_fn.beta > 0
+        storage = self.cache if identified else "online"
+        probe = _probe(teacher, windows, horizon, dtype)
         key = None
         if self.data_digest is not None and storage != "online":
-            settings = (horizon, str(dtype), self.stride, storage)
             # the teacher's forecast of one window stands for its state: a teacher refitted in
             # between gives another key
-            probe = torch.tensor(np.asarray(windows[0]), dtype=dtype)[None]
-            state = forecast_horizon(self.teacher, probe, horizon).prediction.numpy().tobytes()
+            state = probe.prediction.numpy().tobytes()
             key = (
-                _identity(self.teacher),
                 hashlib.blake2b(state, digest_size=16).digest(),
                 self.data_digest,
                 _windows_digest(windows),
-                settings,
+                (horizon, str(dtype), self.stride, storage),
             )
-        targets = SHARED_TARGETS.get(key)
-        if targets is None:
+        kept = getattr(teacher, "kept_outputs", None)  # see KeepsOutputs
+        if key is not None and kept is not None and kept[0] == key:
+            logger.info("Reusing the teacher outputs of the previous training run.")
+            targets = kept[1]
+        else:
             # the features come with the forecasts: they are kept even without feature-level
             # terms, so that the same outputs serve every run (a grid search over beta)
             targets = TeacherTargets(
-                self.teacher, windows, horizon, storage, dtype, progress, self.stride
+                teacher, windows, horizon, storage, dtype, progress, self.stride, probe
             )
-            targets.key = key
+        with_features = self.loss_fn.beta > 0
         targets.use_features = with_features
         if with_features and targets.feature_size is None:
             warnings.warn(
-                f"the teacher {self.teacher!r} gives no hidden features, so the feature-level "
+                f"the teacher {teacher!r} gives no hidden features, so the feature-level "
                 f"terms (beta={self.loss_fn.beta}) are skipped; name a layer with "
                 "teacher_feature_layer to use them, or set beta=0 to silence this.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        return targets
+        regressor = None
+        if with_features and targets.feature_size is not None:
+            regressor = FeatureRegressor(targets.feature_size, student_width)
+        keeper = teacher if key is not None and isinstance(teacher, KeepsOutputs) else None
+        return TrainingRun(self.loss_fn, targets, regressor, keeper, key)
 
-    @staticmethod
-    def release(targets: TeacherTargets | None) -> None:
-        """End a training run.
 
-        Its targets are kept for the next run with the same teacher and windows (see
-        :data:`SHARED_TARGETS`), the previous ones freed.
-        """
-        if targets is not None:
-            SHARED_TARGETS.keep(targets)
+class TrainingRun:
+    """One training run of a student: the teacher's outputs, the feature regressor, the loss.
 
-    def regressor(
-        self, targets: TeacherTargets | None, student_width: int
-    ) -> FeatureRegressor | None:
-        """A new feature regressor from the teacher's feature width to the student's.
+    Made by :meth:`Distillation.run`; the integrations say which windows a batch holds and
+    where the loss enters their training step. On exit (or :meth:`close`), the teacher's
+    outputs go back to the teacher adapter that computed them, for the next run on the same
+    windows (a grid search or tuner fits many students with one teacher), replacing the ones it
+    kept; outputs that no later run can reuse (online, or of unknown data) are released.
 
-        ``None`` when there are no feature-level terms.
-        """
-        if targets is None or targets.feature_size is None or self.loss_fn.beta == 0:
-            return None
-        return FeatureRegressor(targets.feature_size, student_width)
+    Parameters
+    ----------
+    loss_fn
+        The :class:`~tsdistill_plugin.core.DistillationLoss`.
+    targets
+        The teacher's outputs, or ``None`` for a run without distillation.
+    regressor
+        The :class:`~tsdistill_plugin.core.FeatureRegressor`, or ``None`` without feature-level
+        terms. It trains with the student (the integration makes it a submodule of its
+        Lightning module for the run) and is never saved.
+    keeper, key
+        The teacher adapter that keeps the outputs after the run and what they depend on;
+        ``None`` to release them.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core import Distillation, TorchTeacher
+    >>> teacher = TorchTeacher(lambda x: x[:, -12:], input_len=48, horizon=12)
+    >>> windows = torch.randn(100, 48, 3)
+    >>> with Distillation(teacher, beta=0.0).run(windows, 12, torch.float32, 64) as run:
+    ...     batch = run.targets.get(torch.arange(8), windows[:8])
+    ...     total, terms = run.loss(torch.randn(8, 12, 3), torch.tensor(1.0), batch)
+    >>> sorted(terms)
+    ['feature_period', 'feature_scale', 'prediction_period', 'prediction_scale', 'supervised']
+    """
+
+    def __init__(
+        self,
+        loss_fn: DistillationLoss,
+        targets: TeacherTargets | None,
+        regressor: FeatureRegressor | None,
+        keeper: KeepsOutputs | None = None,
+        key: tuple | None = None,
+    ) -> None:
+        self.loss_fn, self.targets, self.regressor = loss_fn, targets, regressor
+        self._keeper, self._key = keeper, key
+
+    def __enter__(self) -> TrainingRun:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict:
+        """Pickle for the processes of a ``ddp_spawn`` run: they never keep the outputs."""
+        return {**self.__dict__, "_keeper": None, "_key": None}
+
+    def close(self) -> None:
+        """End the run: hand the outputs to the teacher for the next run, or release them."""
+        targets, self.targets, self.regressor = self.targets, None, None
+        if targets is None:
+            return
+        keeper = self._keeper
+        if keeper is None:
+            targets.close()
+            return
+        if keeper.kept_outputs is not None and keeper.kept_outputs[1] is not targets:
+            keeper.kept_outputs[1].close()
+        keeper.kept_outputs = (self._key, targets)
 
     def loss(
         self,
@@ -669,7 +695,6 @@ class Distillation:
         supervised: Tensor,
         teacher: TargetBatch | None,
         features: Tensor | None = None,
-        regressor: FeatureRegressor | None = None,
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """The training step's loss and its named terms.
 
@@ -685,8 +710,6 @@ class Distillation:
             computed on the rows it has outputs for), or ``None``.
         features
             The student's features ``[batch, channels, hidden]``.
-        regressor
-            The feature regressor (:meth:`regressor`), or ``None`` for no feature-level terms.
 
         Returns
         -------
@@ -696,11 +719,25 @@ class Distillation:
         if teacher is not None and teacher.rows is not None:
             prediction = prediction[teacher.rows]
             features = None if features is None else features[teacher.rows]
-        use_features = teacher is not None and teacher.features is not None and regressor
+        use_features = teacher is not None and teacher.features is not None and self.regressor
         return self.loss_fn(
             prediction,
             supervised=supervised,
             teacher_prediction=None if teacher is None else teacher.prediction,
             features=features if use_features else None,
-            teacher_features=regressor(teacher.features) if use_features else None,
+            teacher_features=self.regressor(teacher.features) if use_features else None,
+        )
+
+
+def log_terms(
+    module: nn.Module, total: Tensor, terms: dict[str, Tensor], batch_size: int, **options: Any
+) -> None:
+    """Log a training step's terms as ``train_<term>`` and the total as ``train_total``.
+
+    ``module`` is the student's Lightning module; ``options`` are its library's own options of
+    ``LightningModule.log``.
+    """
+    for name, value in (*terms.items(), ("total", total)):
+        module.log(
+            f"train_{name}", value.detach(), batch_size=batch_size, sync_dist=True, **options
         )

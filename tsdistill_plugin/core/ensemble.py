@@ -20,6 +20,7 @@ from torch import Tensor
 from .teacher import (
     AdaptiveTeacher,
     FittableTeacher,
+    KeepsOutputs,
     RefittableTeacher,
     Teacher,
     TeacherOutput,
@@ -83,7 +84,7 @@ def _project_to_simplex(v: Tensor) -> Tensor:
     return (v - cumulative[last] / (last + 1)).clamp_min(0)
 
 
-class TeacherEnsemble:
+class TeacherEnsemble(KeepsOutputs):
     """Several teachers combined into one.
 
     Parameters

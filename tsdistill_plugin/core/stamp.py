@@ -15,9 +15,10 @@ its checkpoint; the version check itself is :func:`tsdistill_plugin._version.che
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -56,34 +57,33 @@ class StampedStudent(nn.Module):
         weights make the forecasts).
     saved_name
         What the user knows the saved module as, for messages (by default its class name).
+    training_provenance
+        What the last fit trained on (teacher, data digest, plugin version, ...), saved with
+        the stamp where the library saves nothing but tensors (NeuralForecast), read by the
+        exporter; ``None`` when not recorded here.
     """
 
     network: str = "student"
     saved_name: str | None = None
-
-    def saved_extra(self) -> dict[str, Any]:
-        """What else the student saves with its stamp (JSON values); nothing by default."""
-        return {}
-
-    def restore_extra(self, saved: dict[str, Any]) -> None:
-        """Restore what :meth:`saved_extra` saved (called when a state dict is loaded)."""
+    training_provenance: dict | None = None
 
     def get_extra_state(self) -> Tensor:
-        """Return the stamp and :meth:`saved_extra` as JSON bytes.
+        """Return the stamp and the training provenance as JSON bytes.
 
         The stamp is the plugin version and the network's weights digest.
         """
         weights = getattr(self, self.network).state_dict()
         stamp = {
-            **self.saved_extra(),
+            "provenance": self.training_provenance,
             VERSION_FIELD: _version.__version__,
             "weights": weights_digest(weights),
         }
         return torch.tensor(list(json.dumps(stamp).encode()), dtype=torch.uint8)
 
     def set_extra_state(self, state: Tensor) -> None:
-        """:meth:`restore_extra` (:meth:`load_state_dict` has checked the stamp)."""
-        self.restore_extra(_read_stamp(state, f"the saved {self._saved_name()}"))
+        """Restore the training provenance (:meth:`load_state_dict` has checked the stamp)."""
+        stamp = _read_stamp(state, f"the saved {self._saved_name()}")
+        self.training_provenance = stamp.get("provenance")
 
     def _saved_name(self) -> str:
         return self.saved_name or type(self).__name__
@@ -119,6 +119,38 @@ class StampedStudent(nn.Module):
                 f"settings ({error}); the file is corrupt or its settings were altered after "
                 "saving: save the student again, or copy the file again from its source."
             ) from error
+
+
+@contextlib.contextmanager
+def reading_saved(
+    path: str, what: str, errors: tuple[type[Exception], ...], fix: str = ""
+) -> Iterator[None]:
+    """Turn the library's error for a saved student it cannot decode into one clear error.
+
+    Parameters
+    ----------
+    path
+        The file being loaded.
+    what
+        What it should hold (the student's class name).
+    errors
+        The library's exceptions for an undecodable file.
+    fix
+        More advice for the message.
+
+    Raises
+    ------
+    ValueError
+        When one of ``errors`` is raised while loading.
+    """
+    try:
+        yield
+    except errors as error:
+        raise ValueError(
+            f"{path} could not be read as a saved {what}: {error} The file is corrupt or was "
+            "altered after saving: save the student again, or copy the file again from its "
+            f"source{fix}."
+        ) from error
 
 
 def _read_stamp(raw: object, what: str) -> dict[str, Any]:

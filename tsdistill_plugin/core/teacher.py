@@ -181,6 +181,19 @@ class AdaptiveTeacher(Teacher, Protocol):
         ...
 
 
+class KeepsOutputs:
+    """Base of the plugin's teacher adapters: each keeps the outputs of its last training run.
+
+    A grid search or a tuner fits many students with one teacher on the same windows; the
+    outputs computed for the first are read back by the others
+    (:class:`~tsdistill_plugin.core.distillation.TrainingRun` hands them over). They are freed
+    with the adapter, or replaced by those of a run on other windows.
+    """
+
+    kept_outputs: tuple | None = None
+    """``(key, TeacherTargets)`` of the last run, or ``None``."""
+
+
 class FeatureRegressor(nn.Sequential):
     """Maps teacher features to the student's width: ``Linear -> ReLU -> Linear``.
 
@@ -391,7 +404,10 @@ class FeatureCapture:
     layer
         Dotted name of the submodule (as in ``module.named_modules()``).
     layout
-        The :class:`FeatureLayout` of that submodule's output.
+        The :class:`FeatureLayout` of that submodule's output (after ``select``).
+    select
+        Picks the part of the output that holds the features (for example a model's forecast
+        tokens), or ``None`` for the whole output.
 
     Examples
     --------
@@ -406,7 +422,13 @@ class FeatureCapture:
     torch.Size([4, 3, 32])
     """
 
-    def __init__(self, module: nn.Module, layer: str, layout: FeatureLayout | str) -> None:
+    def __init__(
+        self,
+        module: nn.Module,
+        layer: str,
+        layout: FeatureLayout | str,
+        select: Callable[[Tensor], Tensor] | None = None,
+    ) -> None:
         submodules = dict(module.named_modules())
         if layer not in submodules:
             names = ", ".join(name for name in submodules if name) or "(none)"
@@ -417,10 +439,12 @@ class FeatureCapture:
         self.layer = layer
         self.layout = FeatureLayout(layout)
         self.module = submodules[layer]
+        self.select = select
         self.output: Tensor | None = None
 
     def _hook(self, _module: nn.Module, _inputs: object, output: object) -> None:
-        self.output = output[0] if isinstance(output, tuple) else output
+        output = output[0] if isinstance(output, tuple) else output
+        self.output = output if self.select is None else self.select(output)
 
     @contextlib.contextmanager
     def capturing(self) -> Iterator[FeatureCapture]:
@@ -450,7 +474,46 @@ class FeatureCapture:
         return mapped.to(device=like.device, dtype=like.dtype)
 
 
-class TorchTeacher:
+def run_frozen(
+    module: nn.Module,
+    x: Tensor,
+    predict: Callable[[Tensor], Tensor],
+    capture: FeatureCapture | None,
+    keep_dtype: bool = False,
+) -> TeacherOutput:
+    """Run a teacher's frozen module on windows ``x``: what every teacher adapter does.
+
+    Parameters
+    ----------
+    module
+        The teacher's torch module: in eval mode without gradients for the call (its mode
+        restored afterwards), ``x`` moved to its device and, unless ``keep_dtype``, its dtype.
+    x
+        Windows ``[batch, L, channels]``.
+    predict
+        Maps the moved windows to the point forecast ``[batch, H, channels]`` (the adapter's
+        own call of the module, the median of a probabilistic output).
+    capture
+        Where the features come from, or ``None`` for none.
+    keep_dtype
+        Hand the module ``x`` in its own dtype (modules that cast internally).
+
+    Returns
+    -------
+    TeacherOutput
+        The forecast and the features ``[batch, channels, d]`` (or ``None``), on the device
+        and with the dtype of ``x``.
+    """
+    parameter = next(module.parameters(), None)
+    device = x.device if parameter is None else parameter.device
+    dtype = x.dtype if parameter is None or keep_dtype else parameter.dtype
+    with frozen(module), capture.capturing() if capture else contextlib.nullcontext():
+        prediction = predict(x.to(device, dtype))
+    features = None if capture is None else capture.features(x.shape[0], x.shape[2], like=x)
+    return TeacherOutput(prediction.to(x.device, x.dtype), features)
+
+
+class TorchTeacher(KeepsOutputs):
     """Makes an ``nn.Module`` or callable mapping ``[B, L, N] -> [B, H, N]`` a teacher.
 
     The model runs in eval mode without gradients, on the device and with the dtype of its own
@@ -525,30 +588,48 @@ class TorchTeacher:
     def __repr__(self) -> str:
         return f"TorchTeacher({type(self.model).__name__}, L={self.input_len}, H={self.horizon})"
 
-    def _placement(self, x: Tensor) -> tuple[torch.device, torch.dtype]:
-        if isinstance(self.model, nn.Module):
-            parameter = next(self.model.parameters(), None)
-            if parameter is not None:
-                return parameter.device, parameter.dtype
-        return x.device, x.dtype
-
     def forecast(self, x: Tensor) -> TeacherOutput:
         """Forecast ``x`` ``[batch, input_len, channels]``; see :class:`Teacher`."""
-        device, dtype = self._placement(x)
-        context = frozen(self.model) if isinstance(self.model, nn.Module) else torch.no_grad()
-        capture = self._capture.capturing() if self._capture else contextlib.nullcontext()
-        with context, capture:
-            output = self.model(x.to(device=device, dtype=dtype))
-        prediction = output[0] if isinstance(output, tuple) else output
-        if prediction.ndim != 3 or prediction.shape[0] != x.shape[0]:
+        if isinstance(self.model, nn.Module):
+            output = run_frozen(self.model, x, self._predict, self._capture)
+        else:
+            with torch.no_grad():
+                output = TeacherOutput(self._predict(x).to(x.device, x.dtype), None)
+        if output.prediction.ndim != 3 or output.prediction.shape[0] != x.shape[0]:
             raise ValueError(
-                f"the teacher returned shape {list(prediction.shape)} for input "
+                f"the teacher returned shape {list(output.prediction.shape)} for input "
                 f"{list(x.shape)}; a teacher must map [B, L, N] to [B, H, N]."
             )
-        features = None
-        if self._capture is not None:
-            features = self._capture.features(x.shape[0], x.shape[2], like=x)
-        return TeacherOutput(prediction.to(device=x.device, dtype=x.dtype), features)
+        return output
+
+    def _predict(self, x: Tensor) -> Tensor:
+        output = self.model(x)
+        return output[0] if isinstance(output, tuple) else output
+
+
+MEDIAN_SAMPLES = 200
+"""Draws that estimate the median of a distribution without an inverse CDF."""
+
+
+def distribution_median(
+    distribution: torch.distributions.Distribution, like: Tensor, samples: int = MEDIAN_SAMPLES
+) -> Tensor:
+    """The median of a probabilistic teacher's forecast distribution, ``like``'s shape.
+
+    Its ``icdf(0.5)``, or, without an inverse CDF, the median of ``samples`` draws.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core.teacher import distribution_median
+    >>> loc = torch.tensor([[1.0, -2.0]])
+    >>> distribution_median(torch.distributions.Normal(loc, 1.0), like=loc)
+    tensor([[ 1., -2.]])
+    """
+    try:
+        return distribution.icdf(torch.full_like(like, 0.5))
+    except NotImplementedError:
+        return torch.quantile(distribution.sample((samples,)), 0.5, dim=0)
 
 
 def forecast_horizon(teacher: Teacher, x: Tensor, horizon: int) -> TeacherOutput:

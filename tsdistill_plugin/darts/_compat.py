@@ -17,10 +17,13 @@ from darts.models.forecasting.forecasting_model import ForecastingModel, _model_
 from darts.models.forecasting.pl_forecasting_module import PLForecastingModule
 from darts.models.forecasting.torch_forecasting_model import PastCovariatesTorchModel
 from darts.utils.data.torch_datasets.utils import (
+    PLModuleInput,
     TorchTrainingBatch,
     TorchTrainingSample,
     _batch_collate_fn_train,
 )
+
+from ..core.teacher import distribution_median
 
 CHECKED_VERSION = "0.48.1"
 
@@ -86,28 +89,22 @@ def is_fitted(model: ForecastingModel) -> bool:
     return bool(model._fit_called)
 
 
-MEDIAN_SAMPLES = 200
-"""Samples drawn to estimate the median of a likelihood whose distribution has no ``icdf``."""
+def module_median(module: PLForecastingModule, x: torch.Tensor) -> torch.Tensor:
+    """The point forecast ``[batch, horizon, channels]`` of a Darts module for windows ``x``.
 
-
-def median_forecast(likelihood: Any, output: torch.Tensor) -> torch.Tensor:
-    """The point forecast ``[batch, horizon, channels]`` of a Darts module's raw output.
-
-    The raw output is ``[batch, horizon, channels, n_params]``; the forecast is the output
-    itself without a likelihood, else the median of the likelihood.
+    The module's raw output is ``[batch, horizon, channels, n_params]``; the forecast is the
+    output itself without a likelihood, else the median of the likelihood.
 
     A ``QuantileRegression`` gives its 0.5 quantile. Other likelihoods expose their distribution
-    only through the private ``_params_from_output`` and ``_distr_from_params``; without an
-    inverse CDF, the median of :data:`MEDIAN_SAMPLES` draws is taken.
+    only through the private ``_params_from_output`` and ``_distr_from_params``
+    (:func:`~tsdistill_plugin.core.teacher.distribution_median` takes its median).
     """
+    output = module(PLModuleInput(past_target=x)).prediction
+    likelihood = getattr(module, "likelihood", None)
     if likelihood is None:
         return output[..., 0]
     quantiles = getattr(likelihood, "quantiles", None)
     if quantiles is not None:
         return output[..., list(quantiles).index(0.5)]
     distribution = likelihood._distr_from_params(likelihood._params_from_output(output))
-    try:
-        return distribution.icdf(torch.tensor(0.5, dtype=output.dtype, device=output.device))
-    except NotImplementedError:
-        draws = torch.stack([likelihood.sample(output) for _ in range(MEDIAN_SAMPLES)])
-        return draws.median(dim=0).values
+    return distribution_median(distribution, like=output[..., 0])

@@ -15,15 +15,13 @@ the number of windows and the time it expects from its first batch, and warns wh
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-from typing import Protocol
+from collections.abc import Callable
 
 import torch
 from darts import TimeSeries
 from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
-from darts.utils.data.torch_datasets.utils import PLModuleInput
 from torch import Tensor, nn
 
 from ..core.teacher import (
@@ -32,10 +30,10 @@ from ..core.teacher import (
     FeatureLayer,
     FeatureLayout,
     TeacherOutput,
-    frozen,
     resolve_feature_layer,
+    run_frozen,
 )
-from ._compat import is_fitted, median_forecast
+from ._compat import is_fitted, module_median
 
 logger = logging.getLogger(__name__)
 
@@ -66,25 +64,7 @@ way. Larger batches are split; windows never interact, so the forecasts do not c
 """
 
 
-class FoundationFeatures(Protocol):
-    """Where a foundation model's hidden states are and how they map to channels.
-
-    A declared layout that a :class:`~tsdistill_plugin.core.FeatureLayout` cannot say alone (it
-    selects tokens first).
-    """
-
-    layer: str
-    """Dotted name of the Lightning module's submodule whose output holds the states."""
-
-    def by_channel(self, output: Tensor, module: nn.Module, batch: int, n_channels: int) -> Tensor:
-        """Turn the layer's output for ``batch`` windows into ``[batch, n_channels, d]``.
-
-        The windows have ``n_channels`` channels each.
-        """
-        ...
-
-
-class Chronos2ForecastTokens:
+def chronos2_forecast_tokens(module: nn.Module) -> FeatureCapture:
     """Chronos-2's final encoder states of its forecast patches, per channel.
 
     Darts' ``_Chronos2Module`` folds each window's channels into the batch, window-major (row
@@ -97,22 +77,20 @@ class Chronos2ForecastTokens:
     counterpart of the student's hidden layer. They are concatenated in time order, as the
     reference flattens PatchTST's patch tokens per channel.
 
-    Returns features ``[batch, channels, n_forecast_patches * d_model]``; their width depends on
-    ``output_chunk_length``, not on the lookback.
+    The capture gives features ``[batch, channels, n_forecast_patches * d_model]``; their width
+    depends on ``output_chunk_length``, not on the lookback.
     """
-
-    layer = "encoder"
-
-    def by_channel(self, output: Tensor, module: nn.Module, batch: int, n_channels: int) -> Tensor:
-        """Keep the forecast patches' tokens as ``[batch, n_channels, n_patches * d_model]``."""
-        patch = module.chronos_config.output_patch_size
-        n_patches = math.ceil((module.output_chunk_length + module.output_chunk_shift) / patch)
-        tokens = output[:, -n_patches:]
-        return tokens.reshape(batch, n_channels, n_patches * output.shape[-1])
+    patch = module.chronos_config.output_patch_size
+    n_patches = math.ceil((module.output_chunk_length + module.output_chunk_shift) / patch)
+    return FeatureCapture(
+        module, "encoder", FeatureLayout.CHANNELS_IN_BATCH, select=lambda out: out[:, -n_patches:]
+    )
 
 
-FEATURE_LAYOUTS: dict[str, FoundationFeatures] = {"Chronos2Model": Chronos2ForecastTokens()}
-"""Declared feature layouts, by Darts model class name.
+FEATURE_LAYERS: dict[str, Callable[[nn.Module], FeatureCapture]] = {
+    "Chronos2Model": chronos2_forecast_tokens
+}
+"""The feature capture of each foundation model whose layout is known, by Darts class name.
 
 Models without one (TimesFM 2.5 / 3, TiRex, TiRex-2, PatchTST-FM, T0) distil at the prediction
 level only: their layouts are untested here (no offline checkpoint), and a guessed layout could
@@ -130,7 +108,7 @@ class FoundationForecaster:
         ...), set up (fitted) or not. Only Darts' ``fit`` changes it, and only when the student
         fits an unfitted teacher.
     feature_layer
-        ``"auto"``: the declared layout of :data:`FEATURE_LAYOUTS`, or no features (the student
+        ``"auto"``: the capture of :data:`FEATURE_LAYERS`, or no features (the student
         warns that its feature-level terms are skipped); a dotted submodule name of the
         Lightning module (its output ``[batch * channels, ...]``, as the modules fold channels
         into the batch) or a ``(name, layout)`` pair; ``None``: no features.
@@ -161,14 +139,8 @@ class FoundationForecaster:
         self.model = model
         self.input_len = int(model.input_chunk_length)
         self.horizon = int(model.output_chunk_length)
-        self._declared = (
-            FEATURE_LAYOUTS.get(type(model).__name__) if feature_layer == AUTO else None
-        )
-        self._layer = (
-            None
-            if feature_layer == AUTO
-            else resolve_feature_layer(feature_layer, None, FeatureLayout.CHANNELS_IN_BATCH)
-        )
+        self._auto = FEATURE_LAYERS.get(type(model).__name__) if feature_layer == AUTO else None
+        self._layer = resolve_feature_layer(feature_layer, None, FeatureLayout.CHANNELS_IN_BATCH)
         self._capture: FeatureCapture | None = None
 
     @property
@@ -228,8 +200,8 @@ class FoundationForecaster:
         self._capture = None
 
     def _capture_for(self, module: nn.Module) -> FeatureCapture | None:
-        if self._capture is None and self._declared is not None:
-            self._capture = FeatureCapture(module, self._declared.layer, "channels_in_batch")
+        if self._capture is None and self._auto is not None:
+            self._capture = self._auto(module)
         elif self._capture is None and self._layer is not None:
             self._capture = FeatureCapture(module, *self._layer)
         return self._capture
@@ -242,40 +214,15 @@ class FoundationForecaster:
 
         The windows go to the module's device in their own dtype, as Darts' ``predict`` hands
         them over (foundation modules cast internally), at most :data:`SERIES_PER_CALL`
-        series (windows times channels) per forward pass; the outputs come back on ``x``'s
-        device and dtype.
+        series (windows times channels) per forward pass.
         """
         module: nn.Module = self.model.model
         capture = self._capture_for(module)
-        device = next(module.parameters()).device
-        windows_per_call = max(1, SERIES_PER_CALL // x.shape[2])
-        with frozen(module):
-            parts = [
-                self._forward(module, capture, part.to(device))
-                for part in x.split(windows_per_call)
-            ]
-        prediction = torch.cat([part.prediction for part in parts]).to(x.device, x.dtype)
+        parts = [
+            run_frozen(module, part, lambda x: module_median(module, x), capture, keep_dtype=True)
+            for part in x.split(max(1, SERIES_PER_CALL // x.shape[2]))
+        ]
+        prediction = torch.cat([part.prediction for part in parts])
         if capture is None:
             return TeacherOutput(prediction, None)
-        features = torch.cat([part.features for part in parts]).to(x.device, x.dtype)
-        return TeacherOutput(prediction, features)
-
-    def _forward(
-        self, module: nn.Module, capture: FeatureCapture | None, x: Tensor
-    ) -> TeacherOutput:
-        """One forward pass of the module over windows ``x`` on its device."""
-        with capture.capturing() if capture else contextlib.nullcontext():
-            output = module(PLModuleInput(past_target=x)).prediction
-        prediction = median_forecast(getattr(module, "likelihood", None), output)
-        if capture is None:
-            return TeacherOutput(prediction, None)
-        batch, channels = x.shape[0], x.shape[2]
-        if self._declared is None:
-            return TeacherOutput(prediction, capture.features(batch, channels, like=prediction))
-        if capture.output is None:
-            raise ValueError(
-                f"the declared feature layer {capture.layer!r} did not run in the forward pass; "
-                "pass teacher_feature_layer=None."
-            )
-        features = self._declared.by_channel(capture.output, module, batch, channels)
-        return TeacherOutput(prediction, features)
+        return TeacherOutput(prediction, torch.cat([part.features for part in parts]))

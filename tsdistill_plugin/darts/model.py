@@ -34,13 +34,13 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from .. import _version
 from ..core.checks import check_int
-from ..core.distillation import CacheMode, Distillation, TeacherTargets, provenance
+from ..core.distillation import CacheMode, TrainingRun, log_terms, provenance
 from ..core.ensemble import Weights
 from ..core.schedule import halving_lr_factor
-from ..core.stamp import StampedStudent
+from ..core.stamp import StampedStudent, reading_saved
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import FeatureRegressor
-from ..devices import check_accelerator, for_prediction
+from ..devices import check_accelerator, predicting_on_one_device
 from ..teachers import AUTO, distillation_for
 from ._compat import StudentModelHooks
 from ._windows import IndexedBatch, IndexedDataset, PastTargets, collate_indexed, training_data
@@ -71,10 +71,10 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
 
     Notes
     -----
-    :meth:`attach` hands the module a training run's lifecycle and teacher targets: plain
-    attributes, never submodules, hyperparameters or saved. The
-    :class:`~tsdistill_plugin.core.FeatureRegressor` trains with the student but predictions
-    never use it, so checkpoints leave it out.
+    :meth:`attach` hands the module a training run (a plain attribute, never a hyperparameter
+    or saved); the run's :class:`~tsdistill_plugin.core.FeatureRegressor` is a submodule for
+    the run only (it trains with the student; predictions never use it), and checkpoints
+    leave it out.
     """
 
     saved_name = "DistilledMLPModel checkpoint"
@@ -84,23 +84,17 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
         self.student = DMLP(
             self.input_chunk_length, self.output_chunk_length, n_channels, hidden_size, norm
         )
+        self.training_run: TrainingRun | None = None
         self.regressor: FeatureRegressor | None = None
-        self.distillation: Distillation | None = None
-        self.targets: TeacherTargets | None = None
         self._step: StudentOutput | None = None
 
-    def attach(self, distillation: Distillation, targets: TeacherTargets | None) -> None:
-        """Distil from ``targets`` in the next training run (``None``: train without them).
+    def attach(self, run: TrainingRun | None) -> None:
+        """Distil in the next training run (``None``: train without a teacher).
 
-        A regressor of the right width is kept (training continues); otherwise the
-        lifecycle makes a new one (Lightning moves it to the module's device and precision).
+        Lightning moves the run's regressor to the module's device and precision.
         """
-        self.distillation, self.targets = distillation, targets
-        width = None if targets is None else targets.feature_size
-        if width is None:
-            self.regressor = None
-        elif self.regressor is None or self.regressor[0].in_features != width:
-            self.regressor = distillation.regressor(targets, self.student.hidden_size)
+        self.training_run = run
+        self.regressor = None if run is None else run.regressor
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Leave the training-only regressor (weights and optimizer moments) out of the file."""
@@ -108,12 +102,14 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
         state = checkpoint["state_dict"]
         for key in [k for k in state if k.startswith("regressor.")]:
             del state[key]
-        if self.regressor is None or not checkpoint.get("optimizer_states"):
+        if not checkpoint.get("optimizer_states"):
             return
-        training_only = {id(p) for p in self.regressor.parameters()}
+        saved_params = {
+            id(p) for name, p in self.named_parameters() if not name.startswith("regressor.")
+        }
         optimizers = self.trainer.optimizers
         for optimizer, saved in zip(optimizers, checkpoint["optimizer_states"], strict=True):
-            _drop_optimizer_params(optimizer, saved, training_only)
+            _keep_optimizer_params(optimizer, saved, saved_params)
 
     def forward(self, x_in: PLModuleInput) -> PLModuleOutput:
         """Forecast ``x_in.past_target`` ``[batch, L, N]`` as ``[batch, H, N, 1]``.
@@ -139,24 +135,14 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
         """
         supervised = super().training_step(train_batch, batch_idx)
         step, self._step, self._features = self._step, None, None
-        if self.targets is None:
+        run = self.training_run
+        if run is None or run.targets is None:
             return supervised
         window_ids = train_batch.window_index if isinstance(train_batch, IndexedBatch) else None
-        teacher = self.targets.get(window_ids, train_batch.past_target)
-        total, terms = self.distillation.loss(
-            step.prediction, supervised, teacher, step.features, self.regressor
-        )
+        teacher = run.targets.get(window_ids, train_batch.past_target)
+        total, terms = run.loss(step.prediction, supervised, teacher, step.features)
         batch_size = train_batch.past_target.shape[0]
-        for name, value in (*terms.items(), ("total", total)):
-            self.log(
-                f"train_{name}",
-                value,
-                batch_size=batch_size,
-                on_step=False,
-                on_epoch=True,
-                prog_bar=True,
-                sync_dist=True,
-            )
+        log_terms(self, total, terms, batch_size, on_step=False, on_epoch=True, prog_bar=True)
         return total
 
 
@@ -295,7 +281,7 @@ class DistilledMLPModel(StudentModelHooks):
         self.hidden_size = hidden_size
         self.norm = norm
         self._distillation = distillation
-        self._targets: TeacherTargets | None = None
+        self._run: TrainingRun | None = None
 
     @property
     def teacher(self) -> Any:
@@ -390,27 +376,34 @@ class DistilledMLPModel(StudentModelHooks):
         """Train the student on Darts datasets, distilling from the (fitted) teacher.
 
         The teacher's outputs for every training window are computed first (or, with
-        ``teacher_cache="online"``, on every batch) and released after training. Arguments as
+        ``teacher_cache="online"``, on every batch) and handed back to the teacher after
+        training (see :class:`~tsdistill_plugin.core.TrainingRun`). Arguments as
         in Darts' ``TorchForecastingModel.fit_from_dataset``.
         """
         windows = PastTargets(train_dataset)
         dtype = torch.from_numpy(np.asarray(windows[0][:1])).dtype
-        targets = self._distillation.targets(windows, self.output_chunk_length, dtype)
-        if targets is not None:  # the window ids pick each sample's teacher outputs
+        run = self._distillation.run(windows, self.output_chunk_length, dtype, self.hidden_size)
+        if run.targets is not None:  # the window ids pick each sample's teacher outputs
             train_dataset = IndexedDataset(train_dataset)
             dataloader_kwargs = {**(dataloader_kwargs or {}), "collate_fn": collate_indexed}
-        self._targets = targets
+        self._run = run
         if self.model is not None:
-            self.model.attach(self._distillation, targets)
+            self.model.attach(run)
         try:
-            return super().fit_from_dataset(
-                train_dataset, val_dataset, trainer, verbose, epochs, dataloader_kwargs, load_best
-            )
+            with run:
+                return super().fit_from_dataset(
+                    train_dataset,
+                    val_dataset,
+                    trainer,
+                    verbose,
+                    epochs,
+                    dataloader_kwargs,
+                    load_best,
+                )
         finally:
-            self._targets = None
-            self._distillation.release(targets)
+            self._run = None
             if self.model is not None:
-                self.model.targets = None
+                self.model.attach(None)
 
     def predict_from_dataset(self, *args: Any, **kwargs: Any) -> Any:
         """Predict as Darts' ``predict_from_dataset``, on one device.
@@ -419,15 +412,10 @@ class DistilledMLPModel(StudentModelHooks):
         one runs in this process on one device when the student trains on several (see
         :func:`~tsdistill_plugin.devices.one_device`) and no ``trainer`` is given.
         """
-        trainer_params = self.trainer_params
-        single = for_prediction(trainer_params)
-        if single is None or kwargs.get("trainer") is not None:
+        if kwargs.get("trainer") is not None:
             return super().predict_from_dataset(*args, **kwargs)
-        self.trainer_params = single
-        try:
+        with predicting_on_one_device(self, "trainer_params"):
             return super().predict_from_dataset(*args, **kwargs)
-        finally:
-            self.trainer_params = trainer_params
 
     def __getstate__(self) -> dict[str, Any]:
         """Return Darts' pickled state and the version of the plugin that wrote it.
@@ -462,15 +450,10 @@ class DistilledMLPModel(StudentModelHooks):
                     f"{file} is not a saved model (not a torch archive): it is truncated or "
                     "corrupt; save the model again, or copy the file again from its source."
                 )
-        try:
+        errors = (pickle.UnpicklingError, EOFError, RuntimeError)
+        fix = ", and pass trusted=True only for files you saved yourself"
+        with reading_saved(path, "DistilledMLPModel", errors, fix):
             model = TorchForecastingModel.load(path, pl_trainer_kwargs, trusted, **kwargs)
-        except (pickle.UnpicklingError, EOFError, RuntimeError) as error:
-            raise ValueError(
-                f"{path} could not be read as a saved DistilledMLPModel: {error} The file is "
-                "corrupt or was altered (or is not a student's): save the model again, or copy "
-                "the file again from its source, and pass trusted=True only for files you "
-                "saved yourself."
-            ) from error
         if not isinstance(model, DistilledMLPModel):
             raise TypeError(
                 f"{path} holds a {type(model).__name__}, not a DistilledMLPModel; load it with "
@@ -486,22 +469,22 @@ class DistilledMLPModel(StudentModelHooks):
             norm=self.norm,
             **self.pl_module_params,
         )
-        module.attach(self._distillation, self._targets)
+        module.attach(self._run)
         return module
 
 
-def _drop_optimizer_params(
-    optimizer: torch.optim.Optimizer, saved: dict[str, Any], drop: set[int]
+def _keep_optimizer_params(
+    optimizer: torch.optim.Optimizer, saved: dict[str, Any], keep: set[int]
 ) -> None:
-    """Remove the parameters whose ``id`` is in ``drop`` from an optimizer's saved state."""
+    """Keep only the parameters whose ``id`` is in ``keep`` in an optimizer's saved state."""
     dropped = set()
     for group, saved_group in zip(optimizer.param_groups, saved["param_groups"], strict=True):
         kept = []
         for param, key in zip(group["params"], saved_group["params"], strict=True):
-            if id(param) in drop:
-                dropped.add(key)
-            else:
+            if id(param) in keep:
                 kept.append(key)
+            else:
+                dropped.add(key)
         saved_group["params"] = kept
     saved["state"] = {k: v for k, v in saved["state"].items() if k not in dropped}
 

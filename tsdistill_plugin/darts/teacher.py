@@ -13,7 +13,6 @@ windows?*) in different ways, each behind the same :class:`DartsTeacher` interfa
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from collections.abc import Sequence
 
@@ -27,7 +26,6 @@ from darts.models.forecasting.forecasting_model import (
     LocalForecastingModel,
 )
 from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
-from darts.utils.data.torch_datasets.utils import PLModuleInput
 from torch import Tensor, nn
 
 from ..core.teacher import (
@@ -35,11 +33,12 @@ from ..core.teacher import (
     FeatureCapture,
     FeatureLayer,
     FeatureLayout,
+    KeepsOutputs,
     TeacherOutput,
-    frozen,
     resolve_feature_layer,
+    run_frozen,
 )
-from ._compat import is_fitted, median_forecast
+from ._compat import is_fitted, module_median
 from .foundation import FoundationForecaster, FoundationModel
 
 AUTO_FEATURE_LAYERS: dict[str, tuple[str, FeatureLayout]] = {
@@ -119,16 +118,7 @@ class _TorchForecaster:
         module: nn.Module = self.model.model
         if self._capture is None and self.feature_layer is not None:
             self._capture = FeatureCapture(module, *self.feature_layer)
-        parameter = next(module.parameters())
-        inputs = PLModuleInput(past_target=x.to(parameter.device, parameter.dtype))
-        capture = self._capture.capturing() if self._capture else contextlib.nullcontext()
-        with frozen(module), capture:
-            output = module(inputs).prediction
-            prediction = median_forecast(getattr(module, "likelihood", None), output)
-        features = None
-        if self._capture is not None:
-            features = self._capture.features(x.shape[0], x.shape[2], like=x)
-        return TeacherOutput(prediction.to(x.device, x.dtype), features)
+        return run_frozen(module, x, lambda x: module_median(module, x), self._capture)
 
 
 class _RegressionForecaster:
@@ -221,7 +211,7 @@ _FORECASTERS: tuple[tuple[type, type], ...] = (
 )
 
 
-class DartsTeacher:
+class DartsTeacher(KeepsOutputs):
     """A Darts forecasting model as a fittable TimeDistill teacher.
 
     Parameters

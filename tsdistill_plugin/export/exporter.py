@@ -6,23 +6,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
+from ..teachers import library_of
 from ._extra import import_extra
 from .folding import fold
 from .metadata import StudentSpec
 from .sources import ExportSource, darts_source, neuralforecast_source
 
 
-def _library_of(model: object) -> str | None:
-    for cls in type(model).__mro__:
-        package = cls.__module__.split(".", 1)[0]
-        if package in ("darts", "neuralforecast"):
-            return package
-    return None
-
-
 def export_source(model: object, name: str | None = None) -> ExportSource:
     """Read the student out of a fitted model of either library (see :mod:`.sources`)."""
-    library = _library_of(model)
+    library = library_of(model)
     if library == "darts":
         return darts_source(model)
     if library == "neuralforecast":

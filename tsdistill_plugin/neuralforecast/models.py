@@ -2,10 +2,10 @@
 
 Both are ``BaseModel`` subclasses (like NeuralForecast's ``MLP`` / ``MLPMultivariate``) whose
 network is the core's decomposition MLP (:class:`~tsdistill_plugin.core.DMLP`). The teacher's
-whole lifecycle is the core's :class:`~tsdistill_plugin.core.Distillation`; this module is the
-NeuralForecast glue: the constructors in NeuralForecast's style, the sampled windows identified
-(``_windows``), and the distillation terms added to the loss NeuralForecast's own
-``training_step`` returns.
+whole lifecycle is the core's :class:`~tsdistill_plugin.core.Distillation`, each fit one
+:class:`~tsdistill_plugin.core.TrainingRun`; this module is the NeuralForecast glue: the
+constructor in NeuralForecast's style, the sampled windows identified (``_windows``), and the
+distillation terms added to the loss NeuralForecast's own ``training_step`` returns.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import torch
 from neuralforecast.losses.pytorch import MSE
 from neuralforecast.tsdataset import TimeSeriesDataset
@@ -23,16 +24,17 @@ from ..core.distillation import (
     CacheMode,
     Distillation,
     TargetBatch,
-    TeacherTargets,
     TrainingData,
+    TrainingRun,
+    log_terms,
     provenance,
 )
 from ..core.ensemble import Weights
 from ..core.schedule import HalvingLR
-from ..core.stamp import StampedStudent
+from ..core.stamp import StampedStudent, reading_saved
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import AUTO, FeatureLayer, FeatureRegressor, FittableTeacher
-from ..devices import check_accelerator, for_prediction
+from ..devices import check_accelerator, predicting_on_one_device
 from ..teachers import distillation_for
 from ._compat import SampledWindows, SerializationError, StudentHooks
 from ._windows import TrainingWindows, training_data
@@ -40,9 +42,30 @@ from .teacher import median_point
 
 LENGTH_NAMES = ("input_size", "h")
 
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "valid_loss": None,
+    "max_steps": 1000,
+    "learning_rate": 0.01,
+    "num_lr_decays": None,
+    "early_stop_patience_steps": -1,
+    "val_check_steps": 100,
+    "batch_size": 32,
+    "valid_batch_size": None,
+    "inference_windows_batch_size": -1,
+    "start_padding_enabled": False,
+    "step_size": 1,
+    "scaler_type": "identity",
+    "random_seed": 1,
+    "drop_last_loader": False,
+    "lr_scheduler": None,
+    "lr_scheduler_kwargs": None,
+}
+"""The students' ``BaseModel`` arguments where they differ from, or are required by,
+NeuralForecast: the reference's training in NeuralForecast's terms (``loss`` is ``MSE()``)."""
+
 
 class _DistilledBase(StampedStudent, StudentHooks):
-    """Shared implementation of the two students (see :class:`DistilledMLP`).
+    """The two students' implementation (documented on :class:`DistilledMLP`).
 
     Saved students carry the plugin's stamp (version and weights digest, see
     :class:`~tsdistill_plugin.core.stamp.StampedStudent`) in their state dict.
@@ -54,29 +77,66 @@ class _DistilledBase(StampedStudent, StudentHooks):
     EXOGENOUS_HIST = False
     EXOGENOUS_STAT = False
     RECURRENT = False
+    WINDOWS_BATCH_SIZE = 256
 
     def __init__(
         self,
-        h: int,
-        input_size: int,
-        teacher: Distillation,
-        hidden_size: int,
-        norm: str,
-        moving_avg: int,
+        h: int | None = None,
+        input_size: int | None = None,
+        teacher: object = None,
+        hidden_size: int = 512,
+        norm: str = "mean",
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        temperature: float = 0.5,
+        scale_levels: int = 3,
+        teacher_feature_layer: FeatureLayer = AUTO,
+        teacher_cache: CacheMode = "auto",
+        refit_teacher: bool = False,
+        teacher_stride: int = 1,
+        teacher_weights: Weights = "mean",
+        moving_avg: int = 25,
         **kwargs: Any,
     ) -> None:
-        # ``teacher`` arrives as the lifecycle (see ``_distillation``): Lightning's
+        # a copy's ``teacher`` is its original's lifecycle, shared: Lightning's
         # save_hyperparameters deep-copies the constructor arguments and NeuralForecast
-        # deep-copies the model; every copy shares the lifecycle. It is removed from the
-        # hyperparameters below, so saved students hold no teacher.
+        # deep-copies the model. It is removed from the hyperparameters below, so saved
+        # students hold no teacher.
+        distillation = distillation_for(
+            teacher,
+            feature_layer=teacher_feature_layer,
+            weights=teacher_weights,
+            alpha=alpha,
+            beta=beta,
+            temperature=temperature,
+            scale_levels=scale_levels,
+            refit=refit_teacher,
+            cache=teacher_cache,
+            stride=teacher_stride,
+        )
+        input_size, h = distillation.lengths(input_size, h, LENGTH_NAMES)
         check_student_arguments(hidden_size=hidden_size, norm=norm, moving_avg=moving_avg)
+        loss = kwargs.get("loss")
+        kwargs = {
+            **TRAINING_DEFAULTS,
+            "windows_batch_size": self.WINDOWS_BATCH_SIZE,
+            **kwargs,
+            "loss": MSE() if loss is None else loss,
+        }
+        lengths = {"h": h, "input_size": input_size}
+        if self.MULTIVARIATE:
+            if kwargs.get("n_series") is None and distillation.teacher is not None:
+                kwargs["n_series"] = distillation.teacher.n_channels
+            fix = "pass the number of series in the data, n_series=df['unique_id'].nunique()"
+            check_int("n_series", kwargs.get("n_series"), fix=fix)
+            lengths["n_series"] = kwargs.pop("n_series")
         _check_training_arguments(kwargs)
-        super().__init__(h=h, input_size=input_size, **{**kwargs, **_lr_schedule(kwargs)})
+        super().__init__(**lengths, **{**kwargs, **_lr_schedule(kwargs)})
         for hparams in (self.hparams, self._hparams_initial):
             hparams.pop("teacher", None)
-            hparams.update(h=h, input_size=input_size)
-        self.distillation = teacher
-        teacher.check_channels(self.n_series if self.MULTIVARIATE else 1, self._channel_hint())
+            hparams.update(lengths)
+        self.distillation = distillation
+        distillation.check_channels(self.n_series if self.MULTIVARIATE else 1, self._channel_hint())
         self.hidden_size = hidden_size
         self.outputsize = self.loss.outputsize_multiplier
         self.dmlp = DMLP(
@@ -87,9 +147,8 @@ class _DistilledBase(StampedStudent, StudentHooks):
             norm=norm,
             moving_avg=moving_avg,
         )
-        self.training_provenance: dict | None = None
+        self.training_run: TrainingRun | None = None
         self.regressor: FeatureRegressor | None = None
-        self._targets: TeacherTargets | None = None
         self._windows: TrainingWindows | None = None
         self._step: StudentOutput | None = None
 
@@ -100,23 +159,12 @@ class _DistilledBase(StampedStudent, StudentHooks):
 
     def _channel_hint(self) -> str:
         """How to fix a teacher built for another number of channels, in NF's terms."""
-        channels = self.distillation.teacher.n_channels if self.distillation.teacher else None
         if not self.MULTIVARIATE:
+            channels = self.teacher.n_channels if self.teacher else None
             return (
                 f"use DistilledMLPMultivariate(n_series={channels}) for this multivariate teacher"
             )
         return f"build the teacher with n_series={self.n_series}"
-
-    def saved_extra(self) -> dict[str, Any]:
-        """Return ``training_provenance``, saved with the stamp in the state dict.
-
-        It says what the last fit trained on (read by the exporter); NeuralForecast saves only
-        tensors.
-        """
-        return {"provenance": self.training_provenance}
-
-    def restore_extra(self, saved: dict[str, Any]) -> None:
-        self.training_provenance = saved.get("provenance")
 
     def forward(self, windows_batch: dict[str, Tensor]) -> Tensor:
         """Forecast ``windows_batch["insample_y"]`` ``[batch, input_size, series]``.
@@ -127,7 +175,7 @@ class _DistilledBase(StampedStudent, StudentHooks):
             ``[batch, h, series * outputs]`` in NeuralForecast's layout for ``self.loss``.
         """
         out = self.dmlp(windows_batch["insample_y"])
-        if self._targets is not None and self.training:
+        if self.training_run is not None and self.training:
             self._step = out
         return self._nf_layout(out.prediction)
 
@@ -163,60 +211,70 @@ class _DistilledBase(StampedStudent, StudentHooks):
         data = None
         if isinstance(dataset, TimeSeriesDataset):
             data = training_data(dataset, val_size, test_size, self.input_size, self.MULTIVARIATE)
-        fitted = self._fit_with_teacher(
-            dataset, data, val_size, test_size, random_seed, distributed_config
-        )
+        args = (dataset, val_size, test_size, random_seed, distributed_config)
+        if not self.distillation.active:
+            fitted = super().fit(*args)
+        elif distributed_config is not None:
+            fitted = self._fit_distributed(*args)
+        else:
+            with self._training_run(dataset, data, val_size, test_size) as run:
+                self._begin(run)
+                try:
+                    fitted = super().fit(*args)
+                finally:
+                    self._begin(None)
+                    self._windows = None
         self.training_provenance = provenance(self.teacher, None if data is None else data.digest)
         return fitted
 
-    def _fit_with_teacher(
-        self,
-        dataset: Any,
-        data: TrainingData | None,
-        val_size: int,
-        test_size: int,
-        random_seed: int | None,
-        distributed_config: Any,
-    ) -> _DistilledBase:
-        if not self.distillation.active:
-            return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
-        if distributed_config is not None:
-            # NeuralForecast's Spark fit rebuilds the student on each worker from its
-            # hyperparameters, which hold no teacher (saved students never do): the teacher
-            # travels in them for this fit, and ``setup`` gets it ready on the worker.
-            _check_teacher_ready(self.distillation, dataset)
-            self.hparams["teacher"] = self.distillation.teacher
-            try:
-                return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
-            finally:
-                self.hparams.pop("teacher", None)
-        channels = self.n_series if self.MULTIVARIATE else 1
-        if data is not None:
-            self.distillation.prepare(data, self.input_size, self.h, channels, self._channel_hint())
-            self._windows = TrainingWindows(
-                dataset,
-                self.input_size,
-                self.step_size,
-                self.start_padding_enabled,
-                self.MULTIVARIATE,
-                val_size,
-                test_size,
-            )
-            windows, storage = self._windows.windows, None
-        else:
-            _check_teacher_ready(self.distillation, dataset)
-            windows, storage = [torch.zeros(self.input_size, channels).numpy()], "online"
-        progress = self.trainer_kwargs.get("enable_progress_bar", True) is not False
-        self._targets = self.distillation.targets(
-            windows, self.h, torch.float32, progress, storage=storage
-        )
-        self.regressor = self.distillation.regressor(self._targets, self.hidden_size)
+    def _fit_distributed(self, dataset: Any, *args: Any) -> _DistilledBase:
+        """NeuralForecast's Spark fit, which rebuilds the student on each worker.
+
+        It rebuilds it from its hyperparameters, which hold no teacher (saved students never
+        do): the teacher travels in them for this fit, and :meth:`setup` gets it ready on the
+        worker.
+        """
+        _check_teacher_ready(self.distillation, dataset)
+        self.hparams["teacher"] = self.teacher
         try:
-            return super().fit(dataset, val_size, test_size, random_seed, distributed_config)
+            return super().fit(dataset, *args)
         finally:
-            self.distillation.release(self._targets)
-            self._targets = self._windows = None
-            self.regressor = None  # training-only: never saved with the student
+            self.hparams.pop("teacher", None)
+
+    def _training_run(
+        self, dataset: Any, data: TrainingData | None, val_size: int, test_size: int
+    ) -> TrainingRun:
+        """The teacher made ready for this fit, and the run with its outputs."""
+        if data is None:  # files: the windows cannot be identified
+            _check_teacher_ready(self.distillation, dataset)
+            return self._online_run()
+        channels = self.n_series if self.MULTIVARIATE else 1
+        self.distillation.prepare(data, self.input_size, self.h, channels, self._channel_hint())
+        self._windows = TrainingWindows(
+            dataset,
+            self.input_size,
+            self.step_size,
+            self.start_padding_enabled,
+            self.MULTIVARIATE,
+            val_size,
+            test_size,
+        )
+        progress = self.trainer_kwargs.get("enable_progress_bar", True) is not False
+        windows = self._windows.windows
+        return self.distillation.run(windows, self.h, torch.float32, self.hidden_size, progress)
+
+    def _online_run(self) -> TrainingRun:
+        """A run whose teacher forecasts each step's windows, which cannot be identified."""
+        channels = self.n_series if self.MULTIVARIATE else 1
+        probe = [np.zeros((self.input_size, channels), np.float32)]
+        return self.distillation.run(
+            probe, self.h, torch.float32, self.hidden_size, identified=False
+        )
+
+    def _begin(self, run: TrainingRun | None) -> None:
+        """Train with ``run`` (``None``: end it); its regressor is a submodule meanwhile."""
+        self.training_run = run
+        self.regressor = None if run is None else run.regressor
 
     def setup(self, stage: str) -> None:
         """Get the teacher ready where Lightning trains this student without its :meth:`fit`.
@@ -225,20 +283,16 @@ class _DistilledBase(StampedStudent, StudentHooks):
         ``Trainer.fit``; the teacher then runs online, as the data comes in files.
         """
         super().setup(stage)
-        if stage != "fit" or self._targets is not None or not self.distillation.active:
-            return
-        channels = self.n_series if self.MULTIVARIATE else 1
-        window = torch.zeros(self.input_size, channels).numpy()
-        self._targets = self.distillation.targets([window], self.h, torch.float32, storage="online")
-        self.regressor = self.distillation.regressor(self._targets, self.hidden_size)
-        self._ready_in_setup = True
+        if stage == "fit" and self.training_run is None and self.distillation.active:
+            self._begin(self._online_run())
+            self._ready_in_setup = True
 
     def teardown(self, stage: str) -> None:
-        """Release what :meth:`setup` got ready (the regressor is training-only)."""
+        """End what :meth:`setup` began."""
         super().teardown(stage)
         if getattr(self, "_ready_in_setup", False):
-            self._targets.close()
-            self._targets = self.regressor = None
+            self.training_run.close()
+            self._begin(None)
             self._ready_in_setup = False
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
@@ -246,7 +300,8 @@ class _DistilledBase(StampedStudent, StudentHooks):
 
         NeuralForecast's loss is logged as ``train_loss``, each term as ``train_<term>``.
         """
-        if self._targets is None:
+        run = self.training_run
+        if run is None:
             return super().training_step(batch, batch_idx)
         self.recording(batch)
         loss = super().training_step(batch, batch_idx)
@@ -254,18 +309,8 @@ class _DistilledBase(StampedStudent, StudentHooks):
         student, self._step = self._step, None
         teacher = self._teacher_outputs(batch, sampled)
         prediction, teacher = self._in_student_space(student, teacher, batch["y_idx"])
-        total, terms = self.distillation.loss(
-            prediction, loss, teacher, student.features, self.regressor
-        )
-        batch_size = sampled.insample.shape[0]
-        for name, value in (*terms.items(), ("total", total)):
-            self.log(
-                f"train_{name}",
-                float(value.detach()),
-                batch_size=batch_size,
-                on_epoch=True,
-                sync_dist=True,
-            )
+        total, terms = run.loss(prediction, loss, teacher, student.features)
+        log_terms(self, total, terms, sampled.insample.shape[0], on_epoch=True)
         return total
 
     def predict(self, *args: Any, **kwargs: Any) -> Any:
@@ -275,15 +320,8 @@ class _DistilledBase(StampedStudent, StudentHooks):
         :func:`~tsdistill_plugin.devices.one_device`; NeuralForecast does so for several GPUs
         only).
         """
-        trainer_kwargs = self.trainer_kwargs
-        single = for_prediction(trainer_kwargs)
-        if single is None:
+        with predicting_on_one_device(self, "trainer_kwargs"):
             return super().predict(*args, **kwargs)
-        self.trainer_kwargs = single
-        try:
-            return super().predict(*args, **kwargs)
-        finally:
-            self.trainer_kwargs = trainer_kwargs
 
     @classmethod
     def load(cls, path: str, *args: Any, **kwargs: Any) -> _DistilledBase:
@@ -299,23 +337,17 @@ class _DistilledBase(StampedStudent, StudentHooks):
             digest, or its settings name what NeuralForecast does not know), or was saved by a
             newer plugin.
         """
-        try:
+        with reading_saved(path, cls.__name__, (SerializationError, json.JSONDecodeError)):
             return super().load(path, *args, **kwargs)
-        except (SerializationError, json.JSONDecodeError) as error:
-            raise ValueError(
-                f"{path} could not be read as a saved {cls.__name__}: {error} The file is "
-                "corrupt or was altered after saving: save the student again, or copy the file "
-                "again from its source."
-            ) from error
 
     def _teacher_outputs(self, batch: dict, sampled: SampledWindows) -> TargetBatch | None:
         """The teacher's outputs for the sampled windows, in the batch's series order."""
         if self._windows is None:  # files or spark: the windows are not identified
-            return self._targets.get(None, sampled.insample)
+            return self.training_run.targets.get(None, sampled.insample)
         batch_series = self._windows.batch_series(batch["temporal"][:, batch["y_idx"]])
         ids, columns = self._windows.ids(sampled, batch_series)
-        output = self._targets.get(ids, sampled.insample)
-        if output is None or columns is None or self._targets.cache is None:
+        output = self.training_run.targets.get(ids, sampled.insample)
+        if output is None or columns is None or self.training_run.targets.cache is None:
             return output
         features = None if output.features is None else output.features[:, columns]
         return output._replace(prediction=output.prediction[:, :, columns], features=features)
@@ -345,19 +377,26 @@ class _DistilledBase(StampedStudent, StudentHooks):
         return prediction, teacher._replace(prediction=teacher_prediction)
 
 
-_DOC_COMMON = """
+class DistilledMLP(_DistilledBase):
+    """TimeDistill student for NeuralForecast, channel-independent (like ``MLP``).
+
+    Each series is forecast on its own from its last ``input_size`` values by the
+    decomposition MLP, distilled from a teacher's forecasts and hidden features.
+
+    Parameters
+    ----------
     h : int, optional
         Forecast horizon; defaults to the teacher's.
     input_size : int, optional
         Lookback; defaults to the teacher's. Must be at least the teacher's.
     teacher : optional
         A NeuralForecast model (fitted or not), a Darts model (fitted or not), any
-        :class:`~tsdistill_plugin.core.Teacher` / ``TorchTeacher``, or ``None`` (the same
-        student without distillation: the baseline). An unfitted teacher is fitted on the
-        same training data before the student trains (a deep copy is trained; the object you
-        passed stays unfitted, as with ``NeuralForecast.fit``). A Darts teacher is handed
-        the series with a RangeIndex, since NeuralForecast's dataset carries no timestamps.
-        Recurrent NF models are not supported.
+        :class:`~tsdistill_plugin.core.Teacher`, a list of these (several teachers, see
+        ``teacher_weights``), or ``None`` (the same student without distillation: the
+        baseline). An unfitted teacher is fitted on the same training data before the student
+        trains (a deep copy is trained; the object you passed stays unfitted, as with
+        ``NeuralForecast.fit``). A Darts teacher is handed the series with a RangeIndex, since
+        NeuralForecast's dataset carries no timestamps. Recurrent NF models are not supported.
     hidden_size : int
         Hidden width of both MLP branches (512 in the reference).
     norm : {"mean", "revin", "none"}
@@ -372,182 +411,89 @@ _DOC_COMMON = """
     teacher_feature_layer : str or None
         ``"auto"``: the adapter's choice (PatchTST, iTransformer, SOFTS for NF teachers); a
         dotted submodule name; ``None``: no feature-level terms.
+    teacher_cache : {"auto", "memory", "disk", "online"}
+        Where the teacher's outputs for the training windows live: ``"auto"`` (memory within a
+        budget, else a temporary file read back by window), ``"memory"``, ``"disk"``, or
+        ``"online"`` (the teacher runs on every step's windows, as in the reference). Data
+        that comes as files or spark is always distilled online.
     refit_teacher : bool
         Fit a fresh copy of the teacher on every fit of the student (for
         ``cross_validation(refit=...)`` without look-ahead). Without it, a teacher fitted
         beforehand on more data than the student's training slice triggers a warning.
+    teacher_stride : int
+        Distil from every ``teacher_stride``-th training window only (the supervised loss uses
+        them all): for slow teachers (foundation or local models).
+    teacher_weights : {"mean", "validation"} or list of float
+        With several teachers: their forecasts' mean, weights fitted on the validation split
+        (``val_size``), or one weight per teacher.
     moving_avg : int
         Odd kernel of the DMLP's trend/seasonal decomposition.
-    loss, valid_loss
-        NeuralForecast losses (``None``: ``MSE()``, the reference's). With a quantile or
-        distribution loss the distillation terms act on the student's median forecast (the
-        mean for distributions without a closed-form quantile function).
-    lr_scheduler, lr_scheduler_kwargs, num_lr_decays
-        The learning-rate schedule. By default (``None``, ``None``, ``None``) the reference's:
-        :class:`~tsdistill_plugin.core.HalvingLR`, the learning rate constant for two epochs
-        and then halved after each, an epoch being ``val_check_steps`` steps (or
-        ``lr_scheduler_kwargs={"steps_per_epoch": n}``). ``num_lr_decays=k`` gives
-        NeuralForecast's ``k`` evenly spaced halvings (``-1``: a constant rate); a
-        ``lr_scheduler`` class is used with ``lr_scheduler_kwargs`` as in NeuralForecast.
-    max_steps, learning_rate, early_stop_patience_steps, val_check_steps, batch_size,
-    valid_batch_size, windows_batch_size, inference_windows_batch_size,
-    start_padding_enabled, step_size, scaler_type, random_seed, drop_last_loader, alias,
-    optimizer, optimizer_kwargs, dataloader_kwargs
-        As for NeuralForecast's models; ``**trainer_kwargs`` (accelerator, devices,
-        strategy, ...) go to Lightning's ``Trainer``.
+    **kwargs
+        NeuralForecast ``BaseModel`` arguments and Lightning ``Trainer`` arguments
+        (accelerator, devices, strategy, ...), as for NeuralForecast's models. Defaults that
+        differ from NeuralForecast's follow the reference: ``loss=MSE()``,
+        ``learning_rate=0.01``, ``max_steps=1000``, ``val_check_steps=100``,
+        ``windows_batch_size=256`` (about 32 windows of 8 channels; 32 multivariate windows for
+        :class:`DistilledMLPMultivariate`), and the learning-rate schedule below. With a
+        quantile or distribution ``loss`` the distillation terms act on the student's median
+        forecast (the mean for distributions without a closed-form quantile function).
+        ``lr_scheduler``, ``lr_scheduler_kwargs`` and ``num_lr_decays`` set the schedule: by
+        default (all ``None``) the reference's, :class:`~tsdistill_plugin.core.HalvingLR`,
+        the learning rate constant for two epochs and then halved after each, an epoch being
+        ``val_check_steps`` steps (or ``lr_scheduler_kwargs={"steps_per_epoch": n}``);
+        ``num_lr_decays=k`` gives NeuralForecast's ``k`` evenly spaced halvings (``-1``: a
+        constant rate); an ``lr_scheduler`` class is used with ``lr_scheduler_kwargs`` as in
+        NeuralForecast.
 
     Notes
     -----
-    Defaults follow the reference in NeuralForecast's terms: ``MSE`` loss, Adam with
-    ``learning_rate=0.01``, batches of 32 multivariate windows (``DistilledMLPMultivariate``:
-    ``windows_batch_size=32``; ``DistilledMLP``: 256 one-series windows, about 32 windows of
-    8 channels), no dropout, and the learning rate halved every epoch after the second, an
-    epoch being ``val_check_steps`` steps. The reference's training in full (an epoch is one
-    pass over its ``n`` training windows, at most 100 epochs, early stopping after 5 epochs
-    without a lower validation loss) is ``val_check_steps=ceil(n / windows_batch_size)``,
-    ``max_steps=100 * val_check_steps``, ``early_stop_patience_steps=5`` and a ``val_size``
-    in ``fit``; NeuralForecast draws each step's windows at random rather than as passes over
-    the data, which made no measurable difference on ETTh1 (``docs/results.md``), and keeps
-    the last weights where the reference restores the best epoch's.
-    ``DistilledMLPMultivariate`` keeps the series in the dataset's order in every training
-    batch (NeuralForecast 3 shuffles them), so that each series has its own BatchNorm
-    statistics as in the reference.
+    The reference's training in full (an epoch is one pass over its ``n`` training windows,
+    at most 100 epochs, early stopping after 5 epochs without a lower validation loss) is
+    ``val_check_steps=ceil(n / windows_batch_size)``, ``max_steps=100 * val_check_steps``,
+    ``early_stop_patience_steps=5`` and a ``val_size`` in ``fit``; NeuralForecast draws each
+    step's windows at random rather than as passes over the data, which made no measurable
+    difference on ETTh1 (``docs/results.md``), and keeps the last weights where the reference
+    restores the best epoch's.
 
     Teacher outputs are cached: before training, the teacher forecasts every training window
     once, and each window NeuralForecast samples is read back by its index in the step's
     enumeration of windows (its position in time) and its series (recognised by content, as
-    NeuralForecast's loader may shuffle them). When the data comes as files or spark (no in-memory
-    dataset), the teacher runs online on each step's windows instead and the reason is
-    logged once.
+    NeuralForecast's loader may shuffle them). The outputs stay with the teacher for the next
+    fit on the same windows (a tuner's trials), and go with it.
 
     The distillation terms compare the student's and teacher's forecasts in the student's
     normalized space (the student's scaler statistics of each window, i.e. the data's scale
     with the default ``scaler_type="identity"``); teachers give forecasts in the data's scale
     whatever their own scaler or loss. Logged per step: ``train_loss`` (NeuralForecast's,
     supervised only) and ``train_supervised``, ``train_prediction_scale``,
-    ``train_prediction_period``, ``train_feature_scale``, ``train_feature_period``.
+    ``train_prediction_period``, ``train_feature_scale``, ``train_feature_period``,
+    ``train_total``.
 
     Saved models (``nf.save``, ``model.save``) hold no teacher; the feature regressor is
     training-only and is dropped after ``fit``.
-"""
-
-
-class DistilledMLP(_DistilledBase):  # noqa: D101 (the docstring is __doc__, built below)
-    __doc__ = (
-        """TimeDistill student for NeuralForecast, channel-independent (like ``MLP``).
-
-    Each series is forecast on its own from its last ``input_size`` values by the
-    decomposition MLP, distilled from a teacher's forecasts and hidden features.
-
-    Parameters
-    ----------"""
-        + _DOC_COMMON
-    )
+    """
 
     MULTIVARIATE = False
 
-    def __init__(
-        self,
-        h: int | None = None,
-        input_size: int | None = None,
-        teacher: object = None,
-        hidden_size: int = 512,
-        norm: str = "mean",
-        alpha: float = 1.0,
-        beta: float = 1.0,
-        temperature: float = 0.5,
-        scale_levels: int = 3,
-        teacher_feature_layer: FeatureLayer = AUTO,
-        teacher_cache: CacheMode = "auto",
-        refit_teacher: bool = False,
-        teacher_stride: int = 1,
-        teacher_weights: Weights = "mean",
-        moving_avg: int = 25,
-        loss: Any = None,
-        valid_loss: Any = None,
-        max_steps: int = 1000,
-        learning_rate: float = 0.01,
-        num_lr_decays: int | None = None,
-        early_stop_patience_steps: int = -1,
-        val_check_steps: int = 100,
-        batch_size: int = 32,
-        valid_batch_size: int | None = None,
-        windows_batch_size: int = 256,
-        inference_windows_batch_size: int = -1,
-        start_padding_enabled: bool = False,
-        step_size: int = 1,
-        scaler_type: str = "identity",
-        random_seed: int = 1,
-        drop_last_loader: bool = False,
-        alias: str | None = None,
-        optimizer: Any = None,
-        optimizer_kwargs: dict | None = None,
-        lr_scheduler: Any = None,
-        lr_scheduler_kwargs: dict | None = None,
-        dataloader_kwargs: dict | None = None,
-        **trainer_kwargs: Any,
-    ) -> None:
-        teacher = distillation_for(  # a copy's teacher is shared
-            teacher,
-            feature_layer=teacher_feature_layer,
-            weights=teacher_weights,
-            alpha=alpha,
-            beta=beta,
-            temperature=temperature,
-            scale_levels=scale_levels,
-            refit=refit_teacher,
-            cache=teacher_cache,
-            stride=teacher_stride,
-        )
-        input_size, h = teacher.lengths(input_size, h, LENGTH_NAMES)
-        loss = MSE() if loss is None else loss
-        super().__init__(
-            h=h,
-            input_size=input_size,
-            teacher=teacher,
-            hidden_size=hidden_size,
-            norm=norm,
-            moving_avg=moving_avg,
-            loss=loss,
-            valid_loss=valid_loss,
-            max_steps=max_steps,
-            learning_rate=learning_rate,
-            num_lr_decays=num_lr_decays,
-            early_stop_patience_steps=early_stop_patience_steps,
-            val_check_steps=val_check_steps,
-            batch_size=batch_size,
-            valid_batch_size=valid_batch_size,
-            windows_batch_size=windows_batch_size,
-            inference_windows_batch_size=inference_windows_batch_size,
-            start_padding_enabled=start_padding_enabled,
-            step_size=step_size,
-            scaler_type=scaler_type,
-            random_seed=random_seed,
-            drop_last_loader=drop_last_loader,
-            alias=alias,
-            optimizer=optimizer,
-            optimizer_kwargs=optimizer_kwargs,
-            lr_scheduler=lr_scheduler,
-            lr_scheduler_kwargs=lr_scheduler_kwargs,
-            dataloader_kwargs=dataloader_kwargs,
-            **trainer_kwargs,
-        )
 
-
-class DistilledMLPMultivariate(_DistilledBase):  # noqa: D101 (the docstring is __doc__)
-    __doc__ = (
-        """TimeDistill student for NeuralForecast taking all series together (like
-    ``MLPMultivariate``).
+class DistilledMLPMultivariate(_DistilledBase):
+    """TimeDistill student for NeuralForecast taking all series together (like ``MLPMultivariate``).
 
     Each window holds all ``n_series`` series (one channel each, per-channel BatchNorm as in
     the reference); needed for multivariate teachers such as iTransformer, TSMixer or SOFTS.
+    The series stay in the dataset's order in every training batch (NeuralForecast 3 shuffles
+    them), so that each series has its own BatchNorm statistics, as in the reference.
 
     Parameters
     ----------
-    n_series : int
-        Number of series in the data (and the multivariate teacher's ``n_series``)."""
-        + _DOC_COMMON
-    )
+    h, input_size
+        As for :class:`DistilledMLP`.
+    n_series : int, optional
+        Number of series in the data; defaults to the multivariate teacher's ``n_series``.
+    **kwargs
+        The other arguments of :class:`DistilledMLP` (``windows_batch_size`` defaults to 32
+        windows of all series).
+    """
 
     MULTIVARIATE = True
     # NeuralForecast 3 shuffles the series of each training batch, multivariate models' too, so
@@ -555,102 +501,16 @@ class DistilledMLPMultivariate(_DistilledBase):  # noqa: D101 (the docstring is 
     # BatchNorm statistics and weights those of no series (forecasts 4-8% worse on ETTh1,
     # docs/results.md).
     KEEP_SERIES_ORDER = True
+    WINDOWS_BATCH_SIZE = 32
 
     def __init__(
         self,
         h: int | None = None,
         input_size: int | None = None,
         n_series: int | None = None,
-        teacher: object = None,
-        hidden_size: int = 512,
-        norm: str = "mean",
-        alpha: float = 1.0,
-        beta: float = 1.0,
-        temperature: float = 0.5,
-        scale_levels: int = 3,
-        teacher_feature_layer: FeatureLayer = AUTO,
-        teacher_cache: CacheMode = "auto",
-        refit_teacher: bool = False,
-        teacher_stride: int = 1,
-        teacher_weights: Weights = "mean",
-        moving_avg: int = 25,
-        loss: Any = None,
-        valid_loss: Any = None,
-        max_steps: int = 1000,
-        learning_rate: float = 0.01,
-        num_lr_decays: int | None = None,
-        early_stop_patience_steps: int = -1,
-        val_check_steps: int = 100,
-        batch_size: int = 32,
-        valid_batch_size: int | None = None,
-        windows_batch_size: int = 32,
-        inference_windows_batch_size: int = -1,
-        start_padding_enabled: bool = False,
-        step_size: int = 1,
-        scaler_type: str = "identity",
-        random_seed: int = 1,
-        drop_last_loader: bool = False,
-        alias: str | None = None,
-        optimizer: Any = None,
-        optimizer_kwargs: dict | None = None,
-        lr_scheduler: Any = None,
-        lr_scheduler_kwargs: dict | None = None,
-        dataloader_kwargs: dict | None = None,
-        **trainer_kwargs: Any,
+        **kwargs: Any,
     ) -> None:
-        teacher = distillation_for(  # a copy's teacher is shared
-            teacher,
-            feature_layer=teacher_feature_layer,
-            weights=teacher_weights,
-            alpha=alpha,
-            beta=beta,
-            temperature=temperature,
-            scale_levels=scale_levels,
-            refit=refit_teacher,
-            cache=teacher_cache,
-            stride=teacher_stride,
-        )
-        input_size, h = teacher.lengths(input_size, h, LENGTH_NAMES)
-        loss = MSE() if loss is None else loss
-        if n_series is None and teacher.teacher is not None:
-            n_series = teacher.teacher.n_channels
-        check_int(
-            "n_series",
-            n_series,
-            fix="pass the number of series in the data, n_series=df['unique_id'].nunique()",
-        )
-        super().__init__(
-            h=h,
-            input_size=input_size,
-            n_series=n_series,
-            teacher=teacher,
-            hidden_size=hidden_size,
-            norm=norm,
-            moving_avg=moving_avg,
-            loss=loss,
-            valid_loss=valid_loss,
-            max_steps=max_steps,
-            learning_rate=learning_rate,
-            num_lr_decays=num_lr_decays,
-            early_stop_patience_steps=early_stop_patience_steps,
-            val_check_steps=val_check_steps,
-            batch_size=batch_size,
-            valid_batch_size=valid_batch_size,
-            windows_batch_size=windows_batch_size,
-            inference_windows_batch_size=inference_windows_batch_size,
-            start_padding_enabled=start_padding_enabled,
-            step_size=step_size,
-            scaler_type=scaler_type,
-            random_seed=random_seed,
-            drop_last_loader=drop_last_loader,
-            alias=alias,
-            optimizer=optimizer,
-            optimizer_kwargs=optimizer_kwargs,
-            lr_scheduler=lr_scheduler,
-            lr_scheduler_kwargs=lr_scheduler_kwargs,
-            dataloader_kwargs=dataloader_kwargs,
-            **trainer_kwargs,
-        )
+        super().__init__(h, input_size, n_series=n_series, **kwargs)
 
 
 def _lr_schedule(kwargs: dict[str, Any]) -> dict[str, Any]:

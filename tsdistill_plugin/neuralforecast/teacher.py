@@ -12,23 +12,25 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import random
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from neuralforecast import NeuralForecast
+from pytorch_lightning.utilities.seed import isolate_rng
 from torch import Tensor
 
 from ..core.teacher import (
     AUTO,
+    MEDIAN_SAMPLES,
     FeatureCapture,
     FeatureLayer,
     FeatureLayout,
+    KeepsOutputs,
     TeacherOutput,
-    frozen,
+    distribution_median,
     resolve_feature_layer,
+    run_frozen,
 )
 from ._compat import BaseModel
 
@@ -59,21 +61,9 @@ def _has_exogenous(model: BaseModel) -> bool:
     return bool(model.futr_exog_list or model.hist_exog_list or model.stat_exog_list)
 
 
-@contextlib.contextmanager
-def _preserved_rng() -> Any:
-    """Keep the global torch / numpy / random states (NF models reseed them when built)."""
-    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002 (global state)
-    with torch.random.fork_rng(devices=[]):
-        try:
-            yield
-        finally:
-            np.random.set_state(np_state)  # noqa: NPY002
-            random.setstate(py_state)
-
-
 def fresh_copy(model: BaseModel) -> BaseModel:
     """An unfitted model built from ``model``'s hyperparameters (its seed gives the same init)."""
-    with _preserved_rng(), _quiet_lightning():
+    with isolate_rng(), _quiet_lightning():  # NF models reseed the global generators
         return type(model)(**dict(model.hparams))
 
 
@@ -104,14 +94,6 @@ def _looks_fitted(model: BaseModel) -> bool:
         for key, value in model.state_dict().items()
         if key in initial
     )
-
-
-def point_forecast(model: BaseModel, output: Tensor, loc: Tensor, scale: Tensor) -> Tensor:
-    """An NF network's raw output ``model(windows_batch)`` as a point forecast.
-
-    The forecast is in the data's scale; see :func:`median_point`.
-    """
-    return median_point(model, model.loss.domain_map(output), loc, scale)
 
 
 def median_point(
@@ -147,13 +129,13 @@ def median_point(
         distribution = loss.get_distribution(
             distr_args=distr_args, **getattr(loss, "distribution_kwargs", {})
         )
+        if not differentiable:
+            samples = getattr(loss, "num_samples", MEDIAN_SAMPLES)
+            return distribution_median(distribution, distr_args[0], samples)
         try:
             return distribution.icdf(torch.full_like(distr_args[0], 0.5))
         except NotImplementedError:
-            if differentiable:
-                return distribution.mean
-            samples = distribution.sample((getattr(loss, "num_samples", 200),))
-            return torch.quantile(samples, 0.5, dim=0)
+            return distribution.mean
     if mapped.ndim == 4:  # multi-quantile losses: [batch, horizon, series, quantiles]
         median = int(torch.argmin((loss.quantiles - 0.5).abs()))
         mapped = mapped[..., median]
@@ -177,7 +159,7 @@ def normalize(model: BaseModel, insample: Tensor) -> tuple[Tensor, Tensor, Tenso
     return normalized[:, :, 0], scaler.x_shift[:, :, 0], scaler.x_scale[:, :, 0]
 
 
-class NeuralForecastTeacher:
+class NeuralForecastTeacher(KeepsOutputs):
     """A NeuralForecast model, fitted or not, as a :class:`~tsdistill_plugin.core.FittableTeacher`.
 
     Univariate NF models (``MULTIVARIATE = False``) forecast each channel on its own: the
@@ -277,11 +259,6 @@ class NeuralForecastTeacher:
         """Whether the wrapped model is trained."""
         return self._trained
 
-    @property
-    def has_features(self) -> bool:
-        """Whether :meth:`forecast` returns features."""
-        return self._layer is not None
-
     def untrained(self) -> NeuralForecastTeacher:
         """A new adapter around an unfitted model with the same hyperparameters."""
         model = self._initial if not _looks_fitted(self._initial) else fresh_copy(self._initial)
@@ -361,11 +338,14 @@ class NeuralForecastTeacher:
                 f"{self.n_channels} but the windows have {channels} channels; use a teacher "
                 f"built with n_series={channels}."
             )
-        parameter = next(self.model.parameters())
-        windows = x.to(device=parameter.device, dtype=parameter.dtype)
+        return run_frozen(self.model, x, self._predict, self._features_capture())
+
+    def _predict(self, x: Tensor) -> Tensor:
+        """The median forecast ``[batch, horizon, channels]`` of windows on the model's device."""
+        batch, length, channels = x.shape
         if self.n_channels is None:  # fold channels into the batch: [B * N, L, 1]
-            windows = windows.transpose(1, 2).reshape(batch * channels, length, 1)
-        insample, loc, scale = normalize(self.model, windows)
+            x = x.transpose(1, 2).reshape(batch * channels, length, 1)
+        insample, loc, scale = normalize(self.model, x)
         windows_batch = dict(
             insample_y=insample,
             insample_mask=torch.ones_like(insample),
@@ -373,14 +353,11 @@ class NeuralForecastTeacher:
             hist_exog=None,
             stat_exog=None,
         )
-        capture = self._features_capture()
-        with frozen(self.model), capture.capturing() if capture else contextlib.nullcontext():
-            output = self.model(windows_batch)
-            prediction = point_forecast(self.model, output, loc, scale)
+        output = self.model.loss.domain_map(self.model(windows_batch))
+        prediction = median_point(self.model, output, loc, scale)
         if self.n_channels is None:
             prediction = prediction.reshape(batch, channels, -1).transpose(1, 2)
-        features = None if capture is None else capture.features(batch, channels, like=x)
-        return TeacherOutput(prediction.to(device=x.device, dtype=x.dtype), features)
+        return prediction
 
 
 def frames_to_long(series: list[pd.DataFrame]) -> tuple[pd.DataFrame, Any]:
