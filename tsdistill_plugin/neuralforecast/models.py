@@ -215,7 +215,7 @@ class _DistilledBase(StampedStudent, StudentHooks):
         if not self.distillation.active:
             fitted = super().fit(*args)
         elif distributed_config is not None:
-            fitted = self._fit_distributed(*args)
+            fitted = self._fit_with_spark(*args)
         else:
             with self._training_run(dataset, data, val_size, test_size) as run:
                 self._begin(run)
@@ -227,7 +227,7 @@ class _DistilledBase(StampedStudent, StudentHooks):
         self.training_provenance = provenance(self.teacher, None if data is None else data.digest)
         return fitted
 
-    def _fit_distributed(self, dataset: Any, *args: Any) -> _DistilledBase:
+    def _fit_with_spark(self, dataset: Any, *args: Any) -> _DistilledBase:
         """NeuralForecast's Spark fit, which rebuilds the student on each worker.
 
         It rebuilds it from its hyperparameters, which hold no teacher (saved students never
