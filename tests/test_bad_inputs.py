@@ -664,7 +664,7 @@ def darts_corrupted_weights(g: Given) -> None:
     ValueError,
     r"could not be read as a saved DistilledMLPModel: Blocked unsafe global `(posix|nt)\.system`",
     "copy the file again from its source",
-    "tsdistill_plugin.darts.model",
+    "tsdistill_plugin.core.stamp",
 )
 def darts_file_carrying_code(g: Given) -> None:
     marker = g.fixture("tmp_path") / "executed"
@@ -991,7 +991,7 @@ def nf_settings_altered(g: Given) -> None:
     ValueError,
     r"could not be read as a saved DistilledMLP: loss 'os\.system' is not registered",
     "copy the file again from its source",
-    "tsdistill_plugin.neuralforecast.models",
+    "tsdistill_plugin.core.stamp",
 )
 def nf_settings_naming_code(g: Given) -> None:
     saved = g.fixture("nf_saved")

@@ -3,7 +3,7 @@
 A thin dispatcher: each feature's ``cli`` module has a ``register(commands)`` function that adds
 its subcommands to ``commands`` (the parser's subparsers) and gives each one its handler,
 ``handler(args, command) -> exit status``, with ``parser.set_defaults(handler=...)``. Adding a
-feature is adding its module to :data:`FEATURES`.
+feature is adding its module to :func:`build_parser`.
 """
 
 from __future__ import annotations
@@ -14,17 +14,13 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-FEATURES: tuple[str, ...] = ("tsdistill_plugin.benchmark.cli", "tsdistill_plugin.export.cli")
-"""Modules whose ``register(commands)`` adds their subcommands to ``tsdistill``."""
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tsdistill`` with every feature's subcommands."""
     parser = argparse.ArgumentParser(
         prog="tsdistill", description="TimeDistill for Darts and NeuralForecast."
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in FEATURES:
+    for module in ("tsdistill_plugin.benchmark.cli", "tsdistill_plugin.export.cli"):
         importlib.import_module(module).register(commands)
     return parser
 

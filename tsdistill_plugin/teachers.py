@@ -157,7 +157,7 @@ def distillation_for(
     temperature: float = 0.5,
     scale_levels: int = 3,
     refit: bool = False,
-    cache: CacheMode = "auto",
+    storage: CacheMode = "auto",
     stride: int = 1,
 ) -> Distillation:
     """The lifecycle of a student constructed with ``teacher``.
@@ -182,4 +182,4 @@ def distillation_for(
         return teacher
     if teacher is not None:
         teacher = as_teacher(teacher, feature_layer=feature_layer, weights=weights)
-    return Distillation(teacher, alpha, beta, temperature, scale_levels, refit, cache, stride)
+    return Distillation(teacher, alpha, beta, temperature, scale_levels, refit, storage, stride)

@@ -39,7 +39,6 @@ from pytorch_lightning import seed_everything
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from tsdistill_plugin.core.distillation import SHARED_TARGETS
 from tsdistill_plugin.core.ensemble import TeacherEnsemble
 from tsdistill_plugin.core.losses import period_distribution
 from tsdistill_plugin.core.student import DMLP
@@ -681,7 +680,6 @@ def _fit_distilled(
         return horizon.validation_mse(fitted, horizon.device)
 
     student, best, candidates = weights.search(pairs, plain, fit, validation_mse)
-    SHARED_TARGETS.release()  # the teachers' outputs for the training windows are done with
     run.alpha, run.beta = best.alpha, best.beta
     if isinstance(source, TeacherEnsemble) and source.weights is not None:
         run.teacher_weights = source.weights.tolist()

@@ -319,7 +319,7 @@ class Distillation:
     refit
         Fit a fresh, unfitted copy of the teacher on every fit of the student (each training
         slice of a retraining backtest or ``cross_validation``), instead of fitting it once.
-    cache
+    storage
         Where the teacher's outputs for the training windows live: one of :data:`CACHE_MODES`.
     stride
         Distil from every ``stride``-th training window only (the supervised loss still uses
@@ -346,12 +346,12 @@ class Distillation:
         temperature: float = 0.5,
         levels: int = 3,
         refit: bool = False,
-        cache: CacheMode = "auto",
+        storage: CacheMode = "auto",
         stride: int = 1,
     ) -> None:
-        if cache not in CACHE_MODES:
+        if storage not in CACHE_MODES:
             raise ValueError(
-                f"teacher_cache must be one of {CACHE_MODES}, got {cache!r}; pass one of them "
+                f"teacher_cache must be one of {CACHE_MODES}, got {storage!r}; pass one of them "
                 "('auto' picks memory or disk by size)."
             )
         check_int("teacher_stride", stride, fix="pass an integer >= 1 (1: every window)")
@@ -363,7 +363,7 @@ class Distillation:
         self.teacher = teacher
         self.loss_fn = DistillationLoss(alpha, beta, temperature, levels)
         self.refit = refit
-        self.cache = cache
+        self.storage = storage
         self.stride = stride
         self.data_digest: str | None = None
         self._fitted_on: tuple | None = None
@@ -375,7 +375,7 @@ class Distillation:
     def __getstate__(self) -> dict:
         loss = self.loss_fn
         settings = (loss.alpha, loss.beta, loss.temperature, loss.levels)
-        return {"settings": (*settings, self.refit, self.cache, self.stride)}
+        return {"settings": (*settings, self.refit, self.storage, self.stride)}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(None, *state["settings"])
@@ -579,7 +579,7 @@ class Distillation:
                 "the teacher is not fitted; fit the student with its library's fit (which fits "
                 "the teacher), or pass a fitted teacher."
             )
-        storage = self.cache if identified else "online"
+        storage = self.storage if identified else "online"
         probe = _probe(teacher, windows, horizon, dtype)
         key = None
         if self.data_digest is not None and storage != "online":

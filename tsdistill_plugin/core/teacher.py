@@ -591,10 +591,10 @@ class TorchTeacher(KeepsOutputs):
     def forecast(self, x: Tensor) -> TeacherOutput:
         """Forecast ``x`` ``[batch, input_len, channels]``; see :class:`Teacher`."""
         if isinstance(self.model, nn.Module):
-            output = run_frozen(self.model, x, self._predict, self._capture)
+            output = run_frozen(self.model, x, self._point_forecast, self._capture)
         else:
             with torch.no_grad():
-                output = TeacherOutput(self._predict(x).to(x.device, x.dtype), None)
+                output = TeacherOutput(self._point_forecast(x).to(x.device, x.dtype), None)
         if output.prediction.ndim != 3 or output.prediction.shape[0] != x.shape[0]:
             raise ValueError(
                 f"the teacher returned shape {list(output.prediction.shape)} for input "
@@ -602,7 +602,7 @@ class TorchTeacher(KeepsOutputs):
             )
         return output
 
-    def _predict(self, x: Tensor) -> Tensor:
+    def _point_forecast(self, x: Tensor) -> Tensor:
         output = self.model(x)
         return output[0] if isinstance(output, tuple) else output
 

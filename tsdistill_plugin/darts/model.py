@@ -256,7 +256,7 @@ class DistilledMLPModel(StudentModelHooks):
             temperature=temperature,
             scale_levels=scale_levels,
             refit=refit_teacher,
-            cache=teacher_cache,
+            storage=teacher_cache,
             stride=teacher_stride,
         )
         lookback, horizon = distillation.lengths(

@@ -46,7 +46,7 @@ class StudentSpec:
     teacher
         Description of the teacher it was distilled from.
     data_digest
-        SHA-256 of the training values (``None``: not recorded).
+        128-bit BLAKE2b digest of the training values (``None``: not recorded).
     plugin_version
         ``tsdistill_plugin`` version that exported the file.
 

@@ -111,7 +111,7 @@ class _DistilledBase(StampedStudent, StudentHooks):
             temperature=temperature,
             scale_levels=scale_levels,
             refit=refit_teacher,
-            cache=teacher_cache,
+            storage=teacher_cache,
             stride=teacher_stride,
         )
         input_size, h = distillation.lengths(input_size, h, LENGTH_NAMES)

@@ -338,9 +338,9 @@ class NeuralForecastTeacher(KeepsOutputs):
                 f"{self.n_channels} but the windows have {channels} channels; use a teacher "
                 f"built with n_series={channels}."
             )
-        return run_frozen(self.model, x, self._predict, self._features_capture())
+        return run_frozen(self.model, x, self._point_forecast, self._features_capture())
 
-    def _predict(self, x: Tensor) -> Tensor:
+    def _point_forecast(self, x: Tensor) -> Tensor:
         """The median forecast ``[batch, horizon, channels]`` of windows on the model's device."""
         batch, length, channels = x.shape
         if self.n_channels is None:  # fold channels into the batch: [B * N, L, 1]
