@@ -14,6 +14,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tsdistill`` with every feature's subcommands."""
     parser = argparse.ArgumentParser(
