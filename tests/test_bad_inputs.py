@@ -621,7 +621,7 @@ def darts_unknown_norm(g: Given) -> None:
     "tsdistill_plugin.core.losses",
 )
 def darts_horizon_too_short_for_the_scale_levels(g: Given) -> None:
-    darts_student(output_chunk_length=4)
+    darts_student(output_chunk_length=4, scale_levels=3)
 
 
 @row(
@@ -934,7 +934,7 @@ def nf_recurrent_teacher(g: Given) -> None:
     "tsdistill_plugin.core.losses",
 )
 def nf_horizon_too_short_for_the_scale_levels(g: Given) -> None:
-    nf_student(h=4)
+    nf_student(h=4, scale_levels=3)
 
 
 @row(

@@ -11,6 +11,7 @@ import logging
 import re
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -138,8 +139,30 @@ def test_an_incompatible_teacher_is_one_clear_error_alike(library, ot):
     )
 
 
-def lengths(library: str) -> dict[str, int]:
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_horizons_under_eight_fit_and_forecast_with_the_default_pooling_alike(library, ot, caplog):
+    horizon_name = "output_chunk_length" if library == "darts" else "h"
+    for horizon in (1, 3, 7):
+        teacher = fitted_regression(ot, horizon=horizon)
+        with caplog.at_level(logging.INFO, logger="tsdistill_plugin.core.distillation"):
+            student = Student(library, ot, teacher, beta=0.0, **lengths(library, horizon))
+        levels = {1: 0, 3: 1, 7: 2}[horizon]
+        assert (
+            f"{horizon_name}={horizon} allows {levels} pooling levels of the multi-scale terms "
+            f"(the reference's 3 need {horizon_name} >= 8): using {levels}" in caplog.text
+        )
+        student.fit(300)
+        if library == "darts":
+            forecast = student.model.predict(horizon).values()
+        else:
+            forecast = student.model.predict()["DistilledMLP"].to_numpy()
+        assert forecast.shape[0] == horizon and np.isfinite(forecast).all()
+    with pytest.raises(ValueError, match=rf"scale_levels=3 needs {horizon_name} >= 2 \*\* scale"):
+        Student(library, ot, None, scale_levels=3, **lengths(library, 7))
+
+
+def lengths(library: str, horizon: int = H) -> dict[str, int]:
     """The student's lookback and horizon in the library's argument names."""
     if library == "darts":
-        return {"input_chunk_length": L, "output_chunk_length": H}
-    return {"input_size": L, "h": H}
+        return {"input_chunk_length": L, "output_chunk_length": horizon}
+    return {"input_size": L, "h": horizon}

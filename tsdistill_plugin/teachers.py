@@ -155,7 +155,7 @@ def distillation_for(
     alpha: float = 1.0,
     beta: float = 1.0,
     temperature: float = 0.5,
-    scale_levels: int = 3,
+    scale_levels: int | None = None,
     refit: bool = False,
     storage: CacheMode = "auto",
     stride: int = 1,

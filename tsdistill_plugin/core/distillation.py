@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 CacheMode = Literal["auto", "memory", "disk", "online"]
 CACHE_MODES: tuple[str, ...] = ("auto", "memory", "disk", "online")
+REFERENCE_LEVELS = 3
+"""The reference's average-pooling rounds of the multi-scale terms."""
 TEACHER_BATCH_SIZE = 256
 """Windows per teacher call while filling the cache."""
 
@@ -315,7 +317,9 @@ class Distillation:
         The wrapped teacher (see :func:`~tsdistill_plugin.as_teacher`), or ``None`` for a
         student trained without one.
     alpha, beta, temperature, levels
-        Weights and settings of the :class:`~tsdistill_plugin.core.DistillationLoss`.
+        Weights and settings of the :class:`~tsdistill_plugin.core.DistillationLoss`;
+        ``levels=None``: the reference's :data:`REFERENCE_LEVELS`, or as many as the student's
+        horizon allows (see :meth:`lengths`).
     refit
         Fit a fresh, unfitted copy of the teacher on every fit of the student (each training
         slice of a retraining backtest or ``cross_validation``), instead of fitting it once.
@@ -344,7 +348,7 @@ class Distillation:
         alpha: float = 1.0,
         beta: float = 1.0,
         temperature: float = 0.5,
-        levels: int = 3,
+        levels: int | None = None,
         refit: bool = False,
         storage: CacheMode = "auto",
         stride: int = 1,
@@ -361,7 +365,10 @@ class Distillation:
                 f"NeuralForecast model), got {type(teacher).__name__}; pass refit_teacher=False."
             )
         self.teacher = teacher
-        self.loss_fn = DistillationLoss(alpha, beta, temperature, levels)
+        self.auto_levels = levels is None
+        self.loss_fn = DistillationLoss(
+            alpha, beta, temperature, REFERENCE_LEVELS if levels is None else levels
+        )
         self.refit = refit
         self.storage = storage
         self.stride = stride
@@ -374,7 +381,8 @@ class Distillation:
 
     def __getstate__(self) -> dict:
         loss = self.loss_fn
-        settings = (loss.alpha, loss.beta, loss.temperature, loss.levels)
+        levels = None if self.auto_levels else loss.levels
+        settings = (loss.alpha, loss.beta, loss.temperature, levels)
         return {"settings": (*settings, self.refit, self.storage, self.stride)}
 
     def __setstate__(self, state: dict) -> None:
@@ -422,12 +430,33 @@ class Distillation:
                 )
             resolved.append(value)
         lookback, steps = resolved
+        if self.auto_levels:
+            self._fit_levels(steps, names[1])
         self.loss_fn.check_length(steps, names[1])
         if isinstance(teacher, AdaptiveTeacher):
             teacher.bind(lookback, steps)
         if teacher is not None:
             self._check_lengths(teacher, lookback, steps, names)
         return lookback, steps
+
+    def _fit_levels(self, horizon: int, name: str) -> None:
+        """The reference's pooling levels, or as many as ``horizon`` allows (said at INFO)."""
+        loss, levels = self.loss_fn, 0
+        while levels < REFERENCE_LEVELS and loss.window ** (levels + 1) <= horizon:
+            levels += 1
+        if levels < REFERENCE_LEVELS:
+            logger.info(
+                "%s=%d allows %d pooling levels of the multi-scale terms (the reference's %d "
+                "need %s >= %d): using %d; pass scale_levels to choose.",
+                name,
+                horizon,
+                levels,
+                REFERENCE_LEVELS,
+                name,
+                loss.window**REFERENCE_LEVELS,
+                levels,
+            )
+        loss.levels = levels
 
     @staticmethod
     def _check_lengths(teacher: Teacher, lookback: int, steps: int, names: tuple[str, str]) -> None:

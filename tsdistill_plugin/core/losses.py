@@ -344,6 +344,8 @@ class DistillationLoss(nn.Module):
 
     def _align(self, student: Tensor, teacher: Tensor, dim: int) -> tuple[Tensor, Tensor]:
         scale = multi_scale_loss(student, teacher, dim, self.levels, self.window)
+        if student.shape[dim] < 2:  # one step has no period: the term is 0
+            return scale, student.new_zeros(())
         period = multi_period_loss(student, teacher, dim, self.temperature)
         return scale, period
 
@@ -382,7 +384,7 @@ class DistillationLoss(nn.Module):
         -------
         tuple[Tensor, dict[str, Tensor]]
             The scalar total and every term of :data:`TERM_NAMES`, unweighted; terms whose
-            inputs are absent are 0.
+            inputs are absent are 0, and so is the period term of a one-step horizon.
         """
         if prediction.ndim != 3:
             raise ValueError(

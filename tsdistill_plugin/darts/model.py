@@ -176,7 +176,8 @@ class DistilledMLPModel(StudentModelHooks):
         Softmax temperature of the period distributions.
     scale_levels
         Average-pooling rounds of the multi-scale terms (``output_chunk_length`` must be at
-        least ``2 ** scale_levels``).
+        least ``2 ** scale_levels``). By default the reference's 3, or as many as a horizon
+        under 8 allows (said at INFO).
     teacher_feature_layer
         ``"auto"`` (a known layer for NF PatchTST / iTransformer and Darts TSMixer / TiDE,
         none otherwise), a dotted submodule name of the teacher's torch module (with a
@@ -239,7 +240,7 @@ class DistilledMLPModel(StudentModelHooks):
         alpha: float = 1.0,
         beta: float = 1.0,
         temperature: float = 0.5,
-        scale_levels: int = 3,
+        scale_levels: int | None = None,
         teacher_feature_layer: str | tuple[str, str] | None = AUTO,
         teacher_cache: CacheMode = "auto",
         refit_teacher: bool = False,

@@ -89,7 +89,7 @@ class _DistilledBase(StampedStudent, StudentHooks):
         alpha: float = 1.0,
         beta: float = 1.0,
         temperature: float = 0.5,
-        scale_levels: int = 3,
+        scale_levels: int | None = None,
         teacher_feature_layer: FeatureLayer = AUTO,
         teacher_cache: CacheMode = "auto",
         refit_teacher: bool = False,
@@ -406,8 +406,10 @@ class DistilledMLP(_DistilledBase):
         KL each). ``alpha = beta = 0`` trains without the teacher.
     temperature : float
         Softmax temperature of the period distributions.
-    scale_levels : int
-        Average-pooling rounds of the multi-scale terms; ``h`` must be at least ``2**levels``.
+    scale_levels : int, optional
+        Average-pooling rounds of the multi-scale terms; ``h`` must be at least
+        ``2**scale_levels``. By default the reference's 3, or as many as a horizon under 8
+        allows (said at INFO).
     teacher_feature_layer : str or None
         ``"auto"``: the adapter's choice (PatchTST, iTransformer, SOFTS for NF teachers); a
         dotted submodule name; ``None``: no feature-level terms.
