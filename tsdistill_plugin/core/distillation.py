@@ -601,7 +601,7 @@ class Distillation:
             When the teacher is not fitted.
         """
         if not self.active:
-            return TrainingRun(self.loss_fn, None, None)
+            return TrainingRun(self.loss_fn, None)
         teacher = self.teacher
         if isinstance(teacher, FittableTeacher) and not teacher.is_fitted:
             raise ValueError(
@@ -641,11 +641,11 @@ class Distillation:
                 UserWarning,
                 stacklevel=3,
             )
-        regressor = None
+        width = None
         if with_features and targets.feature_size is not None:
-            regressor = FeatureRegressor(targets.feature_size, student_width)
+            width = (targets.feature_size, student_width)
         keeper = teacher if key is not None and isinstance(teacher, KeepsOutputs) else None
-        return TrainingRun(self.loss_fn, targets, regressor, keeper, key)
+        return TrainingRun(self.loss_fn, targets, width, keeper, key)
 
 
 class TrainingRun:
@@ -663,10 +663,9 @@ class TrainingRun:
         The :class:`~tsdistill_plugin.core.DistillationLoss`.
     targets
         The teacher's outputs, or ``None`` for a run without distillation.
-    regressor
-        The :class:`~tsdistill_plugin.core.FeatureRegressor`, or ``None`` without feature-level
-        terms. It trains with the student (the integration makes it a submodule of its
-        Lightning module for the run) and is never saved.
+    regressor_width
+        ``(teacher width, student width)`` of the feature regressor, or ``None`` without
+        feature-level terms.
     keeper, key
         The teacher adapter that keeps the outputs after the run and what they depend on;
         ``None`` to release them.
@@ -688,12 +687,27 @@ class TrainingRun:
         self,
         loss_fn: DistillationLoss,
         targets: TeacherTargets | None,
-        regressor: FeatureRegressor | None,
+        regressor_width: tuple[int, int] | None = None,
         keeper: KeepsOutputs | None = None,
         key: tuple | None = None,
     ) -> None:
-        self.loss_fn, self.targets, self.regressor = loss_fn, targets, regressor
+        self.loss_fn, self.targets = loss_fn, targets
+        self._width, self._regressor = regressor_width, None
         self._keeper, self._key = keeper, key
+
+    @property
+    def regressor(self) -> FeatureRegressor | None:
+        """The feature regressor (``None`` without feature-level terms).
+
+        A :class:`~tsdistill_plugin.core.FeatureRegressor` that trains with the student (the
+        integration makes it a submodule of its Lightning module for the run) and is never
+        saved. It is built when first asked for: Darts builds its Lightning module inside its
+        own ``fit``, after its seeding, and the regressor's initialization then follows the
+        student's there.
+        """
+        if self._regressor is None and self._width is not None:
+            self._regressor = FeatureRegressor(*self._width)
+        return self._regressor
 
     def __enter__(self) -> TrainingRun:
         return self
@@ -707,7 +721,7 @@ class TrainingRun:
 
     def close(self) -> None:
         """End the run: hand the outputs to the teacher for the next run, or release them."""
-        targets, self.targets, self.regressor = self.targets, None, None
+        targets, self.targets, self._regressor, self._width = self.targets, None, None, None
         if targets is None:
             return
         keeper = self._keeper
