@@ -137,11 +137,6 @@ def served_line(
     together when several).
     """
     served = student.onnx_ms
-    threads = (
-        "ONNX Runtime's default threads"
-        if config.threads is None
-        else (f"{config.threads} thread{'s' if config.threads > 1 else ''}")
-    )
     batch = config.latency_batch
 
     def against(what: str, one: float, many: float) -> str:
@@ -153,18 +148,29 @@ def served_line(
     comparisons = []
     timed = [t for t in teachers if t.predict_ms is not None]
     if timed:
-        whom = f"the {timed[0].label}" if len(timed) == 1 else f"the {len(timed)} teachers"
+        whom = (
+            f"the {timed[0].label} through its library's predict"
+            if len(timed) == 1
+            else f"the {len(timed)} teachers together through their libraries' predict"
+        )
         one = sum(t.predict_ms.one for t in timed)
         many = sum(t.predict_ms.batch for t in timed)
-        comparisons.append(against(f"{whom} through its library's predict", one, many))
+        comparisons.append(against(whom, one, many))
     if student.predict_ms is not None:
         own = student.predict_ms
-        comparisons.append(against(f"itself through {student.model}'s predict", own.one, own.batch))
+        what = f"its own {student.model} through the library's predict"
+        comparisons.append(against(what, own.one, own.batch))
     return (
         f"H={horizon}: served, the distilled student exported by to_onnx forecasts one window "
         f"in {served.one:.3f} ms and {batch} in {served.batch:.3f} ms through Predictor "
-        f"(ONNX Runtime on the CPU, {threads}): " + ", and ".join(comparisons) + "."
+        f"(ONNX Runtime on the CPU, {_threads(config)}): " + ", and ".join(comparisons) + "."
     )
+
+
+def _threads(config: BenchmarkConfig) -> str:
+    if config.threads is None:
+        return "ONNX Runtime's default threads"
+    return f"{config.threads} thread{'s' if config.threads > 1 else ''}"
 
 
 def _pair(alpha: float, beta: float) -> str:
@@ -264,14 +270,13 @@ def _weights_setup(result: BenchmarkResult) -> str:
 
 def _served_setup(config: BenchmarkConfig) -> str:
     """What the served columns measure."""
-    threads = "its default threads" if config.threads is None else f"{config.threads} thread(s)"
     return (
         f"Served latency, `predict ms 1/{config.latency_batch}`: one call of the model's "
         "library `predict` (Darts' `predict`, `NeuralForecast.predict`; a multivariate "
         "NeuralForecast model is called once per window), its input built beforehand, for "
         f"one test window and for {config.latency_batch}; `ONNX ms` the same for the student "
         "exported with `tsdistill_plugin.export.to_onnx` and run by `Predictor.predict` "
-        f"(ONNX Runtime on the CPU, {threads}). Each is the median of up to "
+        f"(ONNX Runtime on the CPU, {_threads(config)}). Each is the median of up to "
         f"{config.latency_runs} calls taking turns, within {BUDGET_SECONDS:g} s per batch "
         "size, after one untimed call."
     )
