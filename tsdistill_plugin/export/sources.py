@@ -7,7 +7,7 @@ These are the only places that know where the integrations keep the student (Dar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -153,8 +153,8 @@ def _nf_scaler(scaler: torch.nn.Module, scaler_type: str | None) -> InputScaler 
     if statistics is None:
         return None
     if kind != "revin":
-        return replace(statistics, eps=scaler.eps)
+        return InputScaler(**statistics, eps=scaler.eps)
     with torch.no_grad():  # the target's entry of [1, 1, features, 1]
         shift = float(scaler.revin_bias.reshape(-1)[0])
         factor = float(torch.relu(scaler.revin_weight.reshape(-1)[0]) + scaler.eps)
-    return replace(statistics, eps=scaler.eps, output_shift=shift, output_factor=factor)
+    return InputScaler(**statistics, eps=scaler.eps, output_shift=shift, output_factor=factor)
