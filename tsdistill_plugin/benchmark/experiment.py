@@ -549,19 +549,16 @@ def _time_served(
     by_key = {row.key: row for row in results}
     predictors = export_students({key: fits[key] for key in STUDENTS}, config.threads)
     batch = torch.from_numpy(windows).to(device)
-    for key, served in predictors.items():
+    for key, exported in predictors.items():
         with torch.no_grad():
             reference = predictor(fits[key], horizon)(batch).cpu().numpy()
-        by_key[key].onnx_max_abs_diff = float(np.abs(served.predict(windows) - reference).max())
+        by_key[key].onnx_max_abs_diff = float(np.abs(exported.predict(windows) - reference).max())
     timed = {key: fitted for key, fitted in fits.items() if by_key[key].role != "dlinear"}
-    for name, latency in served_latency(
-        timed, predictors, windows, config.latency_runs, device
-    ).items():
-        key, _, kind = name.partition("/")
-        if kind:
-            by_key[key].onnx_ms = latency
-        else:
-            by_key[key].predict_ms = latency
+    served = served_latency(timed, predictors, windows, config.latency_runs, device)
+    for key, latency in served.predict.items():
+        by_key[key].predict_ms = latency
+    for key, latency in served.onnx.items():
+        by_key[key].onnx_ms = latency
 
 
 def _fit_teachers(

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -64,13 +64,20 @@ def export_students(students: dict[str, Fitted], threads: int | None) -> dict[st
         }
 
 
+class Served(NamedTuple):
+    """Served latencies by row key: the library's ``predict`` and ``Predictor.predict``."""
+
+    predict: dict[str, ServedLatency]
+    onnx: dict[str, ServedLatency]
+
+
 def served_latency(
     models: dict[str, Fitted],
     predictors: dict[str, Predictor],
     windows: np.ndarray,
     runs: int,
     device: torch.device,
-) -> dict[str, ServedLatency]:
+) -> Served:
     """Time every model's library ``predict`` and every ``Predictor`` on the same windows.
 
     Parameters
@@ -86,22 +93,20 @@ def served_latency(
         before them.
     device
         Where the libraries' models run.
-
-    Returns
-    -------
-    dict
-        By row key (library ``predict``) and ``"<key>/onnx"`` (``Predictor.predict``).
     """
-    figures: dict[int, dict[str, float]] = {}
+    figures: dict[int, dict[tuple[str, str], float]] = {}
     for size in (1, len(windows)):
         part = windows[:size]
-        calls: dict[str, Callable[[], object]] = {
-            key: fitted.library_predict(part)
+        calls: dict[tuple[str, str], Callable[[], object]] = {
+            ("predict", key): fitted.library_predict(part)
             for key, fitted in models.items()
             if fitted.library_predict is not None
         }
         for key, predictor in predictors.items():
-            calls[f"{key}/onnx"] = functools.partial(predictor.predict, part)
+            calls["onnx", key] = functools.partial(predictor.predict, part)
         figures[size] = interleaved_ms(calls, runs, 1, device, BUDGET_SECONDS)
     one, batch = figures[1], figures[len(windows)]
-    return {name: ServedLatency(one[name], batch[name]) for name in one}
+    served = Served({}, {})
+    for way, key in one:
+        getattr(served, way)[key] = ServedLatency(one[way, key], batch[way, key])
+    return served

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import torch
 
@@ -20,12 +20,12 @@ def synchronize(device: torch.device) -> None:
 
 
 def interleaved_ms(
-    functions: dict[str, Callable[[], object]],
+    functions: dict[Hashable, Callable[[], object]],
     runs: int,
     warmup: int,
     device: torch.device,
     budget_seconds: float | None = None,
-) -> dict[str, float]:
+) -> dict[Hashable, float]:
     """Median wall time in ms of each function, timed in turns.
 
     One call of each per round, so that a load change on the machine affects every function
@@ -48,7 +48,7 @@ def interleaved_ms(
     for _ in range(warmup):
         for function in functions.values():
             function()
-    times: dict[str, list[float]] = {name: [] for name in functions}
+    times: dict[Hashable, list[float]] = {name: [] for name in functions}
     spent = 0.0
     for round_number in range(runs):
         for name, function in functions.items():
