@@ -1,4 +1,5 @@
-"""Shared fixtures: the real benchmark data in ``../shared/data`` (or ``$TSDISTILL_DATA``)."""
+"""Shared fixtures: the real benchmark data in ``../shared/data`` (or ``$TSDISTILL_DATA``) and the
+small model checkpoints in ``../shared/models`` (or ``$TSDISTILL_MODELS``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("TSDISTILL_DATA", REPO.parent / "shared" / "data"))
+MODELS_DIR = Path(os.environ.get("TSDISTILL_MODELS", REPO.parent / "shared" / "models"))
 
 # The tests train tiny models: with more torch threads than free cores (CI shares 2 cores with
 # the data loaders), spin-waiting makes them 10-100x slower, so the whole suite uses one thread.
@@ -28,6 +30,17 @@ def data_dir() -> Path:
             "ETTh1.csv (../shared/data in this project's layout)."
         )
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    """The folder of the tests' model checkpoints (``tiny_chronos2``, ...)."""
+    if not (MODELS_DIR / "tiny_chronos2" / "model.safetensors").exists():
+        pytest.fail(
+            f"model checkpoints not found in {MODELS_DIR}; set TSDISTILL_MODELS to the folder "
+            "holding tiny_chronos2 (../shared/models in this project's layout)."
+        )
+    return MODELS_DIR
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ accuracy.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -28,15 +27,13 @@ from tsdistill_plugin import as_teacher  # noqa: E402
 from tsdistill_plugin.core import FittableTeacher, TeacherCache, forecast_horizon  # noqa: E402
 from tsdistill_plugin.darts import DartsTeacher, DistilledMLPModel, foundation  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-MODELS = Path(os.environ.get("TSDISTILL_MODELS", REPO.parent / "shared" / "models"))
 CONTEXT, OUTPUT = 21, 14
 """The tiny checkpoint's context length, and an output length shorter than its maximum (77)."""
 
 
 @pytest.fixture(scope="module")
-def checkpoint() -> Path:
-    path = MODELS / "tiny_chronos2"
+def checkpoint(models_dir: Path) -> Path:
+    path = models_dir / "tiny_chronos2"
     if not (path / "model.safetensors").exists():
         pytest.fail(
             f"tiny Chronos-2 checkpoint not found in {path}; set TSDISTILL_MODELS to the folder "

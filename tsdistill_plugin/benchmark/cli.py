@@ -20,13 +20,14 @@ from .config import BenchmarkConfig
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """One option per :class:`BenchmarkConfig` field, with the field's default and metadata.
 
-    A boolean field is a flag; a field with a default other than ``None`` says it in its help.
+    A boolean field is a flag (``--name``, and ``--no-name`` where it is on by default); a field
+    with a default other than ``None`` says it in its help.
     """
     for item in dataclasses.fields(BenchmarkConfig):
         keywords = dict(item.metadata)
         flag = keywords.pop("flag", "--" + item.name.replace("_", "-"))
         if isinstance(item.default, bool):
-            keywords["action"] = "store_false" if item.default else "store_true"
+            keywords["action"] = argparse.BooleanOptionalAction if item.default else "store_true"
         elif item.default is not None:
             keywords["help"] += " (default: %(default)s)"
         parser.add_argument(flag, dest=item.name, default=item.default, **keywords)

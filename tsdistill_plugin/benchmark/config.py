@@ -101,7 +101,10 @@ class BenchmarkConfig:
     eval_batch
         Windows per forward pass when computing the test metrics.
     onnx
-        Also export the students with ``torch.onnx`` and time them with ``onnxruntime``.
+        Export the students with :func:`~tsdistill_plugin.export.to_onnx` and time them
+        through :class:`~tsdistill_plugin.export.Predictor`, beside the teachers and students
+        through their library's ``predict``, for one window and ``latency_batch`` windows
+        (``--no-onnx``: skip; see :mod:`~tsdistill_plugin.benchmark.serving`).
     threads
         Torch intra-op threads for training and inference (``None``: torch's own choice). 1 by
         default: the models are small, and on a machine shared with other jobs more threads
@@ -193,7 +196,9 @@ class BenchmarkConfig:
         512, "windows per forward pass when computing the test metrics", type=positive_int
     )
     onnx: bool = _option(
-        False, "also export the students with torch.onnx and time them with onnxruntime"
+        True,
+        "export the students with to_onnx and time them through Predictor (ONNX Runtime), "
+        "beside the teachers and students through their library's predict (--no-onnx: skip)",
     )
     threads: int | None = _option(
         1,

@@ -16,19 +16,20 @@ identically, for every library:
 - latency: median wall time of one forward pass on the same batch of test windows on the same
   device, over repeated runs after warm-up, the models taking turns so that a change of load
   on the machine affects them alike;
+- served latency (:mod:`~tsdistill_plugin.benchmark.serving`): the students exported with
+  ``to_onnx`` and run by ``Predictor``, beside the teachers and students through their
+  library's ``predict``, for one window and a batch;
 - training wall time, and for the distilled student the part spent computing the teachers'
   outputs for the training windows (``cache_seconds``).
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import logging
 import platform
 import statistics
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
@@ -36,12 +37,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from pytorch_lightning import seed_everything
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from tsdistill_plugin.core.ensemble import TeacherEnsemble
 from tsdistill_plugin.core.losses import period_distribution
-from tsdistill_plugin.core.student import DMLP
 from tsdistill_plugin.devices import check_accelerator
 from tsdistill_plugin.teachers import as_teacher
 
@@ -72,6 +72,8 @@ from .backends.reference import (
 from .config import BenchmarkConfig
 from .data import Dataset, load_dataset
 from .progress import Progress
+from .serving import ServedLatency, export_students, served_latency
+from .timing import interleaved_ms
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +98,11 @@ class ModelResult:
     """One model's figures at one horizon (the rows of ``results.json``).
 
     ``teacher`` is a teacher row's ``--teacher`` name (``None`` for the other roles); ``key``
-    tells the rows of one horizon apart.
+    tells the rows of one horizon apart. ``latency_ms`` is the forward pass on a batch;
+    ``predict_ms`` the library's ``predict`` (teachers and students) and ``onnx_ms`` the
+    exported student through ``Predictor``, for one window and a batch
+    (:mod:`~tsdistill_plugin.benchmark.serving`), with ``onnx_max_abs_diff`` the largest
+    difference of the exported student's forecast from PyTorch's on that batch.
     """
 
     role: str
@@ -110,7 +116,8 @@ class ModelResult:
     train_seconds: float
     epochs: int | None = None
     cache_seconds: float | None = None
-    onnx_latency_ms: float | None = None
+    predict_ms: ServedLatency | None = None
+    onnx_ms: ServedLatency | None = None
     onnx_max_abs_diff: float | None = None
     teacher: str | None = None
 
@@ -331,34 +338,6 @@ def resolve_plans(config: BenchmarkConfig, dataset: Dataset) -> dict[str, Traini
     return {role: plan.capped(config.epochs) for role, plan in plans.items()}
 
 
-def _synchronize(device: torch.device) -> None:
-    """Wait for the work queued on ``device`` (an accelerator runs asynchronously)."""
-    if device.type != "cpu":
-        torch.accelerator.synchronize(device)
-
-
-def _interleaved_ms(
-    functions: dict[str, Callable[[], object]], runs: int, warmup: int, device: torch.device
-) -> dict[str, float]:
-    """Median wall time in ms of each function, timed in turns.
-
-    One call of each per round, so that a load change on the machine affects every function
-    alike; each call is timed until the work it queued on ``device`` is done.
-    """
-    for _ in range(warmup):
-        for function in functions.values():
-            function()
-    times: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(runs):
-        for name, function in functions.items():
-            _synchronize(device)
-            start = time.perf_counter()
-            function()
-            _synchronize(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: 1000.0 * statistics.median(values) for name, values in times.items()}
-
-
 class Evaluation(NamedTuple):
     """A model's figures over a split's windows.
 
@@ -447,58 +426,6 @@ def _truth_spectra(y: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
     return (periods / n_series).numpy(), (amplitudes / n_series).numpy()
 
 
-class _DMLPForecast(nn.Module):
-    """A DMLP returning only its forecast (what ONNX exports)."""
-
-    def __init__(self, student: DMLP) -> None:
-        super().__init__()
-        self.student = student
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.student(x).prediction
-
-
-def _onnx_session(
-    module: nn.Module, batch: Tensor, reference: Tensor
-) -> tuple[Callable[[], object], float] | None:
-    """Export the DMLP inside ``module`` with ``torch.onnx`` and load it in ``onnxruntime``.
-
-    Returns
-    -------
-    tuple or None
-        A function running the session on ``batch`` and the largest absolute difference of its
-        output from ``reference`` (PyTorch's forecast), or ``None`` when there is no DMLP.
-    """
-    import io
-
-    import onnxruntime
-
-    student = next((m for m in module.modules() if isinstance(m, DMLP)), None)
-    if student is None:
-        return None
-    buffer = io.BytesIO()
-    sample = batch.cpu().float()
-    with warnings.catch_warnings():  # the TorchScript exporter's deprecation and trace notes
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            _DMLPForecast(copy.deepcopy(student).cpu()).eval(),  # where onnxruntime runs
-            (sample,),
-            buffer,
-            input_names=["x"],
-            output_names=["forecast"],
-            dynamic_axes={"x": {0: "batch"}, "forecast": {0: "batch"}},
-            dynamo=False,
-        )
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = torch.get_num_threads()
-    session = onnxruntime.InferenceSession(
-        buffer.getvalue(), options, providers=["CPUExecutionProvider"]
-    )
-    feed = {"x": sample.numpy()}
-    diff = float(np.abs(session.run(None, feed)[0] - reference.cpu().numpy()).max())
-    return (lambda: session.run(None, feed)), diff
-
-
 @dataclass(frozen=True)
 class _Horizon:
     """What every fit and measurement of one horizon shares."""
@@ -581,6 +508,10 @@ class _Horizon:
         return result
 
 
+STUDENTS: tuple[str, ...] = ("mlp", "distilled")
+"""The roles exported and served through ``Predictor``."""
+
+
 def _time_models(
     fits: dict[str, Fitted],
     results: list[ModelResult],
@@ -589,27 +520,44 @@ def _time_models(
     horizon: int,
     device: torch.device,
 ) -> None:
-    """Fill in the latencies: every model (and ONNX student) on the same batch, in turns."""
+    """Fill in the latencies: every model's forward pass on the same batch, in turns."""
     batch = torch.from_numpy(np.ascontiguousarray(x[: config.latency_batch])).to(device)
-    forecasts = {key: predictor(fitted, horizon) for key, fitted in fits.items()}
     timers: dict[str, Callable[[], object]] = {
-        key: functools.partial(forecast, batch) for key, forecast in forecasts.items()
+        key: functools.partial(predictor(fitted, horizon), batch) for key, fitted in fits.items()
     }
     by_key = {row.key: row for row in results}
-    if config.onnx:
-        for key in ("mlp", "distilled"):
-            with torch.no_grad():
-                reference = forecasts[key](batch)
-            exported = _onnx_session(fits[key].module, batch, reference)
-            if exported is not None:
-                timers[f"{key}/onnx"], by_key[key].onnx_max_abs_diff = exported
-    times = _interleaved_ms(timers, config.latency_runs, config.warmup_runs, device)
-    for name, ms in times.items():
-        key, _, kind = name.partition("/")
-        if kind:
-            by_key[key].onnx_latency_ms = ms
-        else:
-            by_key[key].latency_ms = ms
+    times = interleaved_ms(timers, config.latency_runs, config.warmup_runs, device)
+    for key, ms in times.items():
+        by_key[key].latency_ms = ms
+
+
+def _time_served(
+    fits: dict[str, Fitted],
+    results: list[ModelResult],
+    config: BenchmarkConfig,
+    x: np.ndarray,
+    horizon: int,
+    device: torch.device,
+) -> None:
+    """Fill in the served latencies (:mod:`.serving`) and check the exported students.
+
+    The students exported and run by ``Predictor``, and the teachers and students through
+    their library's ``predict``, for one window and ``config.latency_batch`` windows.
+    """
+    windows = np.ascontiguousarray(x[: config.latency_batch])
+    by_key = {row.key: row for row in results}
+    predictors = export_students({key: fits[key] for key in STUDENTS}, config.threads)
+    batch = torch.from_numpy(windows).to(device)
+    for key, exported in predictors.items():
+        with torch.no_grad():
+            reference = predictor(fits[key], horizon)(batch).cpu().numpy()
+        by_key[key].onnx_max_abs_diff = float(np.abs(exported.predict(windows) - reference).max())
+    timed = {key: fitted for key, fitted in fits.items() if by_key[key].role != "dlinear"}
+    served = served_latency(timed, predictors, windows, config.latency_runs, device)
+    for key, latency in served.predict.items():
+        by_key[key].predict_ms = latency
+    for key, latency in served.onnx.items():
+        by_key[key].onnx_ms = latency
 
 
 def _fit_teachers(
@@ -738,6 +686,12 @@ def _run_horizon(
         f"{config.warmup_runs} warm-up runs"
     )
     _time_models(fits, run.results, config, test[0], horizon_length, device)
+    if config.onnx:
+        progress.stage(
+            f"H={horizon_length}: exporting the students with to_onnx; timing them through "
+            "Predictor and every model but DLinear through its library's predict"
+        )
+        _time_served(fits, run.results, config, test[0], horizon_length, device)
     logger.info(
         "H=%d latency ms: %s",
         horizon_length, ", ".join(f"{r.key} {r.latency_ms:.2f}" for r in run.results),

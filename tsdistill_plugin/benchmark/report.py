@@ -8,10 +8,15 @@ from pathlib import Path
 from .backends.reference import AUTO, TeacherConfig
 from .config import BenchmarkConfig
 from .experiment import ROLES, BenchmarkResult, HorizonRun, ModelResult
+from .serving import BUDGET_SECONDS, ServedLatency
 
 
 def _optional(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
+
+
+def _served(latency: ServedLatency | None) -> str:
+    return "" if latency is None else f"{latency.one:.2f}/{latency.batch:.2f}"
 
 
 def _cells(row: ModelResult) -> list[str]:
@@ -24,17 +29,21 @@ def _cells(row: ModelResult) -> list[str]:
         f"{row.val_mse:.4f}",
         f"{row.params:,}",
         f"{row.latency_ms:.2f}",
-        _optional(row.onnx_latency_ms, 2),
+        _served(row.predict_ms),
+        _served(row.onnx_ms),
         f"{row.train_seconds:.1f}",
         "" if row.epochs is None else str(row.epochs),
         _optional(row.cache_seconds, 1),
     ]
 
 
-HEADER = [
-    "role", "model", "H", "MSE", "MAE", "val MSE", "params", "latency ms", "ONNX ms", "train s",
-    "epochs", "cache s",
-]  # fmt: skip
+def header(result: BenchmarkResult) -> list[str]:
+    """The column names of the results table (the served columns: 1 window / a batch)."""
+    served = f"1/{result.config.latency_batch}"
+    return [
+        "role", "model", "H", "MSE", "MAE", "val MSE", "params", "latency ms",
+        f"predict ms {served}", f"ONNX ms {served}", "train s", "epochs", "cache s",
+    ]  # fmt: skip
 
 
 def _relative(new: float, old: float) -> str:
@@ -48,10 +57,12 @@ def _times(value: float, reference: float) -> str:
 
 
 def summary_lines(result: BenchmarkResult) -> list[str]:
-    """One sentence per horizon comparing the distilled student with the other models.
+    """Sentences per horizon comparing the distilled student with the other models.
 
     It is compared with the plain MLP, each teacher and DLinear, and its speed and size with
-    the teachers' (together, when several: the student replaces them all).
+    the teachers' (together, when several: the student replaces them all); then the share of
+    each teacher's advantage it keeps (:func:`kept_line`) and, when timed, its served speed
+    (:func:`served_line`).
     """
     lines = []
     for run in result.runs:
@@ -73,7 +84,93 @@ def summary_lines(result: BenchmarkResult) -> list[str]:
             f"({student.latency_ms:.2f} vs {latency:.2f} ms) and has "
             f"{_times(student.params, params)} parameters ({student.params:,} vs {params:,})."
         )
+        lines += [kept_line(run.horizon, plain, student, teacher) for teacher in teachers]
+        if student.onnx_ms is not None:
+            lines.append(served_line(run.horizon, student, teachers, result.config))
     return lines
+
+
+def kept_fraction(plain: float, distilled: float, teacher: float) -> float | None:
+    """The share of the teacher's advantage the distilled student keeps.
+
+    ``(plain - distilled) / (plain - teacher)`` of the three MSEs: 1 when the student is as
+    good as the teacher, 0 when it is no better than the plain MLP, negative when worse;
+    ``None`` when the teacher is not better than the plain MLP (no advantage to keep).
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark.report import kept_fraction
+    >>> round(kept_fraction(plain=0.0061, distilled=0.0053, teacher=0.0045), 3)
+    0.5
+    >>> kept_fraction(plain=0.0040, distilled=0.0039, teacher=0.0045) is None
+    True
+    """
+    if not plain > teacher:
+        return None
+    return (plain - distilled) / (plain - teacher)
+
+
+def kept_line(horizon: int, plain: ModelResult, student: ModelResult, teacher: ModelResult) -> str:
+    """How much of ``teacher``'s test-MSE advantage over the plain MLP the student keeps."""
+    fraction = kept_fraction(plain.mse, student.mse, teacher.mse)
+    if fraction is None:
+        return (
+            f"H={horizon}: the {teacher.label} is no better than the plain MLP "
+            f"(MSE {teacher.mse:.4f} vs {plain.mse:.4f}): it has no advantage for the student "
+            "to keep."
+        )
+    return (
+        f"H={horizon}: the distilled student keeps {100.0 * fraction:.0f}% of the "
+        f"{teacher.label}'s advantage over the plain MLP: (plain - distilled) / (plain - "
+        f"teacher) = ({plain.mse:.4f} - {student.mse:.4f}) / ({plain.mse:.4f} - "
+        f"{teacher.mse:.4f})."
+    )
+
+
+def served_line(
+    horizon: int, student: ModelResult, teachers: list[ModelResult], config: BenchmarkConfig
+) -> str:
+    """The served student's speed against the teachers and itself through their libraries.
+
+    For one window and a batch of ``config.latency_batch``: the distilled student exported by
+    ``to_onnx`` and run by ``Predictor``, against each library's ``predict`` (the teachers'
+    together when several).
+    """
+    served = student.onnx_ms
+    batch = config.latency_batch
+
+    def against(what: str, one: float, many: float) -> str:
+        return (
+            f"{one / served.one:.0f}x and {many / served.batch:.0f}x as fast as {what} "
+            f"({one:.2f} and {many:.2f} ms)"
+        )
+
+    comparisons = []
+    timed = [t for t in teachers if t.predict_ms is not None]
+    if timed:
+        whom = (
+            f"the {timed[0].label} through its library's predict"
+            if len(timed) == 1
+            else f"the {len(timed)} teachers together through their libraries' predict"
+        )
+        one = sum(t.predict_ms.one for t in timed)
+        many = sum(t.predict_ms.batch for t in timed)
+        comparisons.append(against(whom, one, many))
+    if student.predict_ms is not None:
+        own = student.predict_ms
+        what = f"its own {student.model} through the library's predict"
+        comparisons.append(against(what, own.one, own.batch))
+    return (
+        f"H={horizon}: served, the distilled student exported by to_onnx forecasts one window "
+        f"in {served.one:.3f} ms and {batch} in {served.batch:.3f} ms through Predictor "
+        f"(ONNX Runtime on the CPU, {_threads(config)}): " + ", and ".join(comparisons) + "."
+    )
+
+
+def _threads(config: BenchmarkConfig) -> str:
+    if config.threads is None:
+        return "ONNX Runtime's default threads"
+    return f"{config.threads} thread{'s' if config.threads > 1 else ''}"
 
 
 def _pair(alpha: float, beta: float) -> str:
@@ -113,8 +210,8 @@ def console_table(result: BenchmarkResult) -> str:
     >>> from tsdistill_plugin.benchmark import BenchmarkConfig, console_table, run_benchmark
     >>> print(console_table(run_benchmark(BenchmarkConfig())))  # doctest: +SKIP
     """
-    rows = [HEADER] + [_cells(row) for row in result.rows()]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
+    rows = [header(result)] + [_cells(row) for row in result.rows()]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     text.insert(1, "  ".join("-" * w for w in widths))
     text.append("")
@@ -169,6 +266,20 @@ def _weights_setup(result: BenchmarkResult) -> str:
             f"their forecasts combined by {combined} and their features side by side"
         )
     return text + "."
+
+
+def _served_setup(config: BenchmarkConfig) -> str:
+    """What the served columns measure."""
+    return (
+        f"Served latency, `predict ms 1/{config.latency_batch}`: one call of the model's "
+        "library `predict` (Darts' `predict`, `NeuralForecast.predict`; a multivariate "
+        "NeuralForecast model is called once per window), its input built beforehand, for "
+        f"one test window and for {config.latency_batch}; `ONNX ms` the same for the student "
+        "exported with `tsdistill_plugin.export.to_onnx` and run by `Predictor.predict` "
+        f"(ONNX Runtime on the CPU, {_threads(config)}). Each is the median of up to "
+        f"{config.latency_runs} calls taking turns, within {BUDGET_SECONDS:g} s per batch "
+        "size, after one untimed call."
+    )
 
 
 def _candidate_table(run: HorizonRun) -> list[str]:
@@ -236,11 +347,12 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
         "training). `cache s` is the time the distilled student spent computing the teachers' "
         "outputs for its training windows, included in its `train s`; when the weights are "
         "chosen on validation, both are those of the whole search.",
+        *([] if not config.onnx else ["", _served_setup(config)]),
         "",
         "## Results",
         "",
     ]
-    lines += _markdown_table(HEADER, [_cells(row) for row in result.rows()])
+    lines += _markdown_table(header(result), [_cells(row) for row in result.rows()])
     lines += ["", "Averaged over the horizons run:", ""]
     lines += _markdown_table(
         ["role", "model", "MSE", "MAE", "val MSE"],

@@ -1,11 +1,11 @@
 """The exported student as an ONNX graph, built node by node from the folded weights.
 
 ``history [batch, L, C] -> forecast [batch, H, C]``: a transpose to ``[batch, C, L]``, the
-optional NeuralForecast scaler (per-window statistics over time, in the graph), RevIN's
-division by the window's standard deviation when the student uses it, then
-``relu(u @ first * scale + bias) @ second + second_bias``, the inverse of the scalers and a
-transpose back. The batch axis is dynamic; so is the channel axis of a channel-independent
-student.
+optional input scaler (NeuralForecast's ``scaler_type``: per-window statistics over time, in
+the graph; see :mod:`.scaling`), RevIN's division by the window's standard deviation when the
+student uses it, then ``relu(u @ first * scale + bias) @ second + second_bias``, the inverse of
+the scalers and a transpose back. The batch axis is dynamic; so is the channel axis of a
+channel-independent student.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from .folding import FoldedStudent
 from .metadata import INPUT_NAME, OUTPUT_NAME, StudentSpec
-from .scaling import MAD_FROM_STD, InputScaler
+from .scaling import InputScaler
 
 OPSET = 17
 
@@ -75,35 +75,37 @@ class _Graph:
 
 
 def _scaler_statistics(g: _Graph, u: str, scaler: InputScaler, length: int) -> tuple[str, str]:
-    """NeuralForecast's ``*_statistics``: shift and scale ``[batch, C, 1]`` of each window."""
-    kind = scaler.scaler_type
-    if kind in ("standard", "revin"):
-        shift = g.mean(u)
-        scale = g.replace_zero(g.std(u, shift), 1.0)
-    elif kind in ("robust", "invariant"):
-        shift = g.median(u, length)
+    """The scaler's shift and scale ``[batch, C, 1]`` of each window ``u`` ``[batch, C, L]``."""
+    shifts = {
+        "mean": lambda: g.mean(u),
+        "median": lambda: g.median(u, length),
+        "min": lambda: g.op("ReduceMin", u, axes=[-1], keepdims=1),
+    }
+    shift = shifts[scaler.shift]()
+    if scaler.spread == "std":
+        scale = g.std(u, shift if scaler.shift == "mean" else g.mean(u))
+    elif scaler.spread == "mad":
         mad = g.median(g.op("Abs", g.op("Sub", u, shift)), length)
-        fallback = g.op("Mul", g.std(u, g.mean(u)), g.const(MAD_FROM_STD))
-        mad = g.op("Where", g.op("Greater", mad, g.const(0.0)), mad, fallback)
-        scale = g.replace_zero(mad, 1.0)
-    else:  # minmax, minmax1
-        shift = g.op("ReduceMin", u, axes=[-1], keepdims=1)
+        fallback = g.op("Mul", g.std(u, g.mean(u)), g.const(scaler.mad_from_std))
+        scale = g.op("Where", g.op("Greater", mad, g.const(0.0)), mad, fallback)
+    else:  # range
         top = g.op("ReduceMax", u, axes=[-1], keepdims=1)
-        scale = g.replace_zero(g.op("Sub", top, shift), 1.0)
-    return shift, g.op("Add", scale, g.const(scaler.eps))
+        bottom = shift if scaler.shift == "min" else g.op("ReduceMin", u, axes=[-1], keepdims=1)
+        scale = g.op("Sub", top, bottom)
+    return shift, g.op("Add", g.replace_zero(scale, 1.0), g.const(scaler.eps))
 
 
-def _scale(g: _Graph, u: str, shift: str, scale: str, kind: str) -> str:
+def _scale(g: _Graph, u: str, shift: str, scale: str, transform: str) -> str:
     z = g.op("Div", g.op("Sub", u, shift), scale)
-    if kind == "minmax1":
+    if transform == "minus_one_one":
         return g.op("Sub", g.op("Mul", z, g.const(2.0)), g.const(1.0))
-    return g.op("Asinh", z) if kind == "invariant" else z
+    return g.op("Asinh", z) if transform == "asinh" else z
 
 
-def _unscale(g: _Graph, z: str, shift: str, scale: str, kind: str) -> str:
-    if kind == "minmax1":
+def _unscale(g: _Graph, z: str, shift: str, scale: str, transform: str) -> str:
+    if transform == "minus_one_one":
         z = g.op("Div", g.op("Add", z, g.const(1.0)), g.const(2.0))
-    elif kind == "invariant":
+    elif transform == "asinh":
         z = g.op("Sinh", z)
     return g.op("Add", g.op("Mul", z, scale), shift)
 
@@ -164,7 +166,7 @@ def build_graph(
         The channel count, or ``None`` for a dynamic channel axis (channel-independent
         students).
     scaler
-        NeuralForecast's scaler around the student, or ``None``.
+        The input scaler around the student (NeuralForecast's), or ``None``.
 
     Returns
     -------
@@ -173,16 +175,15 @@ def build_graph(
     """
     g = _Graph()
     u = g.op("Transpose", INPUT_NAME, perm=[0, 2, 1])  # [batch, C, L]
-    kind = None if scaler is None else scaler.scaler_type
-    if kind not in (None, "identity"):
+    if scaler is not None:
         shift, scale = _scaler_statistics(g, u, scaler, spec.lookback)
-        u = _scale(g, u, shift, scale, kind)
-        if kind == "revin":
-            shift = g.op("Add", shift, g.const(scaler.revin_shift))
-            scale = g.op("Mul", scale, g.const(scaler.revin_factor))
+        u = _scale(g, u, shift, scale, scaler.transform)
+        if (scaler.output_shift, scaler.output_factor) != (0.0, 1.0):
+            shift = g.op("Add", shift, g.const(scaler.output_shift))
+            scale = g.op("Mul", scale, g.const(scaler.output_factor))
     y = _student(g, u, folded)
-    if kind not in (None, "identity"):
-        y = _unscale(g, y, shift, scale, kind)
+    if scaler is not None:
+        y = _unscale(g, y, shift, scale, scaler.transform)
     g.nodes.append(helper.make_node("Transpose", [y], [OUTPUT_NAME], perm=[0, 2, 1]))
     channels = "channels" if n_channels is None else n_channels
     graph = helper.make_graph(

@@ -1,45 +1,51 @@
-"""NeuralForecast's per-window scalers (``scaler_type``) as the exporter carries them.
+"""A per-window input scaler around the student, as the exported graph computes it.
 
-Plain Python; :mod:`.graph` writes them as graph ops, :mod:`.sources` reads them from
-NeuralForecast's ``TemporalNorm``.
+Plain Python: :mod:`.sources` fills it in from NeuralForecast's ``TemporalNorm`` (which
+statistics each ``scaler_type`` uses is NeuralForecast's knowledge, kept in
+:mod:`tsdistill_plugin.neuralforecast._compat`); :mod:`.graph` writes it as graph ops.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-SCALER_TYPES: tuple[str, ...] = (
-    "identity",
-    "standard",
-    "robust",
-    "minmax",
-    "minmax1",
-    "invariant",
-    "revin",
-)
-"""NeuralForecast ``scaler_type`` values the graph implements (``neuralforecast.common._scalers``:
-all of them are statistics of each window over its lookback)."""
+Shift = Literal["mean", "median", "min"]
+"""Per-window location: the mean, the lower median or the minimum over the lookback."""
 
-MAD_FROM_STD = 0.6744897501960817
-"""NeuralForecast's fallback MAD from the standard deviation under normality."""
+Spread = Literal["std", "mad", "range"]
+"""Per-window scale: the population standard deviation; the median absolute deviation from
+the median (where it is 0, the standard deviation times ``InputScaler.mad_from_std``); or
+maximum minus minimum."""
+
+Transform = Literal["none", "minus_one_one", "asinh"]
+"""What is applied to ``(x - shift) / scale``: nothing, ``2 z - 1``, or ``asinh``."""
 
 
 @dataclass(frozen=True)
 class InputScaler:
-    """NeuralForecast's ``TemporalNorm`` in eval mode.
+    """``z = transform((x - shift) / scale)`` of each window and channel, and its inverse.
+
+    The statistics are taken over each window's lookback ``[batch, L, channels]``; a scale of
+    0 becomes 1, then ``eps`` is added. The student forecasts in ``z``; its forecast ``y`` goes
+    back as ``inverse_transform(y) * (scale * output_factor) + (shift + output_shift)``.
 
     Attributes
     ----------
-    scaler_type
-        One of :data:`SCALER_TYPES`.
+    shift, spread, transform
+        See :data:`Shift`, :data:`Spread`, :data:`Transform`.
     eps
-        The scaler's epsilon (added to the scale).
-    revin_shift, revin_factor
-        For ``"revin"``: the inverse uses ``shift + revin_shift`` and
-        ``scale * revin_factor`` (``relu(weight) + eps``), as NeuralForecast does.
+        Added to the scale.
+    mad_from_std
+        For ``spread="mad"``: the factor of the standard deviation that replaces a zero MAD.
+    output_shift, output_factor
+        A learnt affine map of the inverse (NeuralForecast's ``"revin"``); 0 and 1 otherwise.
     """
 
-    scaler_type: str
+    shift: Shift
+    spread: Spread
+    transform: Transform = "none"
     eps: float = 1e-6
-    revin_shift: float = 0.0
-    revin_factor: float = 1.0
+    mad_from_std: float = 0.0
+    output_shift: float = 0.0
+    output_factor: float = 1.0

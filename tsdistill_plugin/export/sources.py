@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ..core.student import DMLP
-from .scaling import SCALER_TYPES, InputScaler
+from .scaling import InputScaler
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class ExportSource:
     student
         The ``DMLP``.
     scaler
-        NeuralForecast's scaler around it (``None`` for Darts).
+        NeuralForecast's scaler around it (``None`` for Darts and ``scaler_type="identity"``).
     components
         Channel names (for channel-independent students, the training series).
     channel_independent
@@ -140,14 +140,21 @@ def _pick_student(forecaster: object, name: str | None) -> object:
     return students[0]
 
 
-def _nf_scaler(scaler: torch.nn.Module, scaler_type: str | None) -> InputScaler:
-    """NeuralForecast's ``TemporalNorm`` as an :class:`InputScaler`."""
+def _nf_scaler(scaler: torch.nn.Module, scaler_type: str | None) -> InputScaler | None:
+    """NeuralForecast's ``TemporalNorm`` as an :class:`InputScaler` (``None``: no scaling)."""
+    from ..neuralforecast._compat import SCALER_STATISTICS  # NeuralForecast is loaded here
+
     kind = scaler_type or "identity"
-    if kind not in SCALER_TYPES:
-        raise ValueError(f"scaler_type {kind!r} is not exportable; use one of {SCALER_TYPES}.")
+    if kind not in SCALER_STATISTICS:
+        raise ValueError(
+            f"scaler_type {kind!r} is not exportable; use one of {list(SCALER_STATISTICS)}."
+        )
+    statistics = SCALER_STATISTICS[kind]
+    if statistics is None:
+        return None
     if kind != "revin":
-        return InputScaler(kind, eps=scaler.eps)
+        return InputScaler(**statistics, eps=scaler.eps)
     with torch.no_grad():  # the target's entry of [1, 1, features, 1]
         shift = float(scaler.revin_bias.reshape(-1)[0])
         factor = float(torch.relu(scaler.revin_weight.reshape(-1)[0]) + scaler.eps)
-    return InputScaler(kind, eps=scaler.eps, revin_shift=shift, revin_factor=factor)
+    return InputScaler(**statistics, eps=scaler.eps, output_shift=shift, output_factor=factor)

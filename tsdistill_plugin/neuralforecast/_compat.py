@@ -19,6 +19,8 @@ from torch import Tensor
 CHECKED_VERSION = "3.3.0"
 
 __all__ = [
+    "MAD_FROM_STD",
+    "SCALER_STATISTICS",
     "AutoHooks",
     "BaseModel",
     "SampledWindows",
@@ -147,3 +149,29 @@ def optuna_space(ray_config: dict) -> Any:
     Through ``BaseAuto._ray_config_to_optuna``, as every ``Auto*`` model builds its optuna space.
     """
     return BaseAuto._ray_config_to_optuna(ray_config)
+
+
+MAD_FROM_STD = 0.6744897501960817
+"""``robust_statistics`` / ``invariant_statistics`` replace a zero MAD by the standard deviation
+times this (the MAD of a normal distribution, in standard deviations)."""
+
+SCALER_STATISTICS: dict[str, dict[str, Any] | None] = {
+    "identity": None,
+    "standard": {"shift": "mean", "spread": "std"},
+    "revin": {"shift": "mean", "spread": "std"},
+    "robust": {"shift": "median", "spread": "mad", "mad_from_std": MAD_FROM_STD},
+    "minmax": {"shift": "min", "spread": "range"},
+    "minmax1": {"shift": "min", "spread": "range", "transform": "minus_one_one"},
+    "invariant": {
+        "shift": "median", "spread": "mad", "transform": "asinh", "mad_from_std": MAD_FROM_STD,
+    },
+}  # fmt: skip
+"""Each ``scaler_type`` of ``TemporalNorm`` as the statistics its ``*_statistics`` and
+``*_scaler`` functions compute (the arguments of
+:class:`~tsdistill_plugin.export.scaling.InputScaler`), ``None`` for no scaling. Those
+functions live in the private module ``neuralforecast.common._scalers``, as torch functions of
+masked tensors that a graph cannot call, so the exporter writes them as graph ops from this
+table, with the scaler's ``eps`` and, for ``"revin"``, its learnt ``revin_bias`` and
+``relu(revin_weight) + eps`` in the inverse (read by :mod:`tsdistill_plugin.export.sources`).
+``tests/export/test_nf_scaling.py`` checks the graph against ``TemporalNorm`` for every
+entry."""

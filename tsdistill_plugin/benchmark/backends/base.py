@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
@@ -126,6 +127,10 @@ class Fitted:
     feature_layer
         For a teacher: the submodule its features are distilled from, with its layout where
         the integration cannot know it (``"auto"``: the integration's choice).
+    library_predict
+        Windows ``[batch, lookback, channels]`` -> the call of the library's own ``predict``
+        on them, its input built beforehand (see :mod:`.library_predict`); ``None``: not
+        timed.
     """
 
     model: Any
@@ -135,6 +140,7 @@ class Fitted:
     module: nn.Module
     cache_seconds: float | None = None
     feature_layer: FeatureLayer = AUTO
+    library_predict: Callable[[np.ndarray], Callable[[], object]] | None = None
 
 
 class Backend(Protocol):

@@ -9,6 +9,7 @@ restored.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from tsdistill_plugin.core.teacher import FeatureLayer, FeatureLayout, Teacher
 from tsdistill_plugin.darts import DistilledMLPModel
 
 from .base import Fitted, RestoreBestEpoch, Stopwatch, StudentSpec, Task
+from .library_predict import darts_predict
 from .reference import (
     TeacherConfig,
     TrainingPlan,
@@ -144,7 +146,12 @@ class DartsBackend:
         with Stopwatch() as watch:
             model.fit(train, val_series=val)
         return Fitted(
-            model, type(model).__name__, watch.seconds, model.epochs_trained, module=model.model
+            model,
+            type(model).__name__,
+            watch.seconds,
+            model.epochs_trained,
+            module=model.model,
+            library_predict=functools.partial(darts_predict, model, task.horizon),
         )
 
     def fit_teacher(

@@ -11,6 +11,7 @@ too.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from .base import Fitted, Stopwatch, Task
+from .library_predict import darts_predict
 from .reference import TeacherConfig
 
 
@@ -99,4 +101,11 @@ def fit_foundation_teacher(
     with Stopwatch() as watch:
         model.fit(TimeSeries.from_dataframe(task.train_frame()))
     model.model.to(device)
-    return Fitted(model, config.arch["model"], watch.seconds, 0, module=model.model)
+    return Fitted(
+        model,
+        config.arch["model"],
+        watch.seconds,
+        0,
+        module=model.model,
+        library_predict=functools.partial(darts_predict, model, task.horizon),
+    )

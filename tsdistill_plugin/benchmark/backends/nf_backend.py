@@ -18,6 +18,7 @@ per-channel BatchNorm, for every teacher.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,6 +34,7 @@ from tsdistill_plugin.neuralforecast import DistilledMLPMultivariate
 from tsdistill_plugin.neuralforecast.teacher import frames_to_long
 
 from .base import Fitted, RestoreBestEpoch, Stopwatch, StudentSpec, Task
+from .library_predict import neuralforecast_predict
 from .reference import (
     TeacherConfig,
     TrainingPlan,
@@ -139,7 +141,14 @@ class NeuralForecastBackend:
             nf.fit(df, val_size=dataset.val_end - dataset.train_end)
         fitted = nf.models[0]
         epochs = sum(step > 0 for step, _ in fitted.valid_trajectories)  # step 0: sanity check
-        return Fitted(fitted, type(fitted).__name__, watch.seconds, epochs, module=fitted)
+        return Fitted(
+            fitted,
+            type(fitted).__name__,
+            watch.seconds,
+            epochs,
+            module=fitted,
+            library_predict=functools.partial(neuralforecast_predict, nf),
+        )
 
     def _build(
         self,

@@ -66,6 +66,28 @@ def _check_outputs(out: Path, backend: str, horizons: list[int]) -> dict:
     return result
 
 
+def _check_served(result: dict, out: Path) -> None:
+    """The students served through ``to_onnx`` + ``Predictor``, every model but DLinear
+    through its library's ``predict``, and the report reads them."""
+    for row in result["results"]:
+        served, onnx = row["predict_ms"], row["onnx_ms"]
+        if row["role"] == "dlinear":
+            assert served is None and onnx is None
+            continue
+        assert served["one"] > 0 and served["batch"] > 0, row["role"]
+        if row["role"] == "teacher":
+            assert onnx is None and row["onnx_max_abs_diff"] is None
+            continue
+        # the exported graph forecasts what PyTorch forecasts, and serves faster than the
+        # library's predict (a Lightning trainer per call)
+        assert row["onnx_max_abs_diff"] < 1e-4
+        assert 0 < onnx["one"] < served["one"] and 0 < onnx["batch"] < served["batch"]
+    report = (out / "report.md").read_text()
+    assert "| predict ms 1/32 | ONNX ms 1/32 |" in report
+    assert "keeps" in report and "(plain - distilled) / (plain - teacher)" in report
+    assert "served, the distilled student exported by to_onnx" in report
+
+
 STAGES = [
     r"H=8 teacher itransformer: training, at most 1 epochs",
     r"H=8 teacher itransformer: evaluating on \d+ validation and \d+ test windows",
@@ -80,6 +102,7 @@ STAGES = [
     r"H=8 DLinear: training",
     r"H=8 DLinear: evaluating",
     r"H=8: timing the models",
+    r"H=8: exporting the students with to_onnx",
     r"H=12 teacher itransformer: training",
 ]
 """Stage messages of a default-weights run (``co2``: chosen on validation) at horizons 8 and
@@ -118,9 +141,7 @@ def test_darts_benchmark_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert f"device {_auto_device()}" in (out / "report.md").read_text()
     assert [a["role"] for a in result["average"]] == ["teacher", "mlp", "distilled", "dlinear"]
     assert "## Distillation weights" in (out / "report.md").read_text()
-    for row in result["results"]:
-        if row["role"] in ("mlp", "distilled"):  # the ONNX export computes the same forecasts
-            assert row["onnx_latency_ms"] > 0 and row["onnx_max_abs_diff"] < 1e-4
+    _check_served(result, out)
 
 
 @pytest.mark.slow
@@ -139,6 +160,7 @@ def test_neuralforecast_benchmark_end_to_end_quietly(
     assert result["alpha"] == 0.5 and result["device"] == "cpu"
     assert result["weights"][0]["candidates"] == []  # weights given: no search
     assert result["weights"][0]["alpha"] == result["weights"][0]["beta"] == 0.5
+    _check_served(result, out)  # NeuralForecast.predict: NHITS at once, the student per window
 
 
 def _error(args: list[str], capsys: pytest.CaptureFixture) -> str:
@@ -200,6 +222,8 @@ def test_options_parse_into_the_config() -> None:
     )  # fmt: skip
     config = config_from(args)
     assert config.horizons == (8, 12) and config.teacher == ("itransformer",) and config.onnx
+    assert BenchmarkConfig().onnx  # served latency is part of the default report
+    assert not config_from(build_parser().parse_args(["benchmark", "--no-onnx"])).onnx
     assert (config.threads, config.alpha, config.data_dir, config.device) == (2, 0.5, "here", "cpu")
 
 
@@ -213,7 +237,7 @@ def test_non_positive_integers_are_rejected(option: str, capsys: pytest.CaptureF
 OPTIONS = [
     "--dataset", "--data-dir", "--backend", "--lookback", "--horizon", "--teacher", "--alpha",
     "--beta", "--epochs", "--teacher-epochs", "--seed", "--device", "--hidden-size",
-    "--latency-batch", "--onnx", "--threads", "--out", "--verbose", "--quiet",
+    "--latency-batch", "--onnx", "--no-onnx", "--threads", "--out", "--verbose", "--quiet",
     "--teacher-weights", "--teacher-dir", "--accept-license",
 ]  # fmt: skip
 """Options of ``tsdistill benchmark`` that users rely on."""

@@ -25,7 +25,6 @@ from tsdistill_plugin.cli import build_parser, main
 from tsdistill_plugin.core import TeacherEnsemble, TorchTeacher
 from tsdistill_plugin.core.teacher import AdaptiveTeacher, FittableTeacher
 
-TINY_CHRONOS2 = Path(__file__).resolve().parents[2] / "shared" / "models" / "tiny_chronos2"
 TINY = ["--epochs", "1", "--hidden-size", "16", "--latency-runs", "2", "--quiet"]
 
 
@@ -89,8 +88,11 @@ def test_a_licensed_foundation_model_asks_for_its_license(capsys: pytest.Capture
     assert "--accept-license" in message
 
 
-def test_a_foundation_context_shorter_than_the_lookback(capsys: pytest.CaptureFixture) -> None:
-    args = ["--teacher", "chronos2", "--teacher-dir", str(TINY_CHRONOS2), "--lookback", "52"]
+def test_a_foundation_context_shorter_than_the_lookback(
+    models_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    checkpoint = models_dir / "tiny_chronos2"
+    args = ["--teacher", "chronos2", "--teacher-dir", str(checkpoint), "--lookback", "52"]
     message = _error([*args, "--horizon", "8"], capsys)
     assert "--teacher chronos2 cannot forecast this task" in message
     assert "context_length 21" in message and "--lookback" in message
@@ -268,8 +270,11 @@ def test_several_teachers_teach_one_student_and_are_fitted_once(
 
 
 @pytest.mark.slow
-def test_chronos2_teacher_zero_shot_from_a_local_checkpoint(tmp_path: Path) -> None:
-    args = ["--teacher", "chronos2", "--teacher-dir", str(TINY_CHRONOS2), "--lookback", "21"]
+def test_chronos2_teacher_zero_shot_from_a_local_checkpoint(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    checkpoint = models_dir / "tiny_chronos2"
+    args = ["--teacher", "chronos2", "--teacher-dir", str(checkpoint), "--lookback", "21"]
     result = _run([*args, "--horizon", "8", "--alpha", "0.5", "--beta", "0.5"], tmp_path)
     teacher, plain, distilled, _ = result["results"]
     assert teacher["model"] == "Chronos2Model" and teacher["epochs"] == 0
@@ -279,7 +284,7 @@ def test_chronos2_teacher_zero_shot_from_a_local_checkpoint(tmp_path: Path) -> N
     assert result["teachers"][0]["plan"] is None
     report = (tmp_path / "report.md").read_text()
     assert "Chronos2Model, a foundation model used zero-shot" in report
-    assert str(TINY_CHRONOS2) in report
+    assert str(checkpoint) in report
 
 
 @pytest.mark.slow
