@@ -62,7 +62,9 @@ def test_refuses_bad_tables_on_the_driver(spark, exported_nf, exported_darts, ra
     short = table.filter((table["unique_id"] != "HUFL") | (table["ds"] < ragged["ds"].iloc[L - 1]))
     with pytest.raises(ValueError, match=rf"last {L} steps .* 1 series .*'HUFL': {L - 1}"):
         predict_spark(short, exported_nf)
-    with pytest.raises(ValueError, match="7 fixed channels"):
+    with pytest.raises(ValueError, match=r"fixed channels \['HUFL', .*'OT'\]"):
         predict_spark(table, exported_darts)
     with pytest.raises(TypeError, match="pyspark.sql.DataFrame, got DataFrame"):
         predict_spark(ragged, exported_nf)
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        predict_spark(table, exported_nf, threads=0)

@@ -20,6 +20,7 @@ from .predictor import LONG_COLUMNS, Predictor
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
 
 SERIES_PER_GROUP = 1000
 """Series forecast together in one ``applyInPandas`` call (one ONNX Runtime batch)."""
@@ -105,17 +106,17 @@ def predict_spark(
     if not isinstance(series_per_group, int) or series_per_group < 1:
         raise ValueError(f"series_per_group must be a positive integer, got {series_per_group!r}.")
     path = str(Path(path).resolve())
-    spec = Predictor.load(path, threads=1).spec  # on the driver: refuse a bad file before a job
+    spec = Predictor.load(path, threads=threads).spec  # on the driver: refuse bad input early
     if not spec.channel_independent:
         raise ValueError(
-            f"{path} holds a student of {len(spec.components)} fixed channels "
-            f"{list(spec.components)} (Darts' DistilledMLPModel or NeuralForecast's "
-            "DistilledMLPMultivariate), which forecasts them together, not series by series; "
+            f"{path} holds a student of the fixed channels {list(spec.components)} (Darts' "
+            "DistilledMLPModel or NeuralForecast's DistilledMLPMultivariate), which forecasts "
+            "them together, not series by series; "
             "export NeuralForecast's channel-independent DistilledMLP for Spark scoring, or "
             "forecast the collected frame with Predictor.predict."
         )
-    _check_schema(df.schema, T)
-    n_series = _count_series(df, spec.lookback, F)
+    _check_schema(df.schema)
+    n_series = _count_series(df, spec.lookback)
 
     groups = math.ceil(n_series / series_per_group)
     schema = T.StructType(
@@ -125,12 +126,17 @@ def predict_spark(
     def forecast_group(frame: pd.DataFrame) -> pd.DataFrame:
         return loaded_predictor(path, threads).predict(frame[list(LONG_COLUMNS)])
 
-    grouped = df.withColumn(GROUP_COLUMN, F.pmod(F.xxhash64("unique_id"), F.lit(groups)))
-    return grouped.groupBy(GROUP_COLUMN).applyInPandas(forecast_group, schema)
+    keyed = df.withColumn(GROUP_COLUMN, F.pmod(F.xxhash64("unique_id"), F.lit(groups)))
+    # one partition per group, stated: Spark's adaptive execution would otherwise coalesce the
+    # shuffle of a few MB into one partition, one task on one core
+    keyed = keyed.repartition(groups, GROUP_COLUMN)
+    return keyed.groupBy(GROUP_COLUMN).applyInPandas(forecast_group, schema)
 
 
-def _check_schema(schema: object, types: object) -> None:
+def _check_schema(schema: StructType) -> None:
     """Refuse missing or unknown columns and types the student cannot read (no Spark job)."""
+    from pyspark.sql import types
+
     columns = list(schema.names)
     missing = [c for c in LONG_COLUMNS if c not in columns]
     unknown = [c for c in columns if c not in LONG_COLUMNS]
@@ -155,9 +161,10 @@ def _check_schema(schema: object, types: object) -> None:
         )
 
 
-def _count_series(df: DataFrame, lookback: int, functions: object) -> int:
+def _count_series(df: DataFrame, lookback: int) -> int:
     """The number of series (one Spark job), refusing series shorter than ``lookback``."""
-    F = functions
+    from pyspark.sql import functions as F
+
     sizes = df.groupBy("unique_id").agg(F.count("*").alias("rows"))
     summary = sizes.agg(
         F.count("*").alias("series"),
