@@ -12,7 +12,8 @@ and exported with ``to_onnx``.
 Timed (median of ``--repeats`` after a warm-up run that starts Spark's Python workers):
 ``Predictor.load(path, threads=1).predict(frame)`` on the whole pandas frame in this process,
 and ``predict_spark(table, path, threads=1)`` written to Spark's ``noop`` sink, which includes
-its row-count job (also timed alone). Each as wall time and as CPU time: this process's, and
+its row-count job (also timed alone), and as a floor the same grouping of the rows into pandas
+with a function that forecasts nothing. Each as wall time and as CPU time: this process's, and
 for Spark that of the whole process tree (driver, JVM, Python workers), which a shared machine
 does not inflate the way it inflates wall time. The per-core ratios: Spark's series per wall
 second divided by the cores of ``local[N]``, and Spark's series per CPU second, each against
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import statistics
 import sys
@@ -37,7 +39,7 @@ import pandas as pd
 import psutil
 
 from tsdistill_plugin.export import Predictor, to_onnx
-from tsdistill_plugin.export.spark import SERIES_PER_GROUP, predict_spark
+from tsdistill_plugin.export.spark import GROUP_COLUMN, SERIES_PER_GROUP, predict_spark
 
 LOOKBACK, HORIZON = 96, 24
 DATA = Path(
@@ -129,6 +131,7 @@ def main() -> None:
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Spark's workers: this interpreter
     from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
 
     frame = panel(args.series, args.length)
     work = Path(tempfile.mkdtemp())
@@ -162,16 +165,28 @@ def main() -> None:
         result = predict_spark(table, path, threads=1, series_per_group=args.series_per_group)
         result.write.format("noop").mode("overwrite").save()
 
+    def move_only() -> None:  # predict_spark's grouping into pandas, without the forecast
+        groups = math.ceil(args.series / args.series_per_group)
+        key = F.pmod(F.xxhash64("unique_id"), F.lit(groups))
+        keyed = table.withColumn(GROUP_COLUMN, key).repartition(groups, GROUP_COLUMN)
+        nothing = keyed.groupBy(GROUP_COLUMN).applyInPandas(lambda f: f.iloc[:0, :3], table.schema)
+        nothing.write.format("noop").mode("overwrite").save()
+
     warm, distributed, distributed_cpu = timed(score, args.repeats)
-    _, counting, _ = timed(lambda: predict_spark(table, path), args.repeats)
+    _, counting, counting_cpu = timed(lambda: predict_spark(table, path), args.repeats)
+    _, moving, moving_cpu = timed(move_only, args.repeats)
     rate = args.series / distributed
     per_core = rate / args.cores / local_rate
     per_cpu = local_cpu / distributed_cpu
     print(
         f"predict_spark, local[{args.cores}], 1 thread per task: {distributed:.2f} s wall "
-        f"({rate:,.0f} series/s; warm-up run {warm:.2f} s; of which the row-count job "
-        f"{counting:.2f} s), {distributed_cpu:.2f} CPU s "
+        f"({rate:,.0f} series/s; warm-up run {warm:.2f} s), {distributed_cpu:.2f} CPU s "
         f"({args.series / distributed_cpu:,.0f} series per CPU s)"
+    )
+    print(
+        f"  of which the row-count job: {counting:.2f} s wall, {counting_cpu:.2f} CPU s; "
+        f"grouping the rows into pandas without forecasting: {moving:.2f} s wall, "
+        f"{moving_cpu:.2f} CPU s"
     )
     print(
         f"per core against Predictor in one process: {per_core:.2f}x (wall / {args.cores} "
