@@ -1,9 +1,13 @@
-"""Shared fixtures: the real benchmark data in ``../shared/data`` (or ``$TSDISTILL_DATA``) and the
-small model checkpoints in ``../shared/models`` (or ``$TSDISTILL_MODELS``)."""
+"""Shared fixtures: the real benchmark data in ``../shared/data`` (or ``$TSDISTILL_DATA``), the
+small model checkpoints in ``../shared/models`` (or ``$TSDISTILL_MODELS``), and one local Spark
+session for the Spark tests."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -50,3 +54,40 @@ def etth1(data_dir: Path) -> pd.DataFrame:
     train = frame.iloc[:ETTH1_TRAIN_ROWS]
     standardized = (frame - train.mean()) / train.std(ddof=0)
     return standardized.asfreq("h").astype("float32")
+
+
+def java_runtime() -> str | None:
+    """The ``java`` Spark would start (``$JAVA_HOME/bin/java``, else the one on ``PATH``)."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """One local Spark session (2 cores) for the whole run; skipped only where Java is absent.
+
+    pyspark is a test dependency (``install.sh`` installs the ``spark`` extra): without it the
+    Spark tests fail rather than skip.
+    """
+    if java_runtime() is None:
+        pytest.skip(
+            "Spark needs a Java runtime (17 or newer) and there is none (no $JAVA_HOME/bin/java, "
+            "no java on PATH); Debian: apt-get install openjdk-17-jre-headless"
+        )
+    from pyspark.sql import SparkSession
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYSPARK_PYTHON", sys.executable)  # the workers: this interpreter
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("tsdistill_plugin tests")
+            .config("spark.sql.shuffle.partitions", "4")  # not 200 tasks for tiny data
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.enabled", "false")
+            .getOrCreate()
+        )
+        session.sparkContext.setLogLevel("ERROR")
+        yield session
+        session.stop()

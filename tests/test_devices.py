@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -272,15 +271,11 @@ def test_neuralforecast_multivariate_student_reads_its_shard_of_the_cache(
 
 
 def test_neuralforecast_spark_fit_distils_on_the_workers(
-    etth1: pd.DataFrame, tmp_path, monkeypatch: pytest.MonkeyPatch
+    spark, etth1: pd.DataFrame, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # NeuralForecast's distributed fit rebuilds the student on each Spark worker from its
     # hyperparameters; the distillation terms logged there show that the teacher went along.
-    pytest.importorskip("pyspark")
-    if shutil.which("java") is None:
-        pytest.skip("Spark needs a Java runtime (apt-get install default-jre-headless)")
     from neuralforecast import DistributedConfig, NeuralForecast
-    from pyspark.sql import SparkSession
 
     from tsdistill_plugin.neuralforecast import DistilledMLP
 
@@ -288,16 +283,12 @@ def test_neuralforecast_spark_fit_distils_on_the_workers(
     path = [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, path)))
     df = long_frame(etth1.iloc[:200, :2])
-    spark = SparkSession.builder.master("local[2]").getOrCreate()
-    try:
-        student = DistilledMLP(
-            h=H, input_size=L, teacher=teacher(), hidden_size=16, max_steps=2, batch_size=1, **QUIET
-        )
-        nf = NeuralForecast(models=[student], freq="h")
-        config = DistributedConfig(partitions_path=str(tmp_path / "parts"), num_nodes=1, devices=2)
-        nf.fit(spark.createDataFrame(df), distributed_config=config)
-    finally:
-        spark.stop()
+    student = DistilledMLP(
+        h=H, input_size=L, teacher=teacher(), hidden_size=16, max_steps=2, batch_size=1, **QUIET
+    )
+    nf = NeuralForecast(models=[student], freq="h")
+    config = DistributedConfig(partitions_path=str(tmp_path / "parts"), num_nodes=1, devices=2)
+    nf.fit(spark.createDataFrame(df), distributed_config=config)
     metrics = nf.models[0].metrics
     assert float(metrics["train_prediction_scale"]) > 0 and float(metrics["train_supervised"]) > 0
     assert "teacher" not in nf.models[0].hparams

@@ -37,13 +37,15 @@ def to_onnx(
 ) -> Path:
     """Export a fitted student as an ONNX graph of two matrix products.
 
-    The graph takes raw windows ``history [batch, lookback, channels]`` (float32, the data's
-    own scale) and returns ``forecast [batch, horizon, channels]`` in that scale; the batch
-    axis is dynamic (and the channel axis, for NeuralForecast's channel-independent
+    The graph takes raw windows ``past_target [batch, lookback, channels]`` (float32, the
+    data's own scale) and returns ``forecast [batch, horizon, channels]`` in that scale; the
+    batch axis is dynamic (and the channel axis, for NeuralForecast's channel-independent
     ``DistilledMLP``). The moving-average decomposition, the ``"mean"`` shift and eval-mode
     BatchNorm are folded into the weights; RevIN's and NeuralForecast's ``scaler_type``
     statistics stay graph ops. Lookback, horizon, components, frequency, plugin version,
-    teacher and a digest of the training data are written into the file's metadata.
+    teacher and a digest of the training data are written into the file's metadata, with
+    the ``darts.onnx_spec`` that Darts' ``darts.utils.onnx.run_onnx_prediction`` reads (it
+    runs the file as it runs Darts' own ``to_onnx`` files).
 
     Parameters
     ----------

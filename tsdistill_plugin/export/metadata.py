@@ -12,14 +12,21 @@ from dataclasses import dataclass
 from .. import __version__
 
 FORMAT_KEY = "tsdistill.format"
-FORMAT = "tsdistill-student-onnx/1"
+FORMAT = "tsdistill-student-onnx/2"
 """Marker of an exported student; a file without it is refused by the predictor."""
 
-INPUT_NAME = "history"
-"""Graph input: raw windows ``[batch, lookback, channels]`` (float32, the data's scale)."""
+FORMERLY = {"tsdistill-student-onnx/1": "history"}
+"""Earlier formats, with their graph input's name (refused with a request to export again)."""
+
+INPUT_NAME = "past_target"
+"""Graph input: raw windows ``[batch, lookback, channels]`` (float32, the data's scale). The
+name is Darts': its ``run_onnx_prediction`` feeds the target's past window by that name."""
 
 OUTPUT_NAME = "forecast"
 """Graph output: forecasts ``[batch, horizon, channels]`` in the data's scale."""
+
+DARTS_SPEC_KEY = "darts.onnx_spec"
+"""Where Darts' ``run_onnx_prediction`` reads the graph's description (its ``OnnxModelSpec``)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +84,10 @@ class StudentSpec:
     plugin_version: str = __version__
 
     def to_props(self) -> dict[str, str]:
-        """The spec as ONNX ``metadata_props`` (string to string)."""
+        """The spec as ONNX ``metadata_props`` (string to string), Darts' spec included."""
         return {
             FORMAT_KEY: FORMAT,
+            DARTS_SPEC_KEY: json.dumps(self.darts_onnx_spec(), separators=(",", ":")),
             "lookback": str(self.lookback),
             "horizon": str(self.horizon),
             "components": json.dumps(list(self.components)),
@@ -92,6 +100,31 @@ class StudentSpec:
             "plugin_version": self.plugin_version,
         }
 
+    def darts_onnx_spec(self) -> dict[str, object]:
+        """The fields of Darts' ``darts.utils.onnx.inference.OnnxModelSpec`` for this graph.
+
+        One feature input, the target's past window ``past_target [batch, lookback, channels]``
+        (no covariates, no recurrent state), one output ``forecast``: Darts'
+        ``run_onnx_prediction(n, session, series)`` then forecasts any ``n``, rolling the
+        graph forward by ``horizon`` steps as its ``predict`` does.
+        """
+        return {
+            "input_chunk_length": self.lookback,
+            "output_chunk_length": self.horizon,
+            "output_chunk_shift": 0,
+            "uses_past_covariates": False,
+            "uses_future_covariates": False,
+            "uses_static_covariates": False,
+            "likelihood_parameter_names": None,
+            "feature_input_names": [INPUT_NAME],
+            "input_names": [INPUT_NAME],
+            "output_names": [OUTPUT_NAME],
+            "state_input_names": [],
+            "state_output_names": [],
+            "state_input_shapes": None,
+            "stepwise_state": False,
+        }
+
     @classmethod
     def from_props(cls, props: Mapping[str, str], source: str) -> StudentSpec:
         """Read a spec back; ``source`` names the file in errors.
@@ -102,6 +135,13 @@ class StudentSpec:
             If ``props`` does not carry the student format marker.
         """
         found = props.get(FORMAT_KEY)
+        if found in FORMERLY:
+            raise ValueError(
+                f"{source} was exported by an earlier tsdistill_plugin ({FORMAT_KEY}={found!r}, "
+                f"graph input {FORMERLY[found]!r}; now {INPUT_NAME!r}, the name Darts' "
+                "run_onnx_prediction feeds); export the student again with to_onnx or "
+                "`tsdistill export`."
+            )
         if found != FORMAT:
             given = "no format marker" if found is None else f"format {found!r}"
             raise ValueError(
