@@ -1,6 +1,6 @@
 """The exported student as an ONNX graph, built node by node from the folded weights.
 
-``history [batch, L, C] -> forecast [batch, H, C]``: a transpose to ``[batch, C, L]``, the
+``past_target [batch, L, C] -> forecast [batch, H, C]``: a transpose to ``[batch, C, L]``, the
 optional input scaler (NeuralForecast's ``scaler_type``: per-window statistics over time, in
 the graph; see :mod:`.scaling`), RevIN's division by the window's standard deviation when the
 student uses it, then ``relu(u @ first * scale + bias) @ second + second_bias``, the inverse of
