@@ -29,6 +29,7 @@ from tsdistill_plugin.core.teacher import (
     FeatureLayer,
     FeatureRegressor,
     FittableTeacher,
+    KeepsOutputs,
     Teacher,
     TeacherOutput,
     forecast_horizon,
@@ -203,7 +204,7 @@ def lightning_device(accelerator: str) -> torch.device:
     return trainer.strategy.root_device
 
 
-class TimedTeacher:
+class TimedTeacher(KeepsOutputs):
     """A :class:`~tsdistill_plugin.core.Teacher` that times its forecasts and shows progress.
 
     It adds up the time spent in its forecasts (the cache-filling time of a distilled student)
