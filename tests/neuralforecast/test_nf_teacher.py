@@ -123,9 +123,10 @@ def test_feature_layer_by_name_and_none(etth1_wide):
     model = PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)
     teacher = NeuralForecastTeacher(model, feature_layer="model.backbone.encoder")
     teacher.fit([etth1_wide])
-    out = teacher.forecast(torch.tensor(etth1_wide.to_numpy()[:L][None]))
-    assert out.features.shape[:2] == (1, 7)
-    assert not NeuralForecastTeacher(model, feature_layer=None).has_features
+    window = torch.tensor(etth1_wide.to_numpy()[:L][None])
+    assert teacher.forecast(window).features.shape[:2] == (1, 7)
+    without = NeuralForecastTeacher(teacher.model, feature_layer=None)  # the fitted copy
+    assert without.forecast(window).features is None
     with pytest.raises(ValueError, match="not a submodule"):
         NeuralForecastTeacher(model, feature_layer="no.such.layer")
 
