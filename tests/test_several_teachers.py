@@ -101,6 +101,7 @@ def test_two_teachers_from_two_libraries_teach_a_neuralforecast_student(frame):
     assert np.isfinite(nf.predict()["DistilledMLP"].to_numpy()).all()
 
 
+@pytest.mark.slow
 def test_a_darts_grid_search_fills_the_teacher_cache_once(frame, monkeypatch):
     series = TimeSeries.from_dataframe(frame)
     train, val = series[:500], series[500 - L :]

@@ -206,6 +206,7 @@ def test_a_student_can_learn_from_a_cached_teacher(etth1):
     assert distance_after_training(alpha=5.0) < distance_after_training(alpha=0.0)
 
 
+@pytest.mark.slow
 def test_core_import_leaves_the_libraries_out():
     code = (
         "import sys, tsdistill_plugin, tsdistill_plugin.core, tsdistill_plugin.teachers;"

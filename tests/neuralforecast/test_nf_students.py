@@ -63,6 +63,7 @@ def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_unfitted_patchtst_teacher_fit_predict_cross_validation(etth1_long):
     user_teacher = _patchtst()
     student = DistilledMLP(teacher=user_teacher, **STUDENT)
@@ -85,6 +86,7 @@ def test_unfitted_patchtst_teacher_fit_predict_cross_validation(etth1_long):
     assert len(cv) == 7 * 2 * H and cv["DistilledMLP"].notna().all()
 
 
+@pytest.mark.slow
 def test_itransformer_teacher_with_multivariate_student(etth1_long, tmp_path):
     student = DistilledMLPMultivariate(teacher=_itransformer(), **STUDENT)
     assert student.n_series == 7  # from the teacher
@@ -173,6 +175,7 @@ def test_other_schedules_stay_as_in_neuralforecast():
     assert isinstance(_scheduler(mine), torch.optim.lr_scheduler.ExponentialLR)
 
 
+@pytest.mark.slow
 def test_fitted_teacher_is_untouched_and_distillation_pulls_towards_it(etth1_long, fitted_patchtst):
     before = _state(fitted_patchtst)
     train = etth1_long.groupby("unique_id").head(500)
@@ -243,6 +246,7 @@ def test_deep_copies_share_the_teacher_and_hparams_hold_none():
     assert copy.deepcopy(student).teacher is student.teacher
 
 
+@pytest.mark.slow
 def test_refit_teacher_refits_per_window(etth1_long, fitted_patchtst, monkeypatch):
     fits = []
     from tsdistill_plugin.neuralforecast.teacher import NeuralForecastTeacher
@@ -321,6 +325,7 @@ def test_fitted_darts_teacher_is_used_as_is(etth1_wide, etth1_long):
     assert float(nf.models[0].metrics["train_prediction_period_epoch"]) > 0
 
 
+@pytest.mark.slow
 def test_auto_distilled_mlp_tunes_on_validation_starting_from_the_plain_student(etth1_long, caplog):
     from tsdistill_plugin.neuralforecast import AutoDistilledMLP
 

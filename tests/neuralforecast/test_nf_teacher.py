@@ -95,6 +95,7 @@ def test_forecast_equals_neuralforecast_predict(etth1_wide, make, features):
         assert out.features.shape == (1, 7, features)
 
 
+@pytest.mark.slow
 def test_distribution_teacher_gives_its_median(etth1_wide):
     teacher = as_teacher(NHITS(h=H, input_size=L, loss=DistributionLoss("Normal"), **STEPS))
     teacher.fit([etth1_wide])
@@ -106,6 +107,7 @@ def test_distribution_teacher_gives_its_median(etth1_wide):
     np.testing.assert_allclose(prediction[0].numpy(), nf_mean, atol=0.15)
 
 
+@pytest.mark.slow
 def test_fitted_model_is_detected_and_left_untouched(etth1_long, etth1_wide):
     nf = NeuralForecast(models=[PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)], freq="h")
     nf.fit(etth1_long)
@@ -119,6 +121,7 @@ def test_fitted_model_is_detected_and_left_untouched(etth1_long, etth1_wide):
     assert fitted.training == nf.models[0].training
 
 
+@pytest.mark.slow
 def test_feature_layer_by_name_and_none(etth1_wide):
     model = PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)
     teacher = NeuralForecastTeacher(model, feature_layer="model.backbone.encoder")
@@ -139,6 +142,7 @@ def test_recurrent_and_multivariate_mismatch_are_rejected(etth1_wide):
         teacher.fit([etth1_wide])
 
 
+@pytest.mark.slow
 def test_model_loaded_from_disk_counts_as_fitted(etth1_long, tmp_path):
     nf = NeuralForecast(models=[PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)], freq="h")
     nf.fit(etth1_long)
