@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from long_format import to_long
 from torch import nn
+from trainer_settings import QUIET
 
 pytest.importorskip("darts")
 pytest.importorskip("neuralforecast")
@@ -29,13 +31,6 @@ from tsdistill_plugin.darts import DistilledMLPModel  # noqa: E402
 from tsdistill_plugin.neuralforecast import DistilledMLPMultivariate  # noqa: E402
 
 L, H = 48, 12
-QUIET = {
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-    "logger": False,
-    "enable_checkpointing": False,
-    "accelerator": "cpu",
-}
 MODES = ("memory", "disk", "online")
 
 
@@ -99,7 +94,6 @@ def _darts_fit(teacher: TorchTeacher, frame: pd.DataFrame, mode: str) -> tuple:
 
 def _nf_fit(teacher: TorchTeacher, frame: pd.DataFrame, mode: str) -> tuple:
     SHARED_TARGETS.release()
-    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
     student = DistilledMLPMultivariate(
         teacher=teacher,
         n_series=3,
@@ -110,7 +104,7 @@ def _nf_fit(teacher: TorchTeacher, frame: pd.DataFrame, mode: str) -> tuple:
         **QUIET,
     )
     nf = NeuralForecast(models=[student], freq="h")
-    nf.fit(long.rename(columns={"value": "y"}))
+    nf.fit(to_long(frame))
     fitted = nf.models[0]
     assert float(fitted.metrics["train_feature_scale_epoch"]) > 0  # the feature terms trained
     return _state(fitted), nf.predict()["DistilledMLPMultivariate"].to_numpy()

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from trainer_settings import QUIET
 
 pytest.importorskip("darts")
 pytest.importorskip("neuralforecast")
@@ -39,13 +40,6 @@ from tsdistill_plugin.neuralforecast import DistilledMLP  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 L, H = 48, 12
-QUIET = {
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-    "logger": False,
-    "enable_checkpointing": False,
-    "accelerator": "cpu",
-}
 
 
 class _RunsACommand:
@@ -82,7 +76,7 @@ def test_darts_student_round_trip_in_a_fresh_process(ot: pd.Series, tmp_path: Pa
     teacher = NLinear(h=H, input_size=L, max_steps=2, **QUIET)  # NeuralForecast's
     series = TimeSeries.from_series(ot)
     student = DistilledMLPModel(
-        teacher=teacher, hidden_size=16, n_epochs=1, random_state=0, pl_trainer_kwargs=QUIET
+        teacher=teacher, hidden_size=16, n_epochs=1, random_state=0, pl_trainer_kwargs=dict(QUIET)
     )
     student.fit(series[:300])
     expected = student.predict(H, series=series).values()

@@ -13,6 +13,7 @@ import warnings
 
 import pandas as pd
 import pytest
+from trainer_settings import QUIET
 
 pytest.importorskip("darts")
 pytest.importorskip("neuralforecast")
@@ -23,13 +24,6 @@ from darts.models import LinearRegressionModel, NaiveSeasonal  # noqa: E402
 from tsdistill_plugin.core import cache as cache_module  # noqa: E402
 
 L, H = 48, 16
-QUIET = dict(
-    enable_progress_bar=False,
-    enable_model_summary=False,
-    logger=False,
-    enable_checkpointing=False,
-    accelerator="cpu",
-)
 LIBRARIES = ["darts", "neuralforecast"]
 LOOKBACK_NAME = {"darts": "input_chunk_length", "neuralforecast": "input_size"}
 

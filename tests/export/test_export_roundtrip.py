@@ -10,7 +10,8 @@ import numpy as np
 import onnx
 import pandas as pd
 import pytest
-from export_helpers import H, L, fit_nf, to_long
+from export_helpers import H, L, fit_nf
+from long_format import to_long
 
 from tsdistill_plugin.export import Predictor, to_onnx
 

@@ -15,14 +15,15 @@ import torch
 from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
 from neuralforecast.models import PatchTST, iTransformer
-from nf_helpers import TRAINER, H, L
+from nf_helpers import H, L
+from trainer_settings import QUIET
 
 from tsdistill_plugin.core import HalvingLR, forecast_horizon
 from tsdistill_plugin.core.distillation import TargetBatch
 from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
 from tsdistill_plugin.neuralforecast.models import _DistilledBase
 
-STUDENT = dict(hidden_size=32, max_steps=30, val_check_steps=10, **TRAINER)
+STUDENT = dict(hidden_size=32, max_steps=30, val_check_steps=10, **QUIET)
 
 
 def _patchtst(**kwargs) -> PatchTST:
@@ -34,7 +35,7 @@ def _patchtst(**kwargs) -> PatchTST:
         encoder_layers=1,
         linear_hidden_size=32,
         max_steps=20,
-        **TRAINER,
+        **QUIET,
         **kwargs,
     )
 
@@ -48,7 +49,7 @@ def _itransformer() -> iTransformer:
         d_ff=16,
         n_heads=2,
         max_steps=20,
-        **TRAINER,
+        **QUIET,
     )
 
 
@@ -331,7 +332,7 @@ def test_auto_distilled_mlp_tunes_on_validation_starting_from_the_plain_student(
 
     def config(trial):
         space = AutoDistilledMLP.get_default_config(h=H, backend="optuna")(trial)
-        return {**space, "hidden_size": 16, "max_steps": 3, **TRAINER}
+        return {**space, "hidden_size": 16, "max_steps": 3, **QUIET}
 
     teacher = _patchtst()
     auto = AutoDistilledMLP(h=H, teacher=teacher, config=config, num_samples=3)

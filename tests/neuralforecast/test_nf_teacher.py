@@ -9,13 +9,14 @@ import torch
 from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
 from neuralforecast.models import LSTM, NHITS, PatchTST, TSMixer, iTransformer
-from nf_helpers import TRAINER, H, L
+from nf_helpers import H, L
+from trainer_settings import QUIET
 
 from tsdistill_plugin import as_teacher
 from tsdistill_plugin.neuralforecast import NeuralForecastTeacher
 from tsdistill_plugin.neuralforecast.teacher import frames_to_long
 
-STEPS = dict(max_steps=5, **TRAINER)
+STEPS = dict(max_steps=5, **QUIET)
 
 
 def _nf_predict(
