@@ -62,7 +62,7 @@ def _nf_predict(
             lambda: TSMixer(h=H, input_size=L, n_series=7, n_block=1, ff_dim=16, **STEPS),
             None,
         ),
-        (
+        pytest.param(
             lambda: NHITS(
                 h=H,
                 input_size=L,
@@ -71,6 +71,8 @@ def _nf_predict(
                 **STEPS,
             ),
             None,
+            marks=pytest.mark.slow,
+            id="nhits-quantiles-robust-scaler",
         ),
     ],
     ids=["patchtst-standard-scaler", "itransformer", "tsmixer", "nhits-quantiles-robust-scaler"],
