@@ -5,7 +5,8 @@ Each student is fitted twice from scratch on three ETTh1 channels, distilling fo
 hidden features (so the feature regressor, initialized during the fit, is covered too) from one
 fixed teacher, wrapped afresh for each fit, so that no fit reads the outputs an earlier one
 left with its teacher adapter: both fits compute them. A cache on disk holds the same bytes as
-one in memory, so those two fits are identical as well.
+one in memory, so those two fits are identical as well; the teacher run online on every batch
+gives the same outputs to float rounding, so its student forecasts the same to 1e-5.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from long_format import to_long
 from torch import nn
+from trainer_settings import QUIET
 
 pytest.importorskip("darts")
 pytest.importorskip("neuralforecast")
@@ -27,13 +30,6 @@ from tsdistill_plugin.darts import DistilledMLPModel  # noqa: E402
 from tsdistill_plugin.neuralforecast import DistilledMLPMultivariate  # noqa: E402
 
 L, H = 48, 12
-QUIET = {
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-    "logger": False,
-    "enable_checkpointing": False,
-    "accelerator": "cpu",
-}
 MODES = ("memory", "disk", "online")
 
 
@@ -97,7 +93,6 @@ def _darts_fit(module: _Teacher, frame: pd.DataFrame, mode: str) -> tuple:
 
 def _nf_fit(module: _Teacher, frame: pd.DataFrame, mode: str) -> tuple:
     teacher = TorchTeacher(module, L, H, feature_layer="encoder")
-    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
     student = DistilledMLPMultivariate(
         teacher=teacher,
         n_series=3,
@@ -108,7 +103,7 @@ def _nf_fit(module: _Teacher, frame: pd.DataFrame, mode: str) -> tuple:
         **QUIET,
     )
     nf = NeuralForecast(models=[student], freq="h")
-    nf.fit(long.rename(columns={"value": "y"}))
+    nf.fit(to_long(frame))
     fitted = nf.models[0]
     assert float(fitted.metrics["train_feature_scale_epoch"]) > 0  # the feature terms trained
     return _state(fitted), nf.predict()["DistilledMLPMultivariate"].to_numpy()
@@ -124,3 +119,5 @@ def test_same_seed_and_data_give_identical_students(library, teacher, three):
     for mode in MODES:
         _assert_same(fits[mode], FIT[library](teacher, three, mode))
     _assert_same(fits["memory"], fits["disk"])
+    # the teacher run on every batch trains the student the cache trains, to float rounding
+    np.testing.assert_allclose(fits["online"][1], fits["memory"][1], rtol=1e-5, atol=1e-5)

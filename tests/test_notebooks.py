@@ -39,12 +39,13 @@ def test_notebook_runs(path, data_dir, tmp_path, monkeypatch):
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()  # raises CellExecutionError, with the cell and its traceback, on an error
-    errors = [
-        output
+    printed = "".join(
+        output.get("text", "")
         for cell in notebook.cells
         if cell.cell_type == "code"
         for output in cell.outputs
-        if output.output_type == "error"
-    ]
-    assert not errors
+        if output.output_type == "stream"
+    )
+    # each tutorial saves its student, reloads it without the teacher and compares forecasts
+    assert "forecasts differ by 0.0e+00" in printed, printed[-2000:]
     assert not any(tmp_path.iterdir()), sorted(p.name for p in tmp_path.iterdir())

@@ -1,5 +1,6 @@
-"""Save, then load in a fresh process: bit-identical forecasts in both libraries, without the
-teacher's library, and without running code that a saved file carries.
+"""Save, then load in a fresh process: bit-identical forecasts and the same training provenance in
+both libraries, without the teacher's library, and without running code that a saved file
+carries.
 
 Each library's student is distilled from a teacher of the other library (so a fresh process
 that loads the student must not need it), saved, and loaded by a new Python process that
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from trainer_settings import QUIET
 
 pytest.importorskip("darts")
 pytest.importorskip("neuralforecast")
@@ -38,13 +40,6 @@ from tsdistill_plugin.neuralforecast import DistilledMLP  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 L, H = 48, 12
-QUIET = {
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-    "logger": False,
-    "enable_checkpointing": False,
-    "accelerator": "cpu",
-}
 
 
 class _RunsACommand:
@@ -81,7 +76,7 @@ def test_darts_student_round_trip_in_a_fresh_process(ot: pd.Series, tmp_path: Pa
     teacher = NLinear(h=H, input_size=L, max_steps=2, **QUIET)  # NeuralForecast's
     series = TimeSeries.from_series(ot)
     student = DistilledMLPModel(
-        teacher=teacher, hidden_size=16, n_epochs=1, random_state=0, pl_trainer_kwargs=QUIET
+        teacher=teacher, hidden_size=16, n_epochs=1, random_state=0, pl_trainer_kwargs=dict(QUIET)
     )
     student.fit(series[:300])
     expected = student.predict(H, series=series).values()
@@ -113,6 +108,7 @@ def test_darts_student_round_trip_in_a_fresh_process(ot: pd.Series, tmp_path: Pa
         json.dump({
             "equal": bool(np.array_equal(forecast, np.load("expected.npy"))),
             "teacher": repr(loaded.teacher),
+            "provenance": loaded.training_provenance,
             "neuralforecast imported": "neuralforecast" in sys.modules,
             "refused": refused,
         }, open("result.json", "w"))
@@ -121,6 +117,8 @@ def test_darts_student_round_trip_in_a_fresh_process(ot: pd.Series, tmp_path: Pa
     )
     assert result["equal"]
     assert result["teacher"] == "None" and not result["neuralforecast imported"]
+    # what the exporter reads: the teacher's description, the training data's digest
+    assert result["provenance"] == student.training_provenance
     assert "Blocked unsafe global" in result["refused"]
     assert not (tmp_path / "executed").exists()
 
@@ -182,6 +180,7 @@ def test_neuralforecast_student_round_trip_in_a_fresh_process(
         json.dump({
             "equal": bool(np.array_equal(forecast, np.load("expected.npy"))),
             "teacher": repr(loaded.models[0].teacher),
+            "provenance": loaded.models[0].training_provenance,
             "darts imported": "darts" in sys.modules,
             "refused": refused,
             "unknown": unknown,
@@ -191,6 +190,7 @@ def test_neuralforecast_student_round_trip_in_a_fresh_process(
     )
     assert result["equal"]
     assert result["teacher"] == "None" and not result["darts imported"]
+    assert result["provenance"] == nf.models[0].training_provenance
     assert "loss 'os.system' is not registered" in result["refused"]
     # without the plugin imported, NeuralForecast cannot know the students, and nothing of the
     # plugin runs before its error, which names the model but not the import

@@ -1,19 +1,20 @@
 """One situation, one behaviour and one message, in Darts and in NeuralForecast.
 
 Both students hold the core lifecycle, so a pre-fitted teacher with a student refitted on other
-data, a slow (local) teacher, a teacher whose horizon is shorter than the student's and an
-incompatible teacher are handled the same way by both; each case runs over both libraries.
+data, a slow (local) teacher and an incompatible teacher are handled the same way by both; each
+case runs over both libraries. (A teacher with a shorter horizon is a row of the bad-input
+matrix in both libraries, ``test_bad_inputs.py``.)
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from trainer_settings import QUIET
 
 pytest.importorskip("darts")
 pytest.importorskip("neuralforecast")
@@ -24,13 +25,6 @@ from darts.models import LinearRegressionModel, NaiveSeasonal  # noqa: E402
 from tsdistill_plugin.core import cache as cache_module  # noqa: E402
 
 L, H = 48, 16
-QUIET = dict(
-    enable_progress_bar=False,
-    enable_model_summary=False,
-    logger=False,
-    enable_checkpointing=False,
-    accelerator="cpu",
-)
 LIBRARIES = ["darts", "neuralforecast"]
 LOOKBACK_NAME = {"darts": "input_chunk_length", "neuralforecast": "input_size"}
 
@@ -109,22 +103,6 @@ def test_a_slow_local_teacher_warns_alike(library, ot, monkeypatch):
     # end in the last H steps (its windows are padded there and masked)
     windows = 300 - L + 1 - (H if library == "darts" else 0)
     assert re.match(rf"the teacher needs about \d+ s for the {windows} training windows", message)
-
-
-@pytest.mark.parametrize("library", LIBRARIES)
-def test_a_teacher_with_a_shorter_horizon_is_rolled_out_alike(library, ot, caplog):
-    teacher = fitted_regression(ot, horizon=H // 4)
-    with caplog.at_level(logging.INFO, logger="tsdistill_plugin.core.distillation"):
-        student = Student(library, ot, teacher, **lengths(library))
-    rolled = [r.message for r in caplog.records if "rolled out" in r.message]
-    horizon_name = "output_chunk_length" if library == "darts" else "h"
-    assert rolled == [
-        f"The teacher forecasts {H // 4} steps, fewer than the student's {horizon_name}={H}: "
-        "its forecasts are rolled out autoregressively."
-    ]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*gives no hidden features.*")
-        student.fit(300)
 
 
 @pytest.mark.parametrize("library", LIBRARIES)

@@ -8,6 +8,8 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from long_format import to_long
+from trainer_settings import QUIET
 
 pytest.importorskip("darts")
 pytest.importorskip("neuralforecast")
@@ -22,13 +24,6 @@ from tsdistill_plugin.darts import DistilledMLPModel  # noqa: E402
 from tsdistill_plugin.neuralforecast import DistilledMLP  # noqa: E402
 
 L, H = 48, 12
-QUIET = dict(
-    enable_progress_bar=False,
-    enable_model_summary=False,
-    logger=False,
-    enable_checkpointing=False,
-    accelerator="cpu",
-)
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +81,10 @@ def test_three_teachers_from_two_libraries_teach_a_darts_student(frame, caplog):
 
 @pytest.mark.slow
 def test_two_teachers_from_two_libraries_teach_a_neuralforecast_student(frame):
-    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
-    long = long.rename(columns={"value": "y"})[["unique_id", "ds", "y"]]
     teachers = [nf_patchtst(), darts_torch(NLinearModel)]
     student = DistilledMLP(teacher=teachers, hidden_size=16, max_steps=5, **QUIET)
     nf = NeuralForecast(models=[student], freq="h")
-    nf.fit(long, val_size=2 * H)
+    nf.fit(to_long(frame), val_size=2 * H)
     ensemble = nf.models[0].teacher
     assert isinstance(ensemble, TeacherEnsemble) and ensemble.is_fitted
     assert ensemble.weights.tolist() == [0.5, 0.5]
@@ -100,6 +93,7 @@ def test_two_teachers_from_two_libraries_teach_a_neuralforecast_student(frame):
     assert np.isfinite(nf.predict()["DistilledMLP"].to_numpy()).all()
 
 
+@pytest.mark.slow
 def test_a_darts_grid_search_fills_the_teacher_cache_once(frame, monkeypatch):
     series = TimeSeries.from_dataframe(frame)
     train, val = series[:500], series[500 - L :]

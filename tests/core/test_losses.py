@@ -44,23 +44,6 @@ def numpy_kl_mean(p_teacher: np.ndarray, p_student: np.ndarray) -> float:
     return float(pointwise.mean())
 
 
-def test_pyramid_lengths_halve_from_96_to_12(monkeypatch):
-    from tsdistill_plugin.core import losses
-
-    seen: list[int] = []
-    original = losses._pool
-
-    def recording_pool(x, dim, window):
-        pooled = original(x, dim, window)
-        seen.append(pooled.shape[dim])
-        return pooled
-
-    monkeypatch.setattr(losses, "_pool", recording_pool)
-    x = torch.zeros(2, 96, 3)
-    multi_scale_loss(x, x, dim=1)
-    assert seen == [48, 24, 12]
-
-
 def test_multi_scale_hand_computed_on_odd_length():
     # length 5, window 2: [1,2,3,4,5] pools to [1.5, 3.5] (the 5 is dropped), then to [2.5].
     student = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]])
@@ -148,34 +131,10 @@ def test_multi_period_loss_matches_numpy(length, seed):
     assert value.item() == pytest.approx(expected, rel=1e-8, abs=1e-15)
 
 
-def test_multi_period_loss_equals_torch_kl_div_where_it_is_defined():
-    s, t = torch.randn(4, 48, 3), torch.randn(4, 48, 3)
-    p_s, p_t = period_distribution(s, 1), period_distribution(t, 1)
-    reference = (
-        torch.nn.functional.kl_div(torch.log(p_s + 1e-8), p_t, reduction="sum") / p_t.numel()
-    )
-    torch.testing.assert_close(multi_period_loss(s, t, dim=1), reference)
-
-
 def test_kl_is_zero_for_equal_inputs_and_positive_otherwise():
     x = torch.randn(4, 96, 3, dtype=torch.float64)
     assert multi_period_loss(x, x, dim=1).item() == pytest.approx(0.0, abs=1e-7)
     assert multi_period_loss(x, torch.randn_like(x), dim=1).item() > 1e-4
-
-
-def test_zero_teacher_probabilities_give_finite_gradients():
-    # float32 at temperature 0.5: large amplitudes underflow the teacher's softmax to exact zeros
-    # (method.md section 6); F.kl_div would give NaN gradients there.
-    hidden_axis = torch.arange(64, dtype=torch.float32)
-    teacher = (10.0 * torch.sin(2 * torch.pi * 4 * hidden_axis / 64)).expand(2, 8, 64).clone()
-    teacher.requires_grad_(True)  # one dominant period: every other bin underflows to 0
-    student = torch.randn(2, 8, 64, requires_grad=True)
-    assert (period_distribution(teacher, dim=2) == 0).any()
-    loss = multi_period_loss(student, teacher, dim=2)
-    loss.backward()
-    assert torch.isfinite(loss)
-    assert torch.isfinite(teacher.grad).all() and torch.isfinite(student.grad).all()
-    assert student.grad.abs().sum() > 0
 
 
 def test_distillation_loss_total_and_terms():
@@ -377,7 +336,8 @@ def test_gradients_only_where_asked_and_none_through_a_constant_spectrum():
 
 def test_underflowing_teacher_probabilities_match_the_reference_gradients():
     # float32, temperature 0.5, one dominant period: most teacher bins are exactly 0, where the
-    # written-out backward must agree with autograd through log_softmax (zero contribution)
+    # written-out backward must agree with autograd through log_softmax (zero contribution),
+    # and stay finite where F.kl_div's gradients are NaN (method.md section 6)
     hidden_axis = torch.arange(512, dtype=torch.float32)
     g = torch.Generator().manual_seed(3)
     teacher = 20.0 * torch.sin(2 * torch.pi * 9 * hidden_axis / 512) + torch.randn(

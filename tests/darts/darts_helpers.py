@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytorch_lightning as pl
+from trainer_settings import QUIET
 
 L, H = 48, 12
 """Student lookback and horizon of these tests."""
-
-QUIET = {
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-    "logger": False,
-    "enable_checkpointing": False,
-    "accelerator": "cpu",
-}
 
 
 def small(**kwargs: object) -> dict:

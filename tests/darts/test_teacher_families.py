@@ -57,6 +57,7 @@ def test_darts_torch_teacher_fitted_by_the_student_on_its_series(train):
     assert model.trainer.callback_metrics["train_feature_scale"] > 0
 
 
+@pytest.mark.slow  # Darts predicts each of the 441 windows as a series, 3 times (4 -> 12 steps)
 def test_darts_regression_teacher_with_a_shorter_horizon_is_rolled_out(train):
     teacher = LinearRegressionModel(lags=24, output_chunk_length=4)
     with pytest.warns(UserWarning, match="gives no hidden features"):

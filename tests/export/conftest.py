@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from export_helpers import QUIET, H, L
+from export_helpers import H, L
+from trainer_settings import QUIET
 
 for _name in ("pytorch_lightning", "lightning_fabric", "lightning", "darts", "neuralforecast"):
     logging.getLogger(_name).setLevel(logging.ERROR)

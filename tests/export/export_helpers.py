@@ -6,23 +6,11 @@ from __future__ import annotations
 import warnings
 
 import pandas as pd
+from long_format import to_long
+from trainer_settings import QUIET
 
 L, H = 96, 24
 """Lookback and horizon of the students in these tests."""
-
-QUIET = {
-    "enable_progress_bar": False,
-    "enable_model_summary": False,
-    "logger": False,
-    "enable_checkpointing": False,
-    "accelerator": "cpu",
-}
-
-
-def to_long(frame: pd.DataFrame) -> pd.DataFrame:
-    """Wide frame -> NeuralForecast's ``unique_id, ds, y``."""
-    long = frame.rename_axis("ds").reset_index().melt(id_vars="ds", var_name="unique_id")
-    return long.rename(columns={"value": "y"})[["unique_id", "ds", "y"]]
 
 
 def fit_nf(raw: pd.DataFrame, multivariate: bool, norm: str, scaler_type: str) -> object:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from export_helpers import H, L, fit_nf, to_long
+from export_helpers import H, L, fit_nf
+from long_format import to_long
 
 from tsdistill_plugin.cli import main
 

@@ -12,7 +12,8 @@ import numpy as np
 import onnx
 import pandas as pd
 import pytest
-from export_helpers import H, L, to_long
+from export_helpers import H, L
+from long_format import to_long
 from onnx import TensorProto, helper
 
 from tsdistill_plugin.export import Predictor

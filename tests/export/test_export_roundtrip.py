@@ -4,11 +4,14 @@ NeuralForecast ``scaler_type``, any batch size."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 import pandas as pd
 import pytest
-from export_helpers import H, L, fit_nf, to_long
+from export_helpers import H, L, fit_nf
+from long_format import to_long
 
 from tsdistill_plugin.export import Predictor, to_onnx
 
@@ -69,16 +72,9 @@ def test_metadata(exported_darts, darts_student):
     assert spec.components == ("HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL", "OT")
     assert spec.teacher.startswith("none")
     assert spec.data_digest == darts_student("mean").training_provenance["data_digest"]
-    assert len(spec.data_digest) == 32 and int(spec.data_digest, 16) >= 0  # 128-bit hex
-
-
-def test_darts_digest_survives_save_and_load(darts_student, tmp_path):
-    from tsdistill_plugin.darts import DistilledMLPModel
-
-    model = darts_student("none")
-    model.save(str(tmp_path / "student.pt"))
-    loaded = DistilledMLPModel.load(str(tmp_path / "student.pt"))
-    assert loaded.training_provenance == model.training_provenance
+    assert re.fullmatch("[0-9a-f]{32}", spec.data_digest)  # 128 bits, hex
+    # a digest of the training data, not of the model: another student of the same hours has it
+    assert darts_student("revin").training_provenance["data_digest"] == spec.data_digest
 
 
 def test_darts_own_to_onnx(darts_student, raw, tmp_path):
@@ -138,15 +134,14 @@ def test_neuralforecast_series_with_different_ends(raw, tmp_path):
     assert_close(merged[f"{name}_onnx"].to_numpy(), merged[name].to_numpy())
 
 
-def test_neuralforecast_digest_is_saved(raw, tmp_path):
+def test_a_neuralforecast_loaded_from_disk_exports_its_provenance(raw, tmp_path):
     pytest.importorskip("neuralforecast")
     from neuralforecast import NeuralForecast
 
     nf = fit_nf(raw, True, "mean", "identity")
     nf.save(str(tmp_path / "nf"), overwrite=True)
     loaded = NeuralForecast.load(str(tmp_path / "nf"))
-    provenance = nf.models[0].training_provenance
-    assert loaded.models[0].training_provenance == provenance
     spec = Predictor.load(to_onnx(loaded, tmp_path / "s.onnx")).spec
-    assert spec.data_digest == provenance["data_digest"]
+    assert spec.data_digest is not None  # NeuralForecast.save kept it
+    assert spec.data_digest == nf.models[0].training_provenance["data_digest"]
     assert spec.components == tuple(sorted(raw.columns)) and spec.freq == "h"

@@ -6,7 +6,7 @@ import logging
 
 import pandas as pd
 import pytest
-from nf_helpers import to_long
+from long_format import to_long
 
 pytest.importorskip("neuralforecast")
 

@@ -7,7 +7,6 @@ import copy
 import json
 import logging
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,14 +15,15 @@ import torch
 from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
 from neuralforecast.models import PatchTST, iTransformer
-from nf_helpers import TRAINER, H, L
+from nf_helpers import H, L
+from trainer_settings import QUIET
 
 from tsdistill_plugin.core import HalvingLR, forecast_horizon
 from tsdistill_plugin.core.distillation import TargetBatch
 from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
 from tsdistill_plugin.neuralforecast.models import _DistilledBase
 
-STUDENT = dict(hidden_size=32, max_steps=30, val_check_steps=10, **TRAINER)
+STUDENT = dict(hidden_size=32, max_steps=30, val_check_steps=10, **QUIET)
 
 
 def _patchtst(**kwargs) -> PatchTST:
@@ -35,7 +35,7 @@ def _patchtst(**kwargs) -> PatchTST:
         encoder_layers=1,
         linear_hidden_size=32,
         max_steps=20,
-        **TRAINER,
+        **QUIET,
         **kwargs,
     )
 
@@ -49,7 +49,7 @@ def _itransformer() -> iTransformer:
         d_ff=16,
         n_heads=2,
         max_steps=20,
-        **TRAINER,
+        **QUIET,
     )
 
 
@@ -64,18 +64,8 @@ def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _roundtrip(nf: NeuralForecast, tmp_path: Path, column: str) -> None:
-    """Save, check the files hold no teacher, load, and check identical predictions."""
-    forecast = nf.predict()
-    nf.save(str(tmp_path), overwrite=True)
-    header = b"".join(p.read_bytes()[:20000] for p in tmp_path.iterdir())
-    assert b'"teacher"' not in header and b"PatchTST" not in header
-    loaded = NeuralForecast.load(str(tmp_path))
-    assert loaded.models[0].teacher is None
-    np.testing.assert_array_equal(loaded.predict()[column].to_numpy(), forecast[column].to_numpy())
-
-
-def test_unfitted_patchtst_teacher_fit_predict_cv_save_load(etth1_long, tmp_path):
+@pytest.mark.slow
+def test_unfitted_patchtst_teacher_fit_predict_cross_validation(etth1_long):
     user_teacher = _patchtst()
     student = DistilledMLP(teacher=user_teacher, **STUDENT)
     assert (student.h, student.input_size) == (H, L)  # defaults from the teacher
@@ -91,25 +81,31 @@ def test_unfitted_patchtst_teacher_fit_predict_cv_save_load(etth1_long, tmp_path
         assert float(metrics[f"train_{term}_epoch"]) > 0
     forecast = nf.predict()
     assert forecast.shape == (7 * H, 3) and np.isfinite(forecast["DistilledMLP"]).all()
-    _roundtrip(nf, tmp_path, "DistilledMLP")
 
     with pytest.warns(UserWarning, match="leak the slice's future"):  # teacher saw the full df
         cv = nf.cross_validation(etth1_long, n_windows=2, step_size=H)
     assert len(cv) == 7 * 2 * H and cv["DistilledMLP"].notna().all()
 
 
+@pytest.mark.slow
 def test_itransformer_teacher_with_multivariate_student(etth1_long, tmp_path):
     student = DistilledMLPMultivariate(teacher=_itransformer(), **STUDENT)
     assert student.n_series == 7  # from the teacher
     nf = NeuralForecast(models=[student], freq="h")
     nf.fit(etth1_long, val_size=H)
     assert float(nf.models[0].metrics["train_feature_scale_epoch"]) > 0
-    _roundtrip(nf, tmp_path, "DistilledMLPMultivariate")
+    # the multivariate student is registered and rebuilt from its saved n_series (the
+    # univariate one's fresh-process round trip is in tests/test_round_trips.py)
+    forecast = nf.predict()["DistilledMLPMultivariate"].to_numpy()
+    nf.save(str(tmp_path), overwrite=True)
+    loaded = NeuralForecast.load(str(tmp_path))
+    assert loaded.models[0].teacher is None and loaded.models[0].n_series == 7
+    np.testing.assert_array_equal(loaded.predict()["DistilledMLPMultivariate"], forecast)
     cv = nf.cross_validation(etth1_long, n_windows=2, step_size=H, refit=True)
     assert len(cv) == 7 * 2 * H and cv["DistilledMLPMultivariate"].notna().all()
 
 
-def test_darts_teacher(etth1_long, tmp_path):
+def test_darts_teacher(etth1_long):
     darts_models = pytest.importorskip("darts.models")
     teacher = darts_models.NLinearModel(
         input_chunk_length=L,
@@ -121,13 +117,11 @@ def test_darts_teacher(etth1_long, tmp_path):
     nf.fit(etth1_long)
     assert nf.models[0].teacher.is_fitted  # fitted on the student's training data first
     assert float(nf.models[0].metrics["train_prediction_scale_epoch"]) > 0
-    _roundtrip(nf, tmp_path, "DistilledMLP")
 
 
-def test_no_teacher(etth1_long, tmp_path):
+def test_no_teacher(etth1_long):
     nf = NeuralForecast(models=[DistilledMLP(h=H, input_size=L, **STUDENT)], freq="h")
     nf.fit(etth1_long)
-    _roundtrip(nf, tmp_path, "DistilledMLP")
     cv = nf.cross_validation(etth1_long, n_windows=2, step_size=H)
     assert len(cv) == 7 * 2 * H
 
@@ -182,6 +176,7 @@ def test_other_schedules_stay_as_in_neuralforecast():
     assert isinstance(_scheduler(mine), torch.optim.lr_scheduler.ExponentialLR)
 
 
+@pytest.mark.slow
 def test_fitted_teacher_is_untouched_and_distillation_pulls_towards_it(etth1_long, fitted_patchtst):
     before = _state(fitted_patchtst)
     train = etth1_long.groupby("unique_id").head(500)
@@ -252,6 +247,7 @@ def test_deep_copies_share_the_teacher_and_hparams_hold_none():
     assert copy.deepcopy(student).teacher is student.teacher
 
 
+@pytest.mark.slow
 def test_refit_teacher_refits_per_window(etth1_long, fitted_patchtst, monkeypatch):
     fits = []
     from tsdistill_plugin.neuralforecast.teacher import NeuralForecastTeacher
@@ -270,16 +266,6 @@ def test_refit_teacher_refits_per_window(etth1_long, fitted_patchtst, monkeypatc
         nf.cross_validation(etth1_long, n_windows=2, step_size=H, refit=True)
     assert fits == [600 - 2 * H, 600 - H]  # one fresh teacher per training window
     assert nf.models[0].teacher.model is not fitted_patchtst
-
-
-def test_refit_cross_validation_with_a_prefitted_teacher_warns(etth1_long, fitted_patchtst):
-    nf = NeuralForecast(models=[DistilledMLP(teacher=fitted_patchtst, **STUDENT)], freq="h")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("error", message=".*leak the slice's future.*")
-        nf.fit(etth1_long)
-        nf.fit(etth1_long)  # refitting on the same data is no look-ahead
-    with pytest.warns(UserWarning, match="refit_teacher=True"):
-        nf.cross_validation(etth1_long, n_windows=2, step_size=H, refit=True)
 
 
 @pytest.mark.parametrize(
@@ -340,12 +326,13 @@ def test_fitted_darts_teacher_is_used_as_is(etth1_wide, etth1_long):
     assert float(nf.models[0].metrics["train_prediction_period_epoch"]) > 0
 
 
+@pytest.mark.slow
 def test_auto_distilled_mlp_tunes_on_validation_starting_from_the_plain_student(etth1_long, caplog):
     from tsdistill_plugin.neuralforecast import AutoDistilledMLP
 
     def config(trial):
         space = AutoDistilledMLP.get_default_config(h=H, backend="optuna")(trial)
-        return {**space, "hidden_size": 16, "max_steps": 3, **TRAINER}
+        return {**space, "hidden_size": 16, "max_steps": 3, **QUIET}
 
     teacher = _patchtst()
     auto = AutoDistilledMLP(h=H, teacher=teacher, config=config, num_samples=3)
@@ -355,7 +342,6 @@ def test_auto_distilled_mlp_tunes_on_validation_starting_from_the_plain_student(
     trials = nf.models[0].results.trials
     assert trials[0].params["alpha"] == trials[0].params["beta"] == 0.0  # the plain student
     best = nf.models[0].results.best_trial
-    assert best.value <= trials[0].value  # never worse than no distillation on validation
     fits = [r for r in caplog.records if "Fitting the teacher" in r.message]
     fills = [r for r in caplog.records if r.message.startswith("TeacherCache:")]
     assert len(fits) == 1  # the teacher is shared by every trial

@@ -9,13 +9,14 @@ import torch
 from neuralforecast import NeuralForecast
 from neuralforecast.losses.pytorch import DistributionLoss, MQLoss
 from neuralforecast.models import LSTM, NHITS, PatchTST, TSMixer, iTransformer
-from nf_helpers import TRAINER, H, L
+from nf_helpers import H, L
+from trainer_settings import QUIET
 
 from tsdistill_plugin import as_teacher
 from tsdistill_plugin.neuralforecast import NeuralForecastTeacher
 from tsdistill_plugin.neuralforecast.teacher import frames_to_long
 
-STEPS = dict(max_steps=5, **TRAINER)
+STEPS = dict(max_steps=5, **QUIET)
 
 
 def _nf_predict(
@@ -61,7 +62,7 @@ def _nf_predict(
             lambda: TSMixer(h=H, input_size=L, n_series=7, n_block=1, ff_dim=16, **STEPS),
             None,
         ),
-        (
+        pytest.param(
             lambda: NHITS(
                 h=H,
                 input_size=L,
@@ -70,6 +71,8 @@ def _nf_predict(
                 **STEPS,
             ),
             None,
+            marks=pytest.mark.slow,
+            id="nhits-quantiles-robust-scaler",
         ),
     ],
     ids=["patchtst-standard-scaler", "itransformer", "tsmixer", "nhits-quantiles-robust-scaler"],
@@ -95,6 +98,7 @@ def test_forecast_equals_neuralforecast_predict(etth1_wide, make, features):
         assert out.features.shape == (1, 7, features)
 
 
+@pytest.mark.slow
 def test_distribution_teacher_gives_its_median(etth1_wide):
     teacher = as_teacher(NHITS(h=H, input_size=L, loss=DistributionLoss("Normal"), **STEPS))
     teacher.fit([etth1_wide])
@@ -106,6 +110,7 @@ def test_distribution_teacher_gives_its_median(etth1_wide):
     np.testing.assert_allclose(prediction[0].numpy(), nf_mean, atol=0.15)
 
 
+@pytest.mark.slow
 def test_fitted_model_is_detected_and_left_untouched(etth1_long, etth1_wide):
     nf = NeuralForecast(models=[PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)], freq="h")
     nf.fit(etth1_long)
@@ -119,14 +124,15 @@ def test_fitted_model_is_detected_and_left_untouched(etth1_long, etth1_wide):
     assert fitted.training == nf.models[0].training
 
 
+@pytest.mark.slow
 def test_feature_layer_by_name_and_none(etth1_wide):
     model = PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)
     teacher = NeuralForecastTeacher(model, feature_layer="model.backbone.encoder")
     teacher.fit([etth1_wide])
-    out = teacher.forecast(torch.tensor(etth1_wide.to_numpy()[:L][None]))
-    assert out.features.shape[:2] == (1, 7)
-    without = NeuralForecastTeacher(teacher.model, feature_layer=None, fitted=True)
-    assert without.forecast(torch.tensor(etth1_wide.to_numpy()[:L][None])).features is None
+    window = torch.tensor(etth1_wide.to_numpy()[:L][None])
+    assert teacher.forecast(window).features.shape[:2] == (1, 7)
+    without = NeuralForecastTeacher(teacher.model, feature_layer=None)  # the fitted copy
+    assert without.forecast(window).features is None
     with pytest.raises(ValueError, match="not a submodule"):
         NeuralForecastTeacher(model, feature_layer="no.such.layer")
 
@@ -139,6 +145,7 @@ def test_recurrent_and_multivariate_mismatch_are_rejected(etth1_wide):
         teacher.fit([etth1_wide])
 
 
+@pytest.mark.slow
 def test_model_loaded_from_disk_counts_as_fitted(etth1_long, tmp_path):
     nf = NeuralForecast(models=[PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)], freq="h")
     nf.fit(etth1_long)
