@@ -8,6 +8,7 @@ matrix in both libraries, ``test_bad_inputs.py``.)
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 
