@@ -18,8 +18,8 @@ Run: ``python benchmarks/teacher_transfer.py PART [--seeds 2021 1 2]``, with
 
 Everything runs on CO2 as ``tsdistill benchmark`` loads it (statsmodels' weekly Mauna Loa
 series, standardized with the training statistics, 70/10/20 split, L=104, H=52) with the
-benchmark's TiDE teacher (Darts, 10 epochs at lr 1e-3). MSEs are on the standardized scale, over every stride-1 window of the split.
-One torch thread.
+benchmark's TiDE teacher (Darts, 10 epochs at lr 1e-3). MSEs are on the standardized scale,
+over every stride-1 window of the split. One torch thread.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ import statistics
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 
 from tsdistill_plugin.benchmark.backends.base import StudentSpec, Task, predictor
@@ -47,7 +47,7 @@ from tsdistill_plugin.benchmark.backends.reference import (
 )
 from tsdistill_plugin.benchmark.data import Dataset, load_dataset
 from tsdistill_plugin.core import DMLP, DistillationLoss, FeatureRegressor, halving_lr_factor
-from tsdistill_plugin.core.losses import TERM_NAMES, multi_period_loss, multi_scale_loss
+from tsdistill_plugin.core.losses import multi_period_loss, multi_scale_loss
 from tsdistill_plugin.teachers import as_teacher
 
 DATASET, LOOKBACK, HORIZON, TEACHER = "co2", 104, 52, "tide"
@@ -209,7 +209,8 @@ def reference(alpha: float, beta: float = 0.0, **kwargs: object) -> Recipe:
         "feature_scale": beta,
         "feature_period": beta,
     }
-    return Recipe(f"alpha={alpha:g} beta={beta:g}", weights, **kwargs)
+    suffix = f", {kwargs['norm']}" if "norm" in kwargs else ""
+    return Recipe(f"alpha={alpha:g} beta={beta:g}{suffix}", weights, **kwargs)
 
 
 @dataclass
@@ -241,7 +242,9 @@ class Batch:
     mixed: tuple[Tensor, Tensor] | None
 
 
-def objective(recipe: Recipe, loss: DistillationLoss, model: DMLP, batch: Batch, epoch: int) -> Tensor:
+def objective(
+    recipe: Recipe, loss: DistillationLoss, model: DMLP, batch: Batch, epoch: int
+) -> Tensor:
     """The recipe's weighted sum of the unweighted terms ``DistillationLoss`` returns, and of
     the :data:`EXTRA_TERMS` it weighs."""
     inputs = batch.x if batch.mixed is None else torch.cat([batch.x, batch.mixed[0]])
@@ -285,7 +288,9 @@ def train_student(
     train = windows["train"]
     model = DMLP(LOOKBACK, HORIZON, train.x.shape[2], recipe.hidden_size, recipe.norm)
     features = teacher.features["train"] if recipe.uses_features else None
-    regressor = None if features is None else FeatureRegressor(features.shape[-1], recipe.hidden_size)
+    regressor = (
+        None if features is None else FeatureRegressor(features.shape[-1], recipe.hidden_size)
+    )
     parameters = [*model.parameters(), *([] if regressor is None else regressor.parameters())]
     optimizer = torch.optim.Adam(parameters, lr=recipe.plan.lr)
     factor = halving_lr_factor if recipe.plan.halving else (lambda epoch: 1.0)
@@ -334,3 +339,285 @@ def scores(
         result[f"{split}_truth"] = mse(prediction, w.y)
         result[f"{split}_teacher"] = mse(prediction, teacher.prediction[split])
     return result
+
+
+# --------------------------------------------------------------------------------------------
+# Part "targets": what the Darts student trains on
+
+
+class TargetRecorder(Callback):
+    """Reads each training batch's teacher targets back from the student's cache (epoch 1)."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[Tensor, Tensor, Tensor]] = []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:  # noqa: ANN001
+        """Keep the batch's inputs, truth and the cached teacher forecasts given to the loss."""
+        if trainer.current_epoch == 0:
+            targets = module.targets.get(batch.window_index, batch.past_target)
+            self.batches.append((batch.past_target, batch.future_target, targets.prediction))
+
+
+def part_targets(dataset: Dataset, windows: dict[str, Windows], model, seed: int) -> None:  # noqa: ANN001
+    """Cached teacher targets against ``historical_forecasts``, by the windows' contents."""
+    from tsdistill_plugin.benchmark.backends.darts_backend import DartsBackend
+
+    recorder = TargetRecorder()
+    plan = TrainingPlan(lr=STUDENT_LR, epochs=1)
+    spec = StudentSpec(512, "mean", 1.0, 0.0, plan)
+    DartsBackend().fit_student(spec, as_teacher(model), task(dataset, seed), [recorder])
+    train = windows["train"]
+    position = {bytes(x.numpy().tobytes()): i for i, x in enumerate(train.x)}
+    past, future, cached = (torch.cat(parts) for parts in zip(*recorder.batches, strict=True))
+    index = torch.tensor([position.get(bytes(x.numpy().tobytes()), -1) for x in past])
+    own = historical(model, dataset, "train")
+    print(
+        f"training windows: {len(train.x)}; read from the cache in epoch 1: {len(past)}, "
+        f"{len(set(index.tolist()))} distinct, unmatched {int((index < 0).sum())}"
+    )
+    print(
+        f"cached targets vs historical_forecasts of the same windows: max |diff| "
+        f"{float((cached - own[index]).abs().max()):.2e}; batch truth vs the window's truth: "
+        f"max |diff| {float((future - train.y[index]).abs().max()):.2e}"
+    )
+    shifted = {k: mse(cached[index >= k], own[index[index >= k] - k]) for k in (1, 52)}
+    print(
+        f"(a misalignment would show: MSE to the forecast of the window 1 / 52 steps earlier "
+        f"{shifted[1]:.5f} / {shifted[52]:.5f})"
+    )
+    teacher = teacher_outputs(model, windows)
+    for split in ("train", "val", "test"):
+        values = teacher.prediction[split]
+        print(
+            f"{split:5s} teacher MSE to the truth {mse(values, windows[split].y):.5f}; "
+            f"forecast mean {float(values.mean()):+.3f} std {float(values.std()):.3f}; truth "
+            f"mean {float(windows[split].y.mean()):+.3f} std {float(windows[split].y.std()):.3f}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Part "periods": the period distributions and the gradients of the terms
+
+
+def _distribution_summary(name: str, values: Tensor, temperature: float) -> None:
+    amplitude = torch.fft.rfft(values, dim=1).abs()[:, 1:]  # [n, H // 2, N], DC bin dropped
+    p = torch.softmax(amplitude / temperature, dim=1)
+    top = p.max(dim=1)
+    entropy = -(p * p.clamp_min(1e-30).log()).sum(1)
+    gap = (amplitude[:, 0] - amplitude[:, 1]) / temperature
+    print(
+        f"{name:16s} amplitude bins 1-3 {amplitude[:, :3].mean((0, 2)).numpy().round(2)}, "
+        f"logit gap bin1-bin2 {float(gap.mean()):.1f}; "
+        f"p(top bin) mean {float(top.values.mean()):.5f} min {float(top.values.min()):.4f}; "
+        f"top bin = 1 (period {HORIZON}) in {float((top.indices == 0).float().mean()):.1%} "
+        f"of windows; entropy {float(entropy.mean()):.4f} nats (uniform {np.log(HORIZON // 2):.2f})"
+    )
+
+
+def part_periods(windows: dict[str, Windows], teacher: TeacherOutputs, seed: int) -> None:
+    """Saturation of the period softmax and the direction of each term's gradient."""
+    for temperature in (TEMPERATURE, HORIZON / 4, HORIZON):
+        print(f"temperature {temperature:g}:")
+        _distribution_summary("  teacher, train", teacher.prediction["train"], temperature)
+        _distribution_summary("  truth, train", windows["train"].y, temperature)
+    student = train_student(Recipe("plain"), windows, teacher, seed)
+    untrained = DMLP(LOOKBACK, HORIZON, 1, 512, "mean")
+    target = teacher.prediction["train"]
+    terms = {
+        "period KL": lambda a, b: multi_period_loss(a, b, 1, TEMPERATURE),
+        "multi-scale": lambda a, b: multi_scale_loss(a, b, 1),
+        "plain MSE": F.mse_loss,
+    }
+    for label, module in (("untrained student", untrained), ("plain student", student.model)):
+        module.train()
+        with torch.no_grad():
+            prediction = module(windows["train"].x).prediction
+        toward = target - prediction
+        print(f"{label}: gradient of each term with respect to the forecast, training windows")
+        for name, term in terms.items():
+            leaf = prediction.clone().requires_grad_(True)
+            value = term(leaf, target)
+            (gradient,) = torch.autograd.grad(value, leaf)
+            cosine = F.cosine_similarity(-gradient.flatten(1), toward.flatten(1), dim=1)
+            print(
+                f"  {name:12s} value {float(value):.2e}  |grad| {float(gradient.norm()):.2e}  "
+                f"cos(descent, toward the teacher) mean {float(cosine.mean()):+.3f}, "
+                f"< 0 in {float((cosine < 0).float().mean()):.1%} of windows"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Parts "terms", "glue" and "fixes"
+
+
+def _mean_scores(
+    recipe: Recipe, windows: dict[str, Windows], teacher: TeacherOutputs, seeds: list[int], online
+) -> dict[str, float]:  # noqa: ANN001
+    runs = []
+    for seed in seeds:
+        student = train_student(recipe, windows, teacher, seed, online)
+        runs.append({**scores(student.predict, windows, teacher), "epochs": student.epochs})
+    return {key: statistics.mean(run[key] for run in runs) for key in runs[0]}
+
+
+COLUMNS = ("val_truth", "test_truth", "test_teacher", "train_truth", "train_teacher", "epochs")
+
+
+def _print_table(
+    rows: Iterator[tuple[str, dict[str, float]]],
+) -> list[tuple[str, dict[str, float]]]:
+    print(f"{'recipe':34s} " + " ".join(f"{c:>13s}" for c in COLUMNS), flush=True)
+    kept = []
+    for name, result in rows:
+        print(
+            f"{name:34s} "
+            + " ".join(f"{result[c]:13.5f}" for c in COLUMNS[:-1])
+            + f" {result['epochs']:13.1f}",
+            flush=True,
+        )
+        kept.append((name, result))
+    return kept
+
+
+TERM_RECIPES = [
+    Recipe("plain (no teacher)"),
+    *(
+        recipe
+        for alpha in (1.0, 4.0)
+        for recipe in (
+            Recipe(f"multi-scale alone, alpha={alpha:g}", {"prediction_scale": alpha}),
+            Recipe(f"period KL alone, alpha={alpha:g}", {"prediction_period": alpha}),
+            reference(alpha),
+        )
+    ),
+    Recipe("multi-scale alone, no truth", {"supervised": 0.0, "prediction_scale": 1.0}),
+    Recipe("feature scale alone, beta=1", {"feature_scale": 1.0}),
+    Recipe("feature period alone, beta=1", {"feature_period": 1.0}),
+    reference(0.0, 1.0),
+    reference(1.0, 1.0),
+]
+"""Part "terms": one change at a time from the plain student."""
+
+
+def _fixes(norm: str) -> list[Recipe]:
+    common = {"norm": norm}
+    return [
+        Recipe(f"plain (no teacher), {norm}", **common),
+        reference(0.1, 0.1, **common),
+        reference(1.0, **common),
+        reference(4.0, **common),
+        Recipe(f"MSE to the teacher 1, {norm}", {"imitation": 1.0}, **common),
+        Recipe(f"MSE to the teacher 4, {norm}", {"imitation": 4.0}, **common),
+        Recipe(f"Huber to the teacher 1, {norm}", {"imitation_huber": 1.0}, **common),
+        Recipe(
+            f"period KL at T={HORIZON}, alpha=1, {norm}",
+            {"prediction_scale": 1.0, "prediction_period": 1.0},
+            temperature=float(HORIZON),
+            **common,
+        ),
+        Recipe(f"mixup windows 1, {norm}", {"mixup": 1.0}, **common),
+        Recipe(f"mixup 1 + MSE to teacher 1, {norm}", {"mixup": 1.0, "imitation": 1.0}, **common),
+        Recipe(f"teacher to truth in 5 epochs, {norm}", {"imitation": 1.0}, handover=5, **common),
+        Recipe(f"width 1024, {norm}", hidden_size=1024, **common),
+        Recipe(
+            f"lr 1e-3 no halving, patience 10, {norm}",
+            plan=TrainingPlan(lr=1e-3, epochs=100, patience=10, halving=False),
+            **common,
+        ),
+    ]
+
+
+FIX_RECIPES = [*_fixes("mean"), *_fixes("revin")]
+"""Part "fixes": what the issue lists for regression students, for the reference's student
+(window-mean normalization) and for a RevIN student; chosen on validation."""
+
+
+GLUE_RUNS = (
+    (0.0, 0.0, "mean"),
+    (1.0, 0.0, "mean"),
+    (4.0, 0.0, "mean"),
+    (0.0, 0.0, "revin"),
+    (1.0, 0.0, "revin"),
+)
+"""Part "glue": ``(alpha, beta, norm)`` of the ``DistilledMLPModel`` runs."""
+
+
+def part_glue(
+    dataset: Dataset,
+    windows: dict[str, Windows],
+    model,  # noqa: ANN001 - the Darts teacher
+    teacher: TeacherOutputs,
+    seeds: list[int],
+) -> None:
+    """``DistilledMLPModel`` through the benchmark's Darts backend, as the loop's recipes."""
+    from tsdistill_plugin.benchmark.backends.darts_backend import DartsBackend
+
+    plan = TrainingPlan(lr=STUDENT_LR, epochs=student_settings(DATASET).epochs)
+
+    def rows() -> Iterator[tuple[str, dict[str, float]]]:
+        for alpha, beta, norm in GLUE_RUNS:
+            runs = []
+            for seed in seeds:
+                spec = StudentSpec(512, norm, alpha, beta, plan)
+                source = as_teacher(model) if alpha or beta else None
+                fitted = DartsBackend().fit_student(spec, source, task(dataset, seed))
+                forecast = predictor(fitted, HORIZON)
+                runs.append({**scores(forecast, windows, teacher), "epochs": fitted.epochs})
+            mean = {key: statistics.mean(run[key] for run in runs) for key in runs[0]}
+            yield f"DistilledMLPModel alpha={alpha:g} beta={beta:g}, {norm}", mean
+
+    _print_table(rows())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("part", choices=["targets", "periods", "terms", "glue", "fixes"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2021, 1, 2])
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    dataset, windows = co2()
+    model = fitted_teacher(dataset)
+    teacher = teacher_outputs(model, windows)
+    print(
+        f"TiDE teacher: test MSE {mse(teacher.prediction['test'], windows['test'].y):.5f}, "
+        f"val {mse(teacher.prediction['val'], windows['val'].y):.5f}; seeds {args.seeds} "
+        "(students: means over the seeds)"
+    )
+    if args.part == "targets":
+        part_targets(dataset, windows, model, args.seeds[0])
+    elif args.part == "periods":
+        part_periods(windows, teacher, args.seeds[0])
+    elif args.part == "glue":
+        part_glue(dataset, windows, model, teacher, args.seeds)
+    else:
+        recipes = TERM_RECIPES if args.part == "terms" else FIX_RECIPES
+        online = as_teacher(model)
+        table = _print_table(
+            (recipe.name, _mean_scores(recipe, windows, teacher, args.seeds, online))
+            for recipe in recipes
+        )
+        if args.part == "fixes":
+            _print_choice(table)
+
+
+def _print_choice(table: list[tuple[str, dict[str, float]]]) -> None:
+    """The lowest validation MSE among the distilled recipes, against the plain student."""
+    for norm in ("mean", "revin"):
+        rows = [(n, r) for n, r in table if n.endswith(norm)]
+        plain = next(r for n, r in rows if n.startswith("plain"))
+        name, best = min(
+            ((n, r) for n, r in rows if not n.startswith("plain")),
+            key=lambda item: item[1]["val_truth"],
+        )
+        print(
+            f"{norm}: chosen on validation: {name} (val {best['val_truth']:.5f}, test "
+            f"{best['test_truth']:.5f}); plain val {plain['val_truth']:.5f}, test "
+            f"{plain['test_truth']:.5f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
