@@ -1,7 +1,7 @@
 """Why a strong teacher does not make a better student: CO2 with TiDE (issue 17).
 
-Run: ``python benchmarks/teacher_transfer.py PART [--seeds 2021 1 2] [--match TEXT]`` (``--match``
-runs only the recipes whose name contains ``TEXT``), with ``PART`` one of
+Run: ``python benchmarks/teacher_transfer.py PART [--seeds 2021 1 2] [--match TEXT ...]``
+(``--match``: only the recipes whose name contains one of the texts), with ``PART`` one of
 
 - ``targets``: the teacher targets the Darts student trains on (read back from its cache, batch
   by batch, by window index) against the teacher's own ``historical_forecasts`` for the same
@@ -554,7 +554,7 @@ def _fixes(norm: str) -> list[Recipe]:
         Recipe(
             f"teacher only, reference plan, {norm}", {"supervised": 0.0, "imitation": 1.0}, **common
         ),
-        reference(1.0, plan=LONG, **common),
+        replace(reference(1.0, **common), name=f"alpha=1 beta=0, long, {norm}", plan=LONG),
     ]
 
 
@@ -604,7 +604,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("part", choices=["targets", "periods", "terms", "glue", "fixes"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[2021, 1, 2])
-    parser.add_argument("--match", help="run only the recipes whose name contains this text")
+    parser.add_argument(
+        "--match", nargs="+", help="run only the recipes whose name contains one of these texts"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
@@ -626,7 +628,7 @@ def main() -> None:
         part_glue(dataset, windows, model, teacher, args.seeds)
     else:
         recipes = TERM_RECIPES if args.part == "terms" else FIX_RECIPES
-        recipes = [r for r in recipes if args.match is None or args.match in r.name]
+        recipes = [r for r in recipes if args.match is None or any(t in r.name for t in args.match)]
         online = as_teacher(model)
         table = [
             (recipe, result)
