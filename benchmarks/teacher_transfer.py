@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 
-from tsdistill_plugin.benchmark.backends.base import StudentSpec, Task, predictor
+from tsdistill_plugin.benchmark.backends.base import Fitted, StudentSpec, Task, predictor
 from tsdistill_plugin.benchmark.backends.reference import (
     STUDENT_LR,
     TrainingPlan,
@@ -563,14 +563,47 @@ FIX_RECIPES = [*_fixes("mean"), *_fixes("revin")]
 (window-mean normalization) and for a RevIN student; chosen on validation."""
 
 
+REFERENCE_PLAN = TrainingPlan(lr=STUDENT_LR, epochs=student_settings(DATASET).epochs)
+"""The benchmark's student plan for CO2 (the reference's)."""
+
 GLUE_RUNS = (
-    (0.0, 0.0, "mean"),
-    (1.0, 0.0, "mean"),
-    (4.0, 0.0, "mean"),
-    (0.0, 0.0, "revin"),
-    (1.0, 0.0, "revin"),
+    (0.0, 0.0, "mean", REFERENCE_PLAN),
+    (1.0, 0.0, "mean", REFERENCE_PLAN),
+    (4.0, 0.0, "mean", REFERENCE_PLAN),
+    (0.0, 0.0, "revin", REFERENCE_PLAN),
+    (1.0, 0.0, "revin", REFERENCE_PLAN),
+    (0.0, 0.0, "mean", LONG),
+    (1.0, 0.0, "mean", LONG),
 )
-"""Part "glue": ``(alpha, beta, norm)`` of the ``DistilledMLPModel`` runs."""
+"""Part "glue": ``(alpha, beta, norm, plan)`` of the ``DistilledMLPModel`` runs."""
+
+
+def _fit_darts_student(spec: StudentSpec, teacher, task: Task) -> Fitted:  # noqa: ANN001
+    """The benchmark's Darts student fit; a plan without halving keeps its learning rate.
+
+    The backend passes no scheduler for such a plan, and ``DistilledMLPModel`` then adds the
+    reference's halving by default; ``lr_scheduler_cls=None`` turns it off.
+    """
+    from darts import TimeSeries
+
+    from tsdistill_plugin.benchmark.backends.darts_backend import _training_kwargs
+    from tsdistill_plugin.darts import DistilledMLPModel
+
+    constant = {} if spec.plan.halving else {"lr_scheduler_cls": None}
+    model = DistilledMLPModel(
+        input_chunk_length=task.lookback,
+        output_chunk_length=task.horizon,
+        teacher=teacher,
+        hidden_size=spec.hidden_size,
+        norm=spec.norm,
+        alpha=spec.alpha,
+        beta=spec.beta,
+        **_training_kwargs(spec.plan, task, ()),
+        **constant,
+    )
+    train, val = (TimeSeries.from_dataframe(f) for f in (task.train_frame(), task.val_frame()))
+    model.fit(train, val_series=val)
+    return Fitted(model, "DistilledMLPModel", 0.0, model.epochs_trained, model.model)
 
 
 def part_glue(
@@ -579,23 +612,26 @@ def part_glue(
     model,  # noqa: ANN001 - the Darts teacher
     teacher: TeacherOutputs,
     seeds: list[int],
+    match: list[str] | None = None,
 ) -> None:
-    """``DistilledMLPModel`` through the benchmark's Darts backend, as the loop's recipes."""
-    from tsdistill_plugin.benchmark.backends.darts_backend import DartsBackend
-
-    plan = TrainingPlan(lr=STUDENT_LR, epochs=student_settings(DATASET).epochs)
+    """``DistilledMLPModel`` through the benchmark's Darts backend, as the loop's recipes
+    (only the runs whose name contains one of ``match``, when given)."""
 
     def rows() -> Iterator[tuple[str, dict[str, float]]]:
-        for alpha, beta, norm in GLUE_RUNS:
+        for alpha, beta, norm, plan in GLUE_RUNS:
+            name = f"DistilledMLPModel alpha={alpha:g} beta={beta:g}, {norm}"
+            name += ", long" if plan is LONG else ""
+            if match is not None and not any(text in name for text in match):
+                continue
             runs = []
             for seed in seeds:
-                spec = StudentSpec(512, norm, alpha, beta, plan)
                 source = as_teacher(model) if alpha or beta else None
-                fitted = DartsBackend().fit_student(spec, source, task(dataset, seed))
+                fitted = _fit_darts_student(
+                    StudentSpec(512, norm, alpha, beta, plan), source, task(dataset, seed)
+                )
                 forecast = predictor(fitted, HORIZON)
                 runs.append({**scores(forecast, windows, teacher), "epochs": fitted.epochs})
-            mean = {key: statistics.mean(run[key] for run in runs) for key in runs[0]}
-            yield f"DistilledMLPModel alpha={alpha:g} beta={beta:g}, {norm}", mean
+            yield name, {key: statistics.mean(run[key] for run in runs) for key in runs[0]}
 
     _print_table(rows())
 
@@ -625,7 +661,7 @@ def main() -> None:
     elif args.part == "periods":
         part_periods(windows, teacher, args.seeds[0])
     elif args.part == "glue":
-        part_glue(dataset, windows, model, teacher, args.seeds)
+        part_glue(dataset, windows, model, teacher, args.seeds, args.match)
     else:
         recipes = TERM_RECIPES if args.part == "terms" else FIX_RECIPES
         recipes = [r for r in recipes if args.match is None or any(t in r.name for t in args.match)]
