@@ -49,7 +49,7 @@ from tsdistill_plugin.benchmark.backends.reference import (
 )
 from tsdistill_plugin.benchmark.data import Dataset, load_dataset
 from tsdistill_plugin.core import DMLP, DistillationLoss, FeatureRegressor, halving_lr_factor
-from tsdistill_plugin.core.losses import multi_period_loss, multi_scale_loss
+from tsdistill_plugin.core.losses import TERM_NAMES, multi_period_loss, multi_scale_loss
 from tsdistill_plugin.teachers import as_teacher
 
 DATASET, LOOKBACK, HORIZON, TEACHER = "co2", 104, 52, "tide"
@@ -187,6 +187,14 @@ class Recipe:
     hidden_size: int = 512
     norm: str = "mean"
     plan: TrainingPlan = TrainingPlan(lr=STUDENT_LR, epochs=100)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.weights) - {*TERM_NAMES, *EXTRA_TERMS}
+        if unknown:
+            raise ValueError(
+                f"recipe {self.name!r} weighs unknown terms {sorted(unknown)}; use names of "
+                f"{TERM_NAMES + EXTRA_TERMS}."
+            )
 
     def weight(self, term: str, epoch: int = 0) -> float:
         """The weight of ``term`` at ``epoch``."""
