@@ -162,6 +162,47 @@ def test_distillation_loss_total_and_terms():
     assert total.item() == pytest.approx(expected.item())
 
 
+def test_default_weights_are_the_reference_objective_bit_for_bit():
+    g = torch.Generator().manual_seed(1)
+    pred, target, teacher = (torch.randn(4, 24, 3, generator=g) for _ in range(3))
+    default, _ = DistillationLoss(alpha=2.0, beta=0.0)(pred, target, teacher)
+    explicit, terms = DistillationLoss(alpha=2.0, beta=0.0, supervised_weight=1.0,
+                                       period_weight=1.0)(pred, target, teacher)  # fmt: skip
+    reference = terms["supervised"] + 2.0 * (terms["prediction_period"] + terms["prediction_scale"])
+    assert default.item() == explicit.item() == reference.item()
+
+
+def test_supervised_and_period_weights_scale_their_terms_only():
+    g = torch.Generator().manual_seed(2)
+    pred, target, teacher = (torch.randn(4, 24, 3, generator=g) for _ in range(3))
+    features, teacher_features = (
+        torch.randn(4, 3, 32, generator=g),
+        torch.randn(4, 3, 32, generator=g),
+    )
+    loss = DistillationLoss(alpha=2.0, beta=0.5, supervised_weight=0.25, period_weight=3.0)
+    total, terms = loss(pred, target, teacher, features, teacher_features)
+    expected = (
+        0.25 * terms["supervised"]
+        + 2.0 * (3.0 * terms["prediction_period"] + terms["prediction_scale"])
+        + 0.5 * (3.0 * terms["feature_period"] + terms["feature_scale"])
+    )
+    assert total.item() == pytest.approx(expected.item())
+    assert terms["prediction_period"].item() > 0  # still reported, unweighted
+
+
+def test_teacher_only_imitation_is_the_plain_mse_to_the_teacher():
+    g = torch.Generator().manual_seed(3)
+    pred, target, teacher = (torch.randn(4, 24, 3, generator=g) for _ in range(3))
+    pred.requires_grad_(True)
+    loss = DistillationLoss(alpha=1.5, beta=0.0, levels=0, supervised_weight=0.0, period_weight=0.0)
+    total, _ = loss(pred, target, teacher)
+    expected = 1.5 * F.mse_loss(pred, teacher)
+    assert total.item() == pytest.approx(expected.item())
+    (gradient,) = torch.autograd.grad(total, pred)
+    (expected_gradient,) = torch.autograd.grad(expected, pred)
+    torch.testing.assert_close(gradient, expected_gradient)
+
+
 def test_absent_inputs_give_zero_terms_that_are_still_reported():
     pred, target = torch.randn(2, 16, 1), torch.randn(2, 16, 1)
     total, terms = DistillationLoss()(pred, target)
@@ -210,6 +251,8 @@ def test_gradients_reach_student_and_regressor_but_not_teacher():
         (lambda: period_distribution(torch.zeros(2, 8), dim=3), "out of range"),
         (lambda: DistillationLoss(temperature=-1.0), "temperature"),
         (lambda: DistillationLoss(alpha=-1.0), "alpha"),
+        (lambda: DistillationLoss(supervised_weight=-1.0), "supervised_weight"),
+        (lambda: DistillationLoss(period_weight=float("nan")), "period_weight"),
         (lambda: DistillationLoss()(torch.zeros(2, 8)), "prediction must be"),
         (lambda: DistillationLoss()(torch.zeros(2, 8, 1), torch.zeros(2, 4, 1)), "target"),
     ],

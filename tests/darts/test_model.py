@@ -61,6 +61,41 @@ def test_cached_teacher_outputs_match_a_direct_call_on_every_training_batch(tide
     assert callback.max_diff < 1e-6
 
 
+class _KeepBatches(pl.Callback):
+    """Keeps every training batch's inputs, truth and cached teacher forecasts."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        targets = pl_module.training_run.targets.get(batch.window_index, batch.past_target)
+        self.batches.append((batch.past_target, batch.future_target, targets.prediction))
+
+
+def test_cached_teacher_targets_are_the_teachers_historical_forecasts_of_the_same_window(
+    tide, train
+):
+    callback = _KeepBatches()
+    model = student(teacher=tide, alpha=1.0, beta=0.0)
+    model.trainer_params["callbacks"] = [callback]
+    model.fit(train)
+    past, future, cached = (torch.cat(parts) for parts in zip(*callback.batches, strict=True))
+    values = train.values().astype(np.float32)
+    starts = {values[i : i + L].tobytes(): i for i in range(len(values) - L - H + 1)}
+    start = np.array([starts[window.numpy().tobytes()] for window in past])
+    assert sorted(start) == list(range(len(values) - L - H + 1))
+    own = tide.historical_forecasts(
+        train, start=L, start_format="position", forecast_horizon=H, retrain=False,
+        last_points_only=False, overlap_end=False,
+    )  # fmt: skip
+    own = np.stack([forecast.values() for forecast in own])  # forecast i starts at row L + i
+    truth = np.stack([values[i + L : i + L + H] for i in start])
+    np.testing.assert_allclose(future.numpy(), truth, atol=0)
+    np.testing.assert_allclose(cached.numpy(), own[start], atol=1e-5)
+    # a window's neighbour's forecast is measurably different: the check can fail
+    assert np.abs(cached.numpy()[start > 0] - own[start[start > 0] - 1]).max() > 1e-3
+
+
 def test_beta_zero_trains_no_feature_regressor_and_no_feature_terms(tide, train):
     model = student(teacher=tide, beta=0.0)
     model.fit(train, max_samples_per_ts=64)

@@ -290,8 +290,10 @@ def multi_period_loss(
 class DistillationLoss(nn.Module):
     """Supervised MSE plus TimeDistill's prediction- and feature-level alignment terms.
 
-    ``total = supervised + alpha * (prediction_period + prediction_scale)
-    + beta * (feature_period + feature_scale)``.
+    ``total = supervised_weight * supervised
+    + alpha * (period_weight * prediction_period + prediction_scale)
+    + beta * (period_weight * feature_period + feature_scale)``; the defaults are the
+    reference's objective.
 
     Parameters
     ----------
@@ -302,7 +304,25 @@ class DistillationLoss(nn.Module):
     temperature
         Softmax temperature of the period distributions.
     levels, window
-        Pooling rounds and window of the multi-scale terms.
+        Pooling rounds and window of the multi-scale terms (``levels=0``: the plain MSE).
+    supervised_weight
+        Weight of the supervised term (1 in the reference). 0 trains on the teacher alone.
+    period_weight
+        Weight of the period terms relative to the multi-scale terms at their level (1 in the
+        reference). 0 drops them: on series dominated by one cycle their softmax saturates
+        and they steer the first epochs sideways (``docs/teachers.md``).
+
+    Examples
+    --------
+    Imitation of the teacher alone, the plain MSE to its forecasts:
+
+    >>> import torch
+    >>> from tsdistill_plugin.core import DistillationLoss
+    >>> imitation = DistillationLoss(alpha=1.0, beta=0.0, levels=0, supervised_weight=0.0,
+    ...                              period_weight=0.0)
+    >>> student, truth = torch.zeros(2, 8, 1), torch.ones(2, 8, 1)
+    >>> float(imitation(student, truth, teacher_prediction=torch.full((2, 8, 1), 2.0))[0])
+    4.0
     """
 
     def __init__(
@@ -312,9 +332,17 @@ class DistillationLoss(nn.Module):
         temperature: float = 0.5,
         levels: int = 3,
         window: int = 2,
+        supervised_weight: float = 1.0,
+        period_weight: float = 1.0,
     ) -> None:
         super().__init__()
-        for name, value in (("alpha", alpha), ("beta", beta)):
+        weights = (
+            ("alpha", alpha),
+            ("beta", beta),
+            ("supervised_weight", supervised_weight),
+            ("period_weight", period_weight),
+        )
+        for name, value in weights:
             check_float(name, value, positive=False, fix="pass a weight >= 0 (0 turns it off)")
         check_float("temperature", temperature, fix="pass a value > 0 (the reference uses 0.5)")
         check_int("window", window, fix="pass an integer >= 1 (the reference uses 2)")
@@ -324,6 +352,8 @@ class DistillationLoss(nn.Module):
         self.temperature = temperature
         self.levels = levels
         self.window = window
+        self.supervised_weight = supervised_weight
+        self.period_weight = period_weight
 
     def check_length(self, length: int, name: str) -> None:
         """Refuse a horizon too short for the multi-scale pyramid.
@@ -418,6 +448,11 @@ class DistillationLoss(nn.Module):
             terms["feature_scale"], terms["feature_period"] = self._align(
                 features, teacher_features, dim=2
             )
-        distillation = self.alpha * (terms["prediction_period"] + terms["prediction_scale"])
-        distillation = distillation + self.beta * (terms["feature_period"] + terms["feature_scale"])
-        return terms["supervised"] + distillation, terms
+        period = self.period_weight
+        distillation = self.alpha * (
+            period * terms["prediction_period"] + terms["prediction_scale"]
+        )
+        distillation = distillation + self.beta * (
+            period * terms["feature_period"] + terms["feature_scale"]
+        )
+        return self.supervised_weight * terms["supervised"] + distillation, terms
