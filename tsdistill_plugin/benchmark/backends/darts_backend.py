@@ -50,7 +50,7 @@ def _training_kwargs(
     scheduler = (
         {"lr_scheduler_cls": LambdaLR, "lr_scheduler_kwargs": {"lr_lambda": halving_lr_factor}}
         if plan.halving
-        else {}
+        else {"lr_scheduler_cls": None}  # explicit: the Darts student would halve by default
     )
     return {
         "batch_size": plan.batch_size,
