@@ -140,6 +140,27 @@ def test_horizons_under_eight_fit_and_forecast_with_the_default_pooling_alike(li
         Student(library, ot, None, scale_levels=3, **lengths(library, 7))
 
 
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_period_weight_zero_leaves_the_period_term_out_of_the_total_alike(library, ot):
+    student = Student(
+        library, ot, fitted_regression(ot), alpha=2.0, beta=0.0, period_weight=0.0,
+        **lengths(library),
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*gives no hidden features.*")
+        student.fit(300)
+    if library == "darts":
+        logged, suffix = student.model.trainer.callback_metrics, ""
+    else:
+        logged, suffix = student.model.models[0].metrics, "_epoch"
+    names = ("total", "supervised", "prediction_scale", "prediction_period")
+    term = {name: float(logged[f"train_{name}{suffix}"]) for name in names}
+    period = term["prediction_period"]
+    assert period > 0  # computed and logged, but not trained on
+    expected = term["supervised"] + 2.0 * term["prediction_scale"]
+    assert term["total"] == pytest.approx(expected, rel=1e-5)
+
+
 def lengths(library: str, horizon: int = H) -> dict[str, int]:
     """The student's lookback and horizon in the library's argument names."""
     if library == "darts":

@@ -159,6 +159,7 @@ def distillation_for(
     refit: bool = False,
     storage: CacheMode = "auto",
     stride: int = 1,
+    period_weight: float = 1.0,
 ) -> Distillation:
     """The lifecycle of a student constructed with ``teacher``.
 
@@ -182,4 +183,5 @@ def distillation_for(
         return teacher
     if teacher is not None:
         teacher = as_teacher(teacher, feature_layer=feature_layer, weights=weights)
-    return Distillation(teacher, alpha, beta, temperature, scale_levels, refit, storage, stride)
+    settings = (alpha, beta, temperature, scale_levels, refit, storage, stride, period_weight)
+    return Distillation(teacher, *settings)

@@ -316,7 +316,7 @@ class Distillation:
     teacher
         The wrapped teacher (see :func:`~tsdistill_plugin.as_teacher`), or ``None`` for a
         student trained without one.
-    alpha, beta, temperature, levels
+    alpha, beta, temperature, levels, period_weight
         Weights and settings of the :class:`~tsdistill_plugin.core.DistillationLoss`;
         ``levels=None``: the reference's :data:`REFERENCE_LEVELS`, or as many as the student's
         horizon allows (see :meth:`lengths`).
@@ -352,6 +352,7 @@ class Distillation:
         refit: bool = False,
         storage: CacheMode = "auto",
         stride: int = 1,
+        period_weight: float = 1.0,
     ) -> None:
         if storage not in CACHE_MODES:
             raise ValueError(
@@ -366,8 +367,9 @@ class Distillation:
             )
         self.teacher = teacher
         self.auto_levels = levels is None
+        levels = REFERENCE_LEVELS if levels is None else levels
         self.loss_fn = DistillationLoss(
-            alpha, beta, temperature, REFERENCE_LEVELS if levels is None else levels
+            alpha, beta, temperature, levels, period_weight=period_weight
         )
         self.refit = refit
         self.storage = storage
@@ -383,7 +385,7 @@ class Distillation:
         loss = self.loss_fn
         levels = None if self.auto_levels else loss.levels
         settings = (loss.alpha, loss.beta, loss.temperature, levels)
-        return {"settings": (*settings, self.refit, self.storage, self.stride)}
+        return {"settings": (*settings, self.refit, self.storage, self.stride, loss.period_weight)}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(None, *state["settings"])

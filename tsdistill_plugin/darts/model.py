@@ -196,6 +196,10 @@ class DistilledMLPModel(StudentModelHooks):
     teacher_weights
         With several teachers (``teacher=[...]``): ``"mean"``, ``"validation"`` (weights
         fitted on ``val_series``) or one weight per teacher.
+    period_weight
+        Weight of the multi-period terms relative to the multi-scale ones (1 in the
+        reference); 0 drops them, which transferred a strong teacher on CO2 where the
+        period distributions saturate (``docs/teachers.md``).
     **darts_torch_model_kwargs
         Darts ``TorchForecastingModel`` arguments (``n_epochs``, ``batch_size``,
         ``pl_trainer_kwargs``, ``random_state``, ``optimizer_kwargs``, ...). Without
@@ -228,6 +232,7 @@ class DistilledMLPModel(StudentModelHooks):
         "refit_teacher",
         "teacher_stride",
         "teacher_weights",
+        "period_weight",
     )
 
     def __init__(
@@ -246,6 +251,7 @@ class DistilledMLPModel(StudentModelHooks):
         refit_teacher: bool = False,
         teacher_stride: int = 1,
         teacher_weights: Weights = "mean",
+        period_weight: float = 1.0,
         **darts_torch_model_kwargs: Any,
     ) -> None:
         distillation = distillation_for(  # a copy's teacher (``untrained_model``) is shared
@@ -259,6 +265,7 @@ class DistilledMLPModel(StudentModelHooks):
             refit=refit_teacher,
             storage=teacher_cache,
             stride=teacher_stride,
+            period_weight=period_weight,
         )
         lookback, horizon = distillation.lengths(
             input_chunk_length, output_chunk_length, LENGTH_NAMES

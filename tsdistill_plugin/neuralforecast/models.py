@@ -95,6 +95,7 @@ class _DistilledBase(StampedStudent, StudentHooks):
         refit_teacher: bool = False,
         teacher_stride: int = 1,
         teacher_weights: Weights = "mean",
+        period_weight: float = 1.0,
         moving_avg: int = 25,
         **kwargs: Any,
     ) -> None:
@@ -113,6 +114,7 @@ class _DistilledBase(StampedStudent, StudentHooks):
             refit=refit_teacher,
             storage=teacher_cache,
             stride=teacher_stride,
+            period_weight=period_weight,
         )
         input_size, h = distillation.lengths(input_size, h, LENGTH_NAMES)
         check_student_arguments(hidden_size=hidden_size, norm=norm, moving_avg=moving_avg)
@@ -428,6 +430,10 @@ class DistilledMLP(_DistilledBase):
     teacher_weights : {"mean", "validation"} or list of float
         With several teachers: their forecasts' mean, weights fitted on the validation split
         (``val_size``), or one weight per teacher.
+    period_weight : float
+        Weight of the multi-period terms relative to the multi-scale ones (1 in the
+        reference); 0 drops them, which transferred a strong teacher on CO2 where the
+        period distributions saturate (``docs/teachers.md``).
     moving_avg : int
         Odd kernel of the DMLP's trend/seasonal decomposition.
     **kwargs
