@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from tsdistill_plugin.benchmark.backends import nf_backend
-from tsdistill_plugin.benchmark.backends.base import Fitted, StudentSpec, Task, predictor
+from tsdistill_plugin.benchmark.backends.base import Fitted, StudentSetup, Task, predictor
 from tsdistill_plugin.benchmark.backends.nf_backend import NeuralForecastBackend, _training_kwargs
 from tsdistill_plugin.benchmark.backends.reference import STUDENT_LR, TrainingPlan, teacher_config
 from tsdistill_plugin.benchmark.data import load_dataset
@@ -251,7 +251,7 @@ def train_and_test_darts(task: Task, args: argparse.Namespace) -> dict[str, floa
     """Fit the Darts backend's plain student (the reference point) and return its figures."""
     from tsdistill_plugin.benchmark.backends.darts_backend import DartsBackend
 
-    spec = StudentSpec(512, "mean", 0.0, 0.0, TrainingPlan(lr=STUDENT_LR, epochs=args.epochs))
+    spec = StudentSetup(512, "mean", 0.0, 0.0, TrainingPlan(lr=STUDENT_LR, epochs=args.epochs))
     torch.manual_seed(task.seed)
     cpu = time.process_time()
     fitted = DartsBackend().fit_student(spec, None, task)

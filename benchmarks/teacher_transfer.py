@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from pytorch_lightning.callbacks import Callback
 from torch import Tensor
 
-from tsdistill_plugin.benchmark.backends.base import Fitted, StudentSpec, Task, predictor
+from tsdistill_plugin.benchmark.backends.base import Fitted, StudentSetup, Task, predictor
 from tsdistill_plugin.benchmark.backends.reference import (
     STUDENT_LR,
     TrainingPlan,
@@ -379,7 +379,7 @@ def part_targets(dataset: Dataset, windows: dict[str, Windows], model, seed: int
 
     recorder = TargetRecorder()
     plan = TrainingPlan(lr=STUDENT_LR, epochs=1)
-    spec = StudentSpec(512, "mean", 1.0, 0.0, plan)
+    spec = StudentSetup(512, "mean", 1.0, 0.0, plan)
     DartsBackend().fit_student(spec, as_teacher(model), task(dataset, seed), [recorder])
     train = windows["train"]
     position = {bytes(x.numpy().tobytes()): i for i, x in enumerate(train.x)}
@@ -574,30 +574,30 @@ FIX_RECIPES = [*_fixes("mean"), *_fixes("revin")]
 REFERENCE_PLAN = TrainingPlan(lr=STUDENT_LR, epochs=student_settings(DATASET).epochs)
 """The benchmark's student plan for CO2 (the reference's)."""
 
+IMITATION = {"scale_levels": 0, "period_weight": 0.0}
+"""The chosen recipe's objective: the plain MSE to the teacher's forecasts, no period term."""
+
 GLUE_RUNS = (
-    (0.0, 0.0, "mean", REFERENCE_PLAN),
-    (1.0, 0.0, "mean", REFERENCE_PLAN),
-    (4.0, 0.0, "mean", REFERENCE_PLAN),
-    (0.0, 0.0, "revin", REFERENCE_PLAN),
-    (1.0, 0.0, "revin", REFERENCE_PLAN),
-    (0.0, 0.0, "mean", LONG),
-    (1.0, 0.0, "mean", LONG),
+    (0.0, 0.0, "mean", REFERENCE_PLAN, {}),
+    (1.0, 0.0, "mean", REFERENCE_PLAN, {}),
+    (4.0, 0.0, "mean", REFERENCE_PLAN, {}),
+    (0.0, 0.0, "revin", REFERENCE_PLAN, {}),
+    (1.0, 0.0, "revin", REFERENCE_PLAN, {}),
+    (0.0, 0.0, "mean", LONG, {}),
+    (1.0, 0.0, "mean", LONG, {}),
+    (4.0, 0.0, "mean", LONG, IMITATION),
 )
-"""Part "glue": ``(alpha, beta, norm, plan)`` of the ``DistilledMLPModel`` runs."""
+"""Part "glue": ``(alpha, beta, norm, plan, other arguments)`` of the ``DistilledMLPModel``
+runs."""
 
 
-def _fit_darts_student(spec: StudentSpec, teacher, task: Task) -> Fitted:  # noqa: ANN001
-    """The benchmark's Darts student fit; a plan without halving keeps its learning rate.
-
-    The backend passes no scheduler for such a plan, and ``DistilledMLPModel`` then adds the
-    reference's halving by default; ``lr_scheduler_cls=None`` turns it off.
-    """
+def _fit_darts_student(spec: StudentSetup, teacher, task: Task, **extra: object) -> Fitted:  # noqa: ANN001
+    """The benchmark's Darts student fit (a plan without halving keeps its learning rate)."""
     from darts import TimeSeries
 
     from tsdistill_plugin.benchmark.backends.darts_backend import _training_kwargs
     from tsdistill_plugin.darts import DistilledMLPModel
 
-    constant = {} if spec.plan.halving else {"lr_scheduler_cls": None}
     model = DistilledMLPModel(
         input_chunk_length=task.lookback,
         output_chunk_length=task.horizon,
@@ -607,7 +607,7 @@ def _fit_darts_student(spec: StudentSpec, teacher, task: Task) -> Fitted:  # noq
         alpha=spec.alpha,
         beta=spec.beta,
         **_training_kwargs(spec.plan, task, ()),
-        **constant,
+        **extra,
     )
     train, val = (TimeSeries.from_dataframe(f) for f in (task.train_frame(), task.val_frame()))
     model.fit(train, val_series=val)
@@ -626,16 +626,17 @@ def part_glue(
     (only the runs whose name contains one of ``match``, when given)."""
 
     def rows() -> Iterator[tuple[str, dict[str, float]]]:
-        for alpha, beta, norm, plan in GLUE_RUNS:
+        for alpha, beta, norm, plan, extra in GLUE_RUNS:
             name = f"DistilledMLPModel alpha={alpha:g} beta={beta:g}, {norm}"
             name += ", long" if plan is LONG else ""
+            name += "".join(f", {key}={value:g}" for key, value in extra.items())
             if match is not None and not any(text in name for text in match):
                 continue
             runs = []
             for seed in seeds:
                 source = as_teacher(model) if alpha or beta else None
                 fitted = _fit_darts_student(
-                    StudentSpec(512, norm, alpha, beta, plan), source, task(dataset, seed)
+                    StudentSetup(512, norm, alpha, beta, plan), source, task(dataset, seed), **extra
                 )
                 forecast = predictor(fitted, HORIZON)
                 runs.append({**scores(forecast, windows, teacher), "epochs": fitted.epochs})

@@ -50,8 +50,8 @@ from .backends import get_backend
 from .backends.base import (
     Backend,
     Fitted,
-    Predictor,
-    StudentSpec,
+    Forecaster,
+    StudentSetup,
     Task,
     TimedTeacher,
     inference_parameters,
@@ -372,7 +372,7 @@ def _spectra(values: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _evaluate(
-    forecast: Predictor,
+    forecast: Forecaster,
     x: np.ndarray,
     y: np.ndarray,
     batch: int,
@@ -588,7 +588,7 @@ def _fit_teachers(
 
 def _fit_distilled(
     teachers: list[Fitted],
-    spec: StudentSpec,
+    spec: StudentSetup,
     pairs: list[weights.Pair],
     plain: Fitted,
     backend: Backend,
@@ -648,7 +648,7 @@ def _run_horizon(
     lookback: int,
     dataset: Dataset,
     teachers: list[TeacherConfig],
-    spec: StudentSpec,
+    spec: StudentSetup,
     pairs: list[weights.Pair],
     plans: dict[str, TrainingPlan],
     backend: Backend,
@@ -754,7 +754,7 @@ def run_benchmark(
     beta = default_beta if config.beta is None else config.beta
     pairs = weights.candidates(alpha, beta, (settings.alpha, settings.beta))
     hidden = config.hidden_size or settings.hidden_size
-    spec = StudentSpec(hidden, settings.norm, 0.0, 0.0, plans["distilled"])
+    spec = StudentSetup(hidden, settings.norm, 0.0, 0.0, plans["distilled"])
     device = lightning_device(config.device)
     runs = []
     for horizon in horizons:

@@ -42,7 +42,7 @@ from .reference import TeacherConfig, TrainingPlan
 
 logger = logging.getLogger(__name__)
 
-Predictor = Callable[[Tensor], Tensor]
+Forecaster = Callable[[Tensor], Tensor]
 """Maps windows ``[batch, lookback, channels]`` to forecasts ``[batch, horizon, channels]``."""
 
 
@@ -87,8 +87,8 @@ class Task:
 
 
 @dataclass(frozen=True)
-class StudentSpec:
-    """The student of one run.
+class StudentSetup:
+    """The student of one benchmark run (not the exported file's ``StudentSpec``).
 
     Attributes
     ----------
@@ -160,7 +160,7 @@ class Backend(Protocol):
 
     def fit_student(
         self,
-        spec: StudentSpec,
+        spec: StudentSetup,
         teacher: Teacher | None,
         task: Task,
         callbacks: Sequence[Callback] = (),
@@ -175,7 +175,7 @@ class Backend(Protocol):
         ...
 
 
-def predictor(fitted: Fitted, horizon: int) -> Predictor:
+def predictor(fitted: Fitted, horizon: int) -> Forecaster:
     """Forecast ``horizon`` steps from windows ``[batch, lookback, channels]`` with a model.
 
     The fitted model of either library runs through its teacher adapter: the library's network

@@ -28,7 +28,7 @@ from tsdistill_plugin.core.schedule import halving_lr_factor
 from tsdistill_plugin.core.teacher import FeatureLayer, FeatureLayout, Teacher
 from tsdistill_plugin.darts import DistilledMLPModel
 
-from .base import Fitted, RestoreBestEpoch, Stopwatch, StudentSpec, Task
+from .base import Fitted, RestoreBestEpoch, Stopwatch, StudentSetup, Task
 from .library_predict import darts_predict
 from .reference import (
     TeacherConfig,
@@ -173,7 +173,7 @@ class DartsBackend:
 
     def fit_student(
         self,
-        spec: StudentSpec,
+        spec: StudentSetup,
         teacher: Teacher | None,
         task: Task,
         callbacks: Sequence[Callback] = (),

@@ -33,7 +33,7 @@ from tsdistill_plugin.core.teacher import Teacher
 from tsdistill_plugin.neuralforecast import DistilledMLPMultivariate
 from tsdistill_plugin.neuralforecast.teacher import frames_to_long
 
-from .base import Fitted, RestoreBestEpoch, Stopwatch, StudentSpec, Task
+from .base import Fitted, RestoreBestEpoch, Stopwatch, StudentSetup, Task
 from .library_predict import neuralforecast_predict
 from .reference import (
     TeacherConfig,
@@ -177,7 +177,7 @@ class NeuralForecastBackend:
 
     def fit_student(
         self,
-        spec: StudentSpec,
+        spec: StudentSetup,
         teacher: Teacher | None,
         task: Task,
         callbacks: Sequence[Callback] = (),
