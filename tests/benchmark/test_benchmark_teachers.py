@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,18 @@ import torch
 
 from tsdistill_plugin.benchmark import load_dataset
 from tsdistill_plugin.benchmark.backends import get_backend
-from tsdistill_plugin.benchmark.backends.base import Fitted, TimedTeacher
-from tsdistill_plugin.benchmark.backends.reference import TeacherConfig
+from tsdistill_plugin.benchmark.backends.base import Fitted, StudentSetup, TimedTeacher
+from tsdistill_plugin.benchmark.backends.reference import TeacherConfig, TrainingPlan
 from tsdistill_plugin.benchmark.cli import config_from
 from tsdistill_plugin.benchmark.experiment import _truth_spectra
 from tsdistill_plugin.benchmark.progress import Progress
-from tsdistill_plugin.benchmark.weights import candidates, search
+from tsdistill_plugin.benchmark.weights import (
+    IMITATION,
+    IMITATION_PLAN,
+    Setting,
+    candidates,
+    search,
+)
 from tsdistill_plugin.cli import build_parser, main
 from tsdistill_plugin.core import TeacherEnsemble, TorchTeacher
 from tsdistill_plugin.core.teacher import AdaptiveTeacher, FittableTeacher
@@ -102,19 +109,29 @@ def test_a_foundation_context_shorter_than_the_lookback(
 
 
 def test_candidates_start_with_no_distillation_and_hold_the_reference() -> None:
-    assert candidates("auto", "auto", (1.0, 1.0)) == [(0, 0), (0.1, 0.1), (0.5, 0.5), (1, 1)]
-    assert candidates("auto", "auto", (2.0, 2.0))[-1] == (2.0, 2.0)  # ETTh1's
-    assert candidates("auto", 0.5, (1.0, 0.5)) == [
-        (0, 0), (0, 0.5), (0.1, 0.5), (0.5, 0.5), (1, 0.5),
+    imitation = [(0, 0, IMITATION), (4, 0, IMITATION)]
+    assert candidates("auto", "auto", (1.0, 1.0)) == [
+        (0, 0, "reference"), (0.1, 0.1, "reference"), (1, 1, "reference"), *imitation,
     ]  # fmt: skip
-    assert candidates(0.2, "auto", (1.0, 0.1)) == [
-        (0, 0),
-        (0.2, 0),
-        (0.2, 0.1),
-        (0.2, 0.5),
-        (0.2, 1),
-    ]
-    assert candidates(0.2, 0.3, (1.0, 1.0)) == [(0.2, 0.3)]
+    assert candidates("auto", "auto", (2.0, 2.0))[3] == (2.0, 2.0, "reference")  # ETTh1's
+    assert [s[:2] for s in candidates("auto", 0.5, (1.0, 0.5))] == [
+        (0, 0), (0, 0.5), (0.1, 0.5), (1, 0.5),
+    ]  # fmt: skip
+    assert [s[:2] for s in candidates(0.2, "auto", (1.0, 0.1))] == [
+        (0, 0), (0.2, 0), (0.2, 0.1), (0.2, 1),
+    ]  # fmt: skip
+    assert candidates(0.2, 0.3, (1.0, 1.0)) == [(0.2, 0.3, "reference")]
+
+
+def test_the_imitation_recipe_is_its_objective_and_plan_and_the_reference_keeps_the_spec() -> None:
+    spec = StudentSetup(64, "mean", 0.0, 0.0, TrainingPlan(lr=0.01, epochs=100))
+    assert Setting(1.0, 0.5).student(spec) == replace(spec, alpha=1.0, beta=0.5)
+    student = Setting(4.0, 0.0, IMITATION).student(spec, epochs=7)
+    assert (student.alpha, student.beta, student.scale_levels, student.period_weight) == (
+        4.0, 0.0, 0, 0.0,
+    )  # fmt: skip
+    assert student.plan == replace(IMITATION_PLAN, epochs=7) and not student.plan.halving
+    assert (student.hidden_size, student.norm) == (64, "mean")
 
 
 def _fitted(name: str, seconds: float = 1.0) -> Fitted:
@@ -125,12 +142,12 @@ def test_search_keeps_the_lowest_validation_mse_and_reuses_the_plain_student() -
     scores = {"plain": 0.5, "0.1": 0.4, "0.5": 0.4, "1": 0.6}
     fitted = []
 
-    def fit(alpha: float, beta: float) -> Fitted:
-        fitted.append((alpha, beta))
-        return _fitted(f"{alpha:g}")
+    def fit(setting: Setting) -> Fitted:
+        fitted.append(setting[:2])
+        return _fitted(f"{setting.alpha:g}")
 
     chosen, best, tried = search(
-        [(0.0, 0.0), (0.1, 0.1), (0.5, 0.5), (1.0, 1.0)],
+        [Setting(0.0, 0.0), Setting(0.1, 0.1), Setting(0.5, 0.5), Setting(1.0, 1.0)],
         _fitted("plain"),
         fit,
         lambda f: scores[f.model],
@@ -143,7 +160,10 @@ def test_search_keeps_the_lowest_validation_mse_and_reuses_the_plain_student() -
 
 def test_search_keeps_no_distillation_when_nothing_beats_it() -> None:
     chosen, best, _ = search(
-        [(0.0, 0.0), (1.0, 1.0)], _fitted("plain"), lambda a, b: _fitted("1"), lambda f: 0.3
+        [Setting(0.0, 0.0), Setting(1.0, 1.0)],
+        _fitted("plain"),
+        lambda s: _fitted("1"),
+        lambda f: 0.3,
     )
     assert chosen.model == "plain" and (best.alpha, best.beta) == (0.0, 0.0)
 
@@ -218,9 +238,13 @@ def test_auto_weights_are_chosen_on_validation_with_one_cache_fill(
         result = _run([*args, "--alpha", "auto", "--beta", "auto"], tmp_path)
     (weights,) = result["weights"]
     tried = weights["candidates"]
-    assert [(c["alpha"], c["beta"]) for c in tried] == [(0, 0), (0.1, 0.1), (0.5, 0.5), (1, 1)]
+    assert [(c["alpha"], c["beta"], c["recipe"]) for c in tried] == [
+        (0, 0, "reference"), (0.1, 0.1, "reference"), (1, 1, "reference"),
+        (0, 0, IMITATION), (4, 0, IMITATION),
+    ]  # fmt: skip
     best = min(tried, key=lambda c: c["val_mse"])
-    assert (weights["alpha"], weights["beta"]) == (best["alpha"], best["beta"])
+    chosen = (weights["alpha"], weights["beta"], weights["recipe"])
+    assert chosen == (best["alpha"], best["beta"], best["recipe"])
     rows = {row["role"]: row for row in result["results"]}
     # the chosen student is the one measured, and (0, 0) is the plain MLP, not refitted
     assert rows["distilled"]["val_mse"] == pytest.approx(best["val_mse"], rel=1e-9)
@@ -235,7 +259,8 @@ def test_auto_weights_are_chosen_on_validation_with_one_cache_fill(
     assert 0 < 5 * tried[2]["cache_seconds"] < tried[1]["cache_seconds"]
     report = (tmp_path / "report.md").read_text()
     assert "## Distillation weights" in report
-    assert f"alpha {best['alpha']:g}, beta {best['beta']:g} chosen" in report
+    recipe = "" if best["recipe"] == "reference" else f" ({best['recipe']} recipe)"
+    assert f"alpha {best['alpha']:g}, beta {best['beta']:g}{recipe} chosen" in report
     assert "| chosen |" in report
 
 

@@ -147,10 +147,11 @@ class HorizonRun:
         Forecast length.
     results
         One :class:`ModelResult` per model.
-    alpha, beta
-        The distilled student's weights (chosen on validation for ``auto``).
+    alpha, beta, recipe
+        The distilled student's weights and how it was trained (chosen on validation for
+        ``auto``; see :mod:`~tsdistill_plugin.benchmark.weights`).
     candidates
-        Every weight pair tried on validation (:class:`.weights.Candidate`), when a weight was
+        Every setting tried on validation (:class:`.weights.Candidate`), when a weight was
         ``auto``; empty when both were given.
     teacher_weights
         With several teachers, the weight of each one's forecast in the student's target (in
@@ -172,6 +173,7 @@ class HorizonRun:
     results: list[ModelResult] = field(default_factory=list)
     alpha: float = float("nan")
     beta: float = float("nan")
+    recipe: str = "reference"
     candidates: list[weights.Candidate] = field(default_factory=list)
     teacher_weights: list[float] | None = None
     examples: dict[str, np.ndarray] = field(default_factory=dict)
@@ -278,6 +280,7 @@ class BenchmarkResult:
                     "horizon": run.horizon,
                     "alpha": run.alpha,
                     "beta": run.beta,
+                    "recipe": run.recipe,
                     "candidates": [asdict(c) for c in run.candidates],
                     "teacher_weights": run.teacher_weights,
                 }
@@ -589,13 +592,13 @@ def _fit_teachers(
 def _fit_distilled(
     teachers: list[Fitted],
     spec: StudentSetup,
-    pairs: list[weights.Pair],
+    settings: list[weights.Setting],
     plain: Fitted,
     backend: Backend,
     horizon: _Horizon,
     run: HorizonRun,
 ) -> Fitted:
-    """The distilled student: fitted with the given weights, or the best of ``pairs``.
+    """The distilled student: fitted with the given setting, or the best of ``settings``.
 
     The best is the one with the lowest validation MSE. Every fit learns from the same teacher
     object (all the fitted teachers at once), so the library fills its teacher cache once for
@@ -612,34 +615,32 @@ def _fit_distilled(
     )
     timed = TimedTeacher(source, horizon.progress, task.n_train_windows())
 
-    def fit(alpha: float, beta: float) -> Fitted:
+    def fit(setting: weights.Setting) -> Fitted:
         label = ROLE_NAMES["distilled"]
-        if len(pairs) > 1:
-            label += f" (alpha {alpha:g}, beta {beta:g})"
+        if len(settings) > 1:
+            label += f" {setting}"
+        student = setting.student(spec, config.epochs)
         before = timed.seconds
-        train = functools.partial(
-            backend.fit_student, replace(spec, alpha=alpha, beta=beta), timed, task
-        )
-        fitted, _ = horizon.fit(label, spec.plan, train)
+        train = functools.partial(backend.fit_student, student, timed, task)
+        fitted, _ = horizon.fit(label, student.plan, train)
         fitted.cache_seconds = timed.seconds - before
         return fitted
 
     def validation_mse(fitted: Fitted) -> float:
         return horizon.validation_mse(fitted, horizon.device)
 
-    student, best, candidates = weights.search(pairs, plain, fit, validation_mse)
-    run.alpha, run.beta = best.alpha, best.beta
+    student, best, candidates = weights.search(settings, plain, fit, validation_mse)
+    run.alpha, run.beta, run.recipe = best.setting
     if isinstance(source, TeacherEnsemble) and source.weights is not None:
         run.teacher_weights = source.weights.tolist()
-    if len(pairs) == 1:
+    if len(settings) == 1:
         return student
     run.candidates = candidates
     horizon.progress.stage(
-        f"H={task.horizon} {ROLE_NAMES['distilled']}: alpha {best.alpha:g}, beta {best.beta:g} "
-        f"chosen on validation (MSE {best.val_mse:.4f}; no distillation: "
-        f"{candidates[0].val_mse:.4f})"
+        f"H={task.horizon} {ROLE_NAMES['distilled']}: {best.setting} chosen on validation "
+        f"(MSE {best.val_mse:.4f}; no distillation: {candidates[0].val_mse:.4f})"
     )
-    search_seconds = sum(c.train_seconds for c in candidates if c.distils)
+    search_seconds = sum(c.train_seconds for c in candidates[1:])  # [0]: the plain MLP
     return replace(student, train_seconds=search_seconds, cache_seconds=timed.seconds)
 
 
@@ -649,7 +650,7 @@ def _run_horizon(
     dataset: Dataset,
     teachers: list[TeacherConfig],
     spec: StudentSetup,
-    pairs: list[weights.Pair],
+    settings: list[weights.Setting],
     plans: dict[str, TrainingPlan],
     backend: Backend,
     device: torch.device,
@@ -675,7 +676,7 @@ def _run_horizon(
     fits["mlp"], device = horizon.fit(ROLE_NAMES["mlp"], spec.plan, plain)
     horizon.measure(run, "mlp", fits["mlp"], device)
     fits["distilled"] = _fit_distilled(
-        list(teacher_fits.values()), spec, pairs, fits["mlp"], backend, horizon, run
+        list(teacher_fits.values()), spec, settings, fits["mlp"], backend, horizon, run
     )
     horizon.measure(run, "distilled", fits["distilled"], device)
     dlinear = functools.partial(backend.fit_dlinear, plans["dlinear"], task)
@@ -752,14 +753,14 @@ def run_benchmark(
     default_alpha, default_beta = default_weights(dataset.name)
     alpha = default_alpha if config.alpha is None else config.alpha
     beta = default_beta if config.beta is None else config.beta
-    pairs = weights.candidates(alpha, beta, (settings.alpha, settings.beta))
+    candidates = weights.candidates(alpha, beta, (settings.alpha, settings.beta))
     hidden = config.hidden_size or settings.hidden_size
     spec = StudentSetup(hidden, settings.norm, 0.0, 0.0, plans["distilled"])
     device = lightning_device(config.device)
     runs = []
     for horizon in horizons:
         run, device = _run_horizon(
-            horizon, lookback, dataset, teachers, spec, pairs, plans, backend, device, config,
+            horizon, lookback, dataset, teachers, spec, candidates, plans, backend, device, config,
             progress,
         )  # fmt: skip
         runs.append(run)

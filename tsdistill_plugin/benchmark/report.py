@@ -173,8 +173,9 @@ def _threads(config: BenchmarkConfig) -> str:
     return f"{config.threads} thread{'s' if config.threads > 1 else ''}"
 
 
-def _pair(alpha: float, beta: float) -> str:
-    return f"alpha {alpha:g}, beta {beta:g}"
+def _setting(run: HorizonRun) -> str:
+    recipe = "" if run.recipe == "reference" else f" ({run.recipe} recipe)"
+    return f"alpha {run.alpha:g}, beta {run.beta:g}{recipe}"
 
 
 def weight_lines(result: BenchmarkResult) -> list[str]:
@@ -186,13 +187,13 @@ def weight_lines(result: BenchmarkResult) -> list[str]:
     names = ", ".join(result.config.teacher)
     for run in result.runs:
         if run.candidates:
-            tried = "; ".join(f"({c.alpha:g}, {c.beta:g}) {c.val_mse:.4f}" for c in run.candidates)
+            tried = "; ".join(f"{c.setting} {c.val_mse:.4f}" for c in run.candidates)
             lines.append(
-                f"H={run.horizon}: {_pair(run.alpha, run.beta)} chosen: the lowest validation "
-                f"MSE of the candidates (alpha, beta) {tried}; (0, 0) is no distillation."
+                f"H={run.horizon}: {_setting(run)} chosen: the lowest validation MSE of the "
+                f"candidates (alpha, beta) {tried}; (0, 0) is no distillation."
             )
         else:
-            lines.append(f"H={run.horizon}: {_pair(run.alpha, run.beta)} (given).")
+            lines.append(f"H={run.horizon}: {_setting(run)} (given).")
         if run.teacher_weights is not None and len(result.config.teacher) > 1:
             shares = ", ".join(f"{w:.3f}" for w in run.teacher_weights)
             lines.append(
@@ -287,15 +288,16 @@ def _candidate_table(run: HorizonRun) -> list[str]:
         [
             f"{c.alpha:g}",
             f"{c.beta:g}",
+            c.recipe,
             f"{c.val_mse:.4f}",
             "" if c.epochs is None else str(c.epochs),
             f"{c.train_seconds:.1f}",
             f"{c.cache_seconds:.1f}" if c.distils else "",
-            "chosen" if (c.alpha, c.beta) == (run.alpha, run.beta) else "",
+            "chosen" if c.setting == (run.alpha, run.beta, run.recipe) else "",
         ]
         for c in run.candidates
     ]
-    header = ["alpha", "beta", "val MSE", "epochs", "train s", "cache s", ""]
+    header = ["alpha", "beta", "recipe", "val MSE", "epochs", "train s", "cache s", ""]
     return _markdown_table(header, rows)
 
 

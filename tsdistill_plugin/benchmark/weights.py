@@ -1,10 +1,12 @@
 """Distillation weights chosen on the validation split: ``--alpha auto`` / ``--beta auto``.
 
-The candidates are a small grid of ``(alpha, beta)`` pairs (:func:`candidates`) that always
-holds ``(0, 0)``, the student without distillation (the plain MLP, fitted anyway), and the
-reference's values. Every other candidate is a distilled student fitted on the training split
-like any other, and each is scored by its MSE over every validation window; the lowest wins, the
-earliest on a tie (:func:`search`). The test split is never looked at, and the chosen student is
+The candidates (:func:`candidates`) are a small grid of ``(alpha, beta)`` pairs trained as the
+reference trains its student, which always holds ``(0, 0)``, the student without distillation
+(the plain MLP, fitted anyway), and the reference's values; and, with both weights ``auto``, the
+:data:`IMITATION` recipe at a few weights, the plain student trained by its plan among them.
+Every other candidate is a student fitted on the training split like any other, and each is
+scored by its MSE over every validation window; the lowest wins, the earliest on a tie
+(:func:`search`). The test split is never looked at, and the chosen student is
 never worse on validation than the plain MLP. The candidates share one teacher object, so the
 library computes the teacher's outputs for the training windows once, for the first of them,
 and reuses them for the others (it keeps the last training run's teacher outputs for the next
@@ -15,20 +17,63 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from .backends.base import Fitted
-from .backends.reference import AUTO
+from .backends.base import Fitted, StudentSetup
+from .backends.reference import AUTO, TrainingPlan
 
 logger = logging.getLogger(__name__)
 
-GRID: tuple[float, ...] = (0.0, 0.1, 0.5, 1.0)
+GRID: tuple[float, ...] = (0.0, 0.1, 1.0)
 """Values an ``auto`` weight takes (with the reference's value for the data set). Both weights
 ``auto`` take them together (``alpha = beta``): a grid of a few pairs keeps the search to a few
 student fits."""
 
-Pair = tuple[float, float]
+IMITATION = "imitation"
+"""The recipe that transfers a strong teacher (``docs/teachers.md``, CO2 with TiDE): the
+multi-scale term without pooling (``scale_levels=0``: the plain MSE to the teacher's
+forecasts), no period term (``period_weight=0``), trained by :data:`IMITATION_PLAN`. The
+reference's own plan stops the student after a few epochs of a halving learning rate, before
+the teacher can teach it."""
+
+IMITATION_PLAN = TrainingPlan(lr=1e-3, epochs=60, patience=20, halving=False)
+"""The :data:`IMITATION` recipe's plan: Adam at 1e-3 without halving for at most 60 epochs,
+stopped after 20 without a better validation MSE, the best epoch kept."""
+
+IMITATION_ALPHAS: tuple[float, ...] = (0.0, 4.0)
+"""Teacher weights of the :data:`IMITATION` candidates (``beta = 0``). 0 is the plain student
+trained by the recipe's plan: it tells the teacher's share from the plan's. 4 was chosen on
+CO2's validation split among 1 and 4 (``docs/teachers.md``); each candidate is a fit of up to
+60 epochs, so the grid is kept to these two."""
+
+RECIPES: tuple[str, ...] = ("reference", IMITATION)
+"""How a candidate is trained: as the reference trains its student, or by :data:`IMITATION`."""
+
+
+class Setting(NamedTuple):
+    """One candidate of the search: its weights and its recipe (one of :data:`RECIPES`)."""
+
+    alpha: float
+    beta: float
+    recipe: str = "reference"
+
+    def student(self, spec: StudentSetup, epochs: int | None = None) -> StudentSetup:
+        """``spec`` with this setting's weights, objective and plan (capped at ``epochs``)."""
+        if self.recipe == IMITATION:
+            return replace(
+                spec,
+                alpha=self.alpha,
+                beta=self.beta,
+                scale_levels=0,
+                period_weight=0.0,
+                plan=IMITATION_PLAN.capped(epochs),
+            )
+        return replace(spec, alpha=self.alpha, beta=self.beta)
+
+    def __str__(self) -> str:
+        recipe = "" if self.recipe == "reference" else f", {self.recipe}"
+        return f"({self.alpha:g}, {self.beta:g}{recipe})"
 
 
 @dataclass(frozen=True)
@@ -39,6 +84,8 @@ class Candidate:
     ----------
     alpha, beta
         The weights.
+    recipe
+        How it was trained (one of :data:`RECIPES`).
     val_mse
         The student's MSE over every validation window and channel (standardized scale).
     train_seconds
@@ -52,10 +99,16 @@ class Candidate:
 
     alpha: float
     beta: float
+    recipe: str
     val_mse: float
     train_seconds: float
     cache_seconds: float
     epochs: int | None
+
+    @property
+    def setting(self) -> Setting:
+        """Its weights and recipe."""
+        return Setting(self.alpha, self.beta, self.recipe)
 
     @property
     def distils(self) -> bool:
@@ -63,8 +116,10 @@ class Candidate:
         return self.alpha > 0 or self.beta > 0
 
 
-def candidates(alpha: float | str, beta: float | str, reference: Pair) -> list[Pair]:
-    """The ``(alpha, beta)`` pairs to try, ``(0, 0)`` first, without repeats.
+def candidates(
+    alpha: float | str, beta: float | str, reference: tuple[float, float]
+) -> list[Setting]:
+    """The settings to try, the plain student ``(0, 0)`` first, without repeats.
 
     Parameters
     ----------
@@ -75,20 +130,29 @@ def candidates(alpha: float | str, beta: float | str, reference: Pair) -> list[P
 
     Returns
     -------
-    list[tuple[float, float]]
-        With both weights ``auto``: ``(v, v)`` for ``v`` in :data:`GRID`, and ``reference``;
+    list[Setting]
+        With both weights ``auto``: ``(v, v)`` for ``v`` in :data:`GRID` and ``reference``,
+        then ``(a, 0)`` by the :data:`IMITATION` recipe for ``a`` in :data:`IMITATION_ALPHAS`;
         with one: that weight over :data:`GRID` and its reference value, the other as given,
         after ``(0, 0)``; with none: the given pair alone.
+
+    Examples
+    --------
+    >>> from tsdistill_plugin.benchmark.weights import candidates
+    >>> [str(s) for s in candidates("auto", "auto", (1.0, 1.0))]
+    ['(0, 0)', '(0.1, 0.1)', '(1, 1)', '(0, 0, imitation)', '(4, 0, imitation)']
     """
     if alpha != AUTO and beta != AUTO:
-        return [(float(alpha), float(beta))]
+        return [Setting(float(alpha), float(beta))]
     if alpha == AUTO and beta == AUTO:
         pairs = [(v, v) for v in GRID] + [reference]
+        imitation = [Setting(a, 0.0, IMITATION) for a in IMITATION_ALPHAS]
     elif alpha == AUTO:
-        pairs = [(v, float(beta)) for v in (*GRID, reference[0])]
+        pairs, imitation = [(v, float(beta)) for v in (*GRID, reference[0])], []
     else:
-        pairs = [(float(alpha), v) for v in (*GRID, reference[1])]
-    return list(dict.fromkeys([(0.0, 0.0), *pairs]))
+        pairs, imitation = [(float(alpha), v) for v in (*GRID, reference[1])], []
+    settings = [Setting(0.0, 0.0), *(Setting(*pair) for pair in pairs), *imitation]
+    return list(dict.fromkeys(settings))
 
 
 class Search(NamedTuple):
@@ -110,22 +174,23 @@ class Search(NamedTuple):
 
 
 def search(
-    pairs: list[Pair],
+    settings: list[Setting],
     plain: Fitted,
-    fit: Callable[[float, float], Fitted],
+    fit: Callable[[Setting], Fitted],
     validation_mse: Callable[[Fitted], float],
 ) -> Search:
-    """Fit a student per pair, score each on the validation split, keep the best.
+    """Fit a student per setting, score each on the validation split, keep the best.
 
     Parameters
     ----------
-    pairs
+    settings
         The candidates (:func:`candidates`).
     plain
-        The student fitted without distillation: the ``(0, 0)`` candidate, not refitted.
+        The student fitted without distillation by the reference's plan: the ``(0, 0)``
+        candidate, not refitted.
     fit
-        Fits the distilled student with weights ``(alpha, beta)``; its ``cache_seconds`` is the
-        time its fit spent computing teacher outputs.
+        Fits the student of a setting; its ``cache_seconds`` is the time its fit spent
+        computing teacher outputs.
     validation_mse
         A fitted student's MSE over every validation window.
 
@@ -136,17 +201,16 @@ def search(
     """
     fitted: list[Fitted] = []
     tried: list[Candidate] = []
-    for alpha, beta in pairs:
-        student = plain if alpha == beta == 0 else fit(alpha, beta)
+    for setting in settings:
+        student = plain if setting == Setting(0.0, 0.0) else fit(setting)
         candidate = Candidate(
-            alpha,
-            beta,
+            *setting,
             validation_mse(student),
             student.train_seconds,
             student.cache_seconds or 0.0,
             student.epochs,
         )
-        logger.info("alpha %g, beta %g: validation MSE %.5f", alpha, beta, candidate.val_mse)
+        logger.info("%s: validation MSE %.5f", setting, candidate.val_mse)
         fitted.append(student)
         tried.append(candidate)
     best = min(range(len(tried)), key=lambda i: tried[i].val_mse)  # the earliest of equals

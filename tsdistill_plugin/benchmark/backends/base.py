@@ -98,6 +98,9 @@ class StudentSetup:
         Distillation weights (unused without a teacher).
     plan
         Training plan.
+    scale_levels, period_weight
+        The students' arguments of the same names (``None``: the reference's pyramid; 1: the
+        reference's period terms).
     """
 
     hidden_size: int
@@ -105,6 +108,8 @@ class StudentSetup:
     alpha: float
     beta: float
     plan: TrainingPlan
+    scale_levels: int | None = None
+    period_weight: float = 1.0
 
 
 @dataclass

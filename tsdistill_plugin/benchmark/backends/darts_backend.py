@@ -187,6 +187,8 @@ class DartsBackend:
             norm=spec.norm,
             alpha=spec.alpha,
             beta=spec.beta,
+            scale_levels=spec.scale_levels,
+            period_weight=spec.period_weight,
             **_training_kwargs(spec.plan, task, callbacks),
         )
         return self._fit_timed(model, task)

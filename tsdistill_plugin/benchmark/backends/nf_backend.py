@@ -190,6 +190,8 @@ class NeuralForecastBackend:
             "norm": spec.norm,
             "alpha": spec.alpha,
             "beta": spec.beta,
+            "scale_levels": spec.scale_levels,
+            "period_weight": spec.period_weight,
         }
         model = self._build(DistilledMLPMultivariate, arguments, spec.plan, task, callbacks)
         return self._fit_timed(model, task)
