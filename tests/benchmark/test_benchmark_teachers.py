@@ -259,8 +259,7 @@ def test_auto_weights_are_chosen_on_validation_with_one_cache_fill(
     assert 0 < 5 * tried[2]["cache_seconds"] < tried[1]["cache_seconds"]
     report = (tmp_path / "report.md").read_text()
     assert "## Distillation weights" in report
-    recipe = "" if best["recipe"] == "reference" else f" ({best['recipe']} recipe)"
-    assert f"alpha {best['alpha']:g}, beta {best['beta']:g}{recipe} chosen" in report
+    assert f"{Setting(best['alpha'], best['beta'], best['recipe']).label} chosen" in report
     assert "| chosen |" in report
 
 

@@ -618,7 +618,7 @@ def _fit_distilled(
     def fit(setting: weights.Setting) -> Fitted:
         label = ROLE_NAMES["distilled"]
         if len(settings) > 1:
-            label += f" {setting}"
+            label += f" ({setting.label})"
         student = setting.student(spec, config.epochs)
         before = timed.seconds
         train = functools.partial(backend.fit_student, student, timed, task)
@@ -637,7 +637,7 @@ def _fit_distilled(
         return student
     run.candidates = candidates
     horizon.progress.stage(
-        f"H={task.horizon} {ROLE_NAMES['distilled']}: {best.setting} chosen on validation "
+        f"H={task.horizon} {ROLE_NAMES['distilled']}: {best.setting.label} chosen on validation "
         f"(MSE {best.val_mse:.4f}; no distillation: {candidates[0].val_mse:.4f})"
     )
     search_seconds = sum(c.train_seconds for c in candidates[1:])  # [0]: the plain MLP

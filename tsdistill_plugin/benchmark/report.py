@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from . import weights
 from .backends.reference import AUTO, TeacherConfig
 from .config import BenchmarkConfig
 from .experiment import ROLES, BenchmarkResult, HorizonRun, ModelResult
@@ -174,8 +175,7 @@ def _threads(config: BenchmarkConfig) -> str:
 
 
 def _setting(run: HorizonRun) -> str:
-    recipe = "" if run.recipe == "reference" else f" ({run.recipe} recipe)"
-    return f"alpha {run.alpha:g}, beta {run.beta:g}{recipe}"
+    return weights.Setting(run.alpha, run.beta, run.recipe).label
 
 
 def weight_lines(result: BenchmarkResult) -> list[str]:

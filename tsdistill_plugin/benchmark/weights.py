@@ -71,6 +71,12 @@ class Setting(NamedTuple):
             )
         return replace(spec, alpha=self.alpha, beta=self.beta)
 
+    @property
+    def label(self) -> str:
+        """How the progress lines and the report name it: ``alpha 4, beta 0, imitation``."""
+        recipe = "" if self.recipe == "reference" else f", {self.recipe}"
+        return f"alpha {self.alpha:g}, beta {self.beta:g}{recipe}"
+
     def __str__(self) -> str:
         recipe = "" if self.recipe == "reference" else f", {self.recipe}"
         return f"({self.alpha:g}, {self.beta:g}{recipe})"
