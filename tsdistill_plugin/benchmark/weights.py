@@ -3,8 +3,8 @@
 The candidates (:func:`candidates`) are a small grid of ``(alpha, beta)`` pairs trained as the
 reference trains its student, which always holds ``(0, 0)``, the student without distillation
 (the plain MLP, fitted anyway), and the reference's values; and, with both weights ``auto``, the
-:data:`IMITATION` recipe at a few weights, the plain student trained by its plan among them.
-Every other candidate is a student fitted on the training split like any other, and each is
+:data:`IMITATION` recipe at :data:`IMITATION_ALPHAS`, the plain student trained by its plan
+among them. Every other candidate is a student fitted on the training split like any other, and each is
 scored by its MSE over every validation window; the lowest wins, the earliest on a tie
 (:func:`search`). The test split is never looked at, and the chosen student is
 never worse on validation than the plain MLP. The candidates share one teacher object, so the
