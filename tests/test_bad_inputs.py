@@ -560,25 +560,60 @@ def darts_validation_series_too_short(g: Given) -> None:
     darts_student().fit(series, val_series=series[:20])
 
 
+def three_series(given: Given, columns: list[str] | None = None) -> TimeSeries:
+    """Three ETTh1 load channels (the covariates of OT), handed in."""
+    frame = given.fixture("three")
+    return given(TimeSeries.from_dataframe(frame[columns or ["HUFL", "MUFL"]]))
+
+
 @row(
     ValueError,
-    "does not use covariates, but past_covariates was given",
-    "fit on the target series only",
+    r"past_covariates holds 2 series but there are 1 target series",
+    "pass one covariate series per target series",
     "tsdistill_plugin.darts.model",
 )
-def darts_covariates(g: Given) -> None:
+def darts_covariates_count(g: Given) -> None:
+    series, covariates = ot_series(g), three_series(g)
+    darts_student().fit(series, past_covariates=[covariates, covariates])
+
+
+@row(
+    ValueError,
+    r"past_covariates\[0\] contains NaN or infinite values",
+    "Fill them first",
+    "tsdistill_plugin.darts.model",
+)
+def darts_covariates_nan(g: Given) -> None:
     series = ot_series(g)
-    darts_student().fit(series, past_covariates=series)
+    frame = g.fixture("three")[["HUFL"]].copy()
+    frame.iloc[5, 0] = np.nan
+    darts_student().fit(series, past_covariates=g(TimeSeries.from_dataframe(frame)))
 
 
 @row(
     ValueError,
-    "add_encoders is not supported",
-    "remove it",
-    "tsdistill_plugin.darts.model",
+    "teacher LinearRegressionModel was fitted with future_covariates, but the student's fit got",
+    "pass the teacher's future_covariates to the student's fit",
+    "tsdistill_plugin.darts.teacher",
 )
-def darts_encoders(g: Given) -> None:
-    darts_student(add_encoders={"position": {"past": ["relative"]}})
+def darts_covariate_teacher_without_covariates(g: Given) -> None:
+    series, future = ot_series(g), three_series(g, ["HUFL"])
+    teacher = LinearRegressionModel(lags=L, lags_future_covariates=(0, H), output_chunk_length=H)
+    teacher.fit(series, future_covariates=future)
+    darts_student(teacher=g(teacher)).fit(series)
+
+
+@row(
+    ValueError,
+    "teacher LinearRegressionModel gives no forecast for the training window",
+    "give the student a longer input_chunk_length, or covariates that start earlier",
+    "tsdistill_plugin.darts._windows",
+)
+def darts_covariate_teacher_needs_more_history(g: Given) -> None:
+    series, past = ot_series(g), three_series(g, ["HUFL"])
+    teacher = LinearRegressionModel(lags=L, lags_past_covariates=2 * L, output_chunk_length=H)
+    teacher.fit(series, past_covariates=past)
+    darts_student(teacher=g(teacher)).fit(series, past_covariates=past)
 
 
 @row(

@@ -185,8 +185,13 @@ class FoundationForecaster:
                 horizon,
             )
 
-    def fit(self, series: list[TimeSeries], val_series: list[TimeSeries] | None) -> None:
+    def fit(
+        self, series: list[TimeSeries], val_series: list[TimeSeries] | None, **covariates: object
+    ) -> None:
         """Set the model up on the student's series with Darts' ``fit``.
+
+        The student's covariates are not passed on: the foundation teacher reads the target
+        windows only.
 
         Zero-shot (``enable_finetuning`` off, the default) this trains nothing: Darts loads the
         checkpoint and records the series' components. With fine-tuning on, Darts fine-tunes
