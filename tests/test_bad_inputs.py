@@ -1083,6 +1083,20 @@ def export_an_unfitted_student(g: Given) -> None:
 
 
 @row(
+    ValueError,
+    r"this student reads covariates \(past, future, static: \(2, 0, 0\)\)",
+    "serve it with its library's predict, or export a student trained without covariates",
+    "tsdistill_plugin.export.folding",
+)
+def export_a_covariate_student(g: Given) -> None:
+    from tsdistill_plugin.export import to_onnx
+
+    series, past = ot_series(g), three_series(g)
+    model = darts_student().fit(series, past_covariates=past)
+    to_onnx(model, g.fixture("tmp_path") / "student.onnx")
+
+
+@row(
     TypeError,
     "expected a NeuralForecast DistilledMLP or DistilledMLPMultivariate .*, got NLinear",
     "or a NeuralForecast holding one",

@@ -237,3 +237,11 @@ def test_without_covariates_the_checkpoint_is_as_before(target):
     assert model.model.student.covariates is None
     keys = {key.removeprefix("student.") for key in model.model.state_dict()}
     assert not any(key.startswith("covariates") for key in keys)
+
+
+def test_an_unfitted_teacher_is_fitted_with_the_students_covariates(target, loads):
+    teacher = TiDEModel(L, H, hidden_size=8, decoder_output_dim=2, **small())
+    model = student(teacher=teacher, beta=0.0, n_epochs=1)
+    model.fit(target, past_covariates=loads, max_samples_per_ts=32)
+    assert teacher.uses_past_covariates and model.teacher.uses_covariates
+    assert len(teacher.predict(H, series=target, past_covariates=loads)) == H

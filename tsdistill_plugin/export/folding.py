@@ -107,7 +107,19 @@ def fold(student: DMLP) -> FoldedStudent:
     -------
     FoldedStudent
         float32 weights.
+
+    Raises
+    ------
+    ValueError
+        When the student reads covariates: the exported graph takes the target window only.
     """
+    if student.covariates is not None:
+        raise ValueError(
+            "this student reads covariates (past, future, static: "
+            f"{student.covariate_sizes}), and the ONNX export does not take covariate inputs "
+            "yet; serve it with its library's predict, or export a student trained without "
+            "covariates (use_covariates=False in Darts)."
+        )
     length = student.input_len
     seasonal_map, trend_map = _decomposition_maps(student)
     centre = np.eye(length)
