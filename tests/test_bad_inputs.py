@@ -830,6 +830,31 @@ def nf_unsorted_rows_are_sorted(g: Given) -> None:
 
 @row(
     ValueError,
+    r"futr_exog_list with a loss of 2 outputs per step \(DistributionLoss\) is not supported",
+    r"use a point loss such as MSE\(\), or drop futr_exog_list",
+    "tsdistill_plugin.neuralforecast.models",
+)
+def nf_future_exogenous_with_a_distribution_loss(g: Given) -> None:
+    from neuralforecast.losses.pytorch import DistributionLoss
+
+    nf_student(futr_exog_list=["hour"], loss=DistributionLoss("Normal"), valid_loss=None)
+
+
+@row(
+    ValueError,
+    r"the NHITS teacher uses exogenous variables \(futr/hist/stat_exog_list\)",
+    "use a teacher without exogenous variables",
+    "tsdistill_plugin.neuralforecast.teacher",
+)
+def nf_exogenous_teacher(g: Given) -> None:
+    from neuralforecast.models import NHITS
+
+    teacher = g(NHITS(h=H, input_size=L, hist_exog_list=["HUFL"], max_steps=1, **QUIET))
+    nf_student(teacher=teacher)
+
+
+@row(
+    ValueError,
     "n_series=2 but the data holds 3 series",
     "pass n_series=3 to DistilledMLPMultivariate",
     "tsdistill_plugin.neuralforecast.models",
