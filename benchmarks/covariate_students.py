@@ -7,8 +7,8 @@ Run: ``python benchmarks/covariate_students.py [--lookback 336] [--horizon 96] [
 Rows, all through ``DistilledMLPModel`` (Darts), test MSE on the standardized scale over every
 stride-1 window of ETTh1's test split (the benchmark's 12/4/4-month split, train statistics):
 
-- the covariate teacher: Darts' TiDE with the loads as past covariates and the calendar as
-  future covariates (Adam 1e-3, early stopping on validation);
+- the covariate teacher: Darts' TiDE (RevIN on) with the loads as past covariates and the
+  calendar as future covariates (Adam 1e-3, early stopping on validation);
 - the plain covariate student (no teacher), the same covariates;
 - the distilled covariate student (the TiDE teacher, ``beta=0``: the teacher gives no features);
 - the distilled covariate-free student (``use_covariates=False``: the covariates reach the
@@ -119,6 +119,7 @@ def main() -> None:
         hidden_size=128,
         decoder_output_dim=16,
         dropout=0.1,
+        use_reversible_instance_norm=True,
         n_epochs=args.teacher_epochs,
         batch_size=256,
         optimizer_kwargs={"lr": 1e-3},

@@ -183,8 +183,8 @@ def test_covariates_reach_the_same_network_and_its_forecast_alike(library, etth1
         model.fit(target, past_covariates=loads, future_covariates=calendar)
         student = model.model.student
 
-        def forecast(shift: float) -> np.ndarray:
-            future = calendar.with_values(calendar.values() + shift)
+        def forecast(scale: float) -> np.ndarray:
+            future = calendar.with_values(calendar.values() * scale)
             return model.predict(H, past_covariates=loads, future_covariates=future).values()
     else:
         from neuralforecast import NeuralForecast
@@ -203,15 +203,15 @@ def test_covariates_reach_the_same_network_and_its_forecast_alike(library, etth1
         student = nf_student.dmlp
         future = long.iloc[300 : 300 + H][["unique_id", "ds", "hour"]]
 
-        def forecast(shift: float) -> np.ndarray:
-            shifted = future.assign(hour=future["hour"] + shift)
-            return nf.predict(futr_df=shifted)["DistilledMLP"].to_numpy()
+        def forecast(scale: float) -> np.ndarray:
+            scaled = future.assign(hour=future["hour"] * scale)
+            return nf.predict(futr_df=scaled)["DistilledMLP"].to_numpy()
 
     assert student.covariate_sizes == (2, 1, 0)
     width = 16 * (L * 2 + (L + H) * 1 + 1)
     plain = 2 * (L * 16 + 16 + 16 * H + H) + 4
     assert sum(p.numel() for p in student.parameters()) == plain + width
-    assert np.abs(forecast(1.0).ravel() - forecast(0.0).ravel()).max() > 1e-4
+    assert np.abs(forecast(2.0).ravel() - forecast(1.0).ravel()).max() > 1e-4
 
 
 def lengths(library: str, horizon: int = H) -> dict[str, int]:

@@ -146,9 +146,18 @@ def test_covariates_are_projected_into_both_branches():
     changed = future.clone()
     changed[:, -1] += 1.0
     assert not torch.allclose(model(x, past, changed, static).prediction, out.prediction)
-    # the mean mode still shifts with the target's level alone
+    # the mean mode still shifts with the target's level alone, and not with the covariates'
     shifted = model(x + 3.0, past, future, static).prediction
     torch.testing.assert_close(shifted, out.prediction + 3.0, atol=1e-4, rtol=1e-5)
+    moved = model(x, past - 2.0, future + 5.0, static).prediction
+    torch.testing.assert_close(moved, out.prediction, atol=1e-4, rtol=1e-5)
+
+
+def test_without_norm_the_covariates_levels_count():
+    torch.manual_seed(0)
+    model = DMLP(24, 6, 2, hidden_size=8, norm="none", past_covariates=1).eval()
+    x, past = torch.randn(3, 24, 2), torch.randn(3, 24, 1)
+    assert not torch.allclose(model(x, past + 2.0).prediction, model(x, past).prediction)
 
 
 @pytest.mark.parametrize(

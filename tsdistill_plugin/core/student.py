@@ -230,8 +230,10 @@ class DMLP(nn.Module):
     Notes
     -----
     With ``norm="mean"`` the model has ``2 (L d + d + d H + H) + 4 N`` trainable parameters,
-    plus ``(L Cp + (L + H) Cf + S + 1) d`` with covariates. Covariates are read as given
-    (``norm`` normalizes the target window only): scale them as the target is scaled.
+    plus ``(L Cp + (L + H) Cf + S + 1) d`` with covariates. With ``norm`` ``"mean"`` or
+    ``"revin"`` the past and future covariates are centred on each window's mean (their
+    levels, like the target's, may drift between training and forecasting); they are not
+    rescaled: scale them as the target is scaled.
 
     Examples
     --------
@@ -335,6 +337,10 @@ class DMLP(nn.Module):
                     f"DMLP expects {name} of shape {[batch, *shape]} (see the DMLP docstring), "
                     f"got {got}; pass the covariates of every window the model was built for."
                 )
+            if self.norm != "none" and name != "static_covariates":
+                # centred on the window, as the target is: a covariate's level shifting
+                # between training and forecasting does not shift the forecast
+                value = value - value.mean(dim=1, keepdim=True).detach()
             parts.append(value.reshape(batch, -1))
         if not parts:
             return None
