@@ -2,7 +2,8 @@
 columns as past covariates and calendar features as future covariates.
 
 Run: ``python benchmarks/covariate_students.py [--lookback 336] [--horizon 96] [--epochs 10]
-[--teacher-epochs 10] [--hidden 512] [--seed 2021]``
+[--teacher-epochs 10] [--hidden 512] [--seed 2021] [--past-covariates loads|none]
+[--future-covariates calendar|none] [--data-dir DIR]``
 
 Rows, all through ``DistilledMLPModel`` (Darts), test MSE on the standardized scale over every
 stride-1 window of ETTh1's test split (the benchmark's 12/4/4-month split, train statistics):
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("--teacher-epochs", type=int, default=10)
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--seed", type=int, default=2021)
+    parser.add_argument("--past-covariates", choices=("loads", "none"), default="loads")
+    parser.add_argument("--future-covariates", choices=("calendar", "none"), default="calendar")
     parser.add_argument("--data-dir", default=None, help="folder of ETTh1.csv ($TSDISTILL_DATA)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -98,15 +101,19 @@ def main() -> None:
     loads = TimeSeries.from_dataframe(frame[LOADS])
     future = calendar(target)
     train, val_end = data.train_end, data.val_end
-    covariates = {"past_covariates": loads, "future_covariates": future}
+    covariates = {}
+    if args.past_covariates == "loads":
+        covariates["past_covariates"] = loads
+    if args.future_covariates == "calendar":
+        covariates["future_covariates"] = future
     fit_data = {"series": target[:train], **covariates}
-    val = {
-        "val_series": target[train - L : val_end],
-        "val_past_covariates": loads,
-        "val_future_covariates": future,
-    }
+    val = {"val_series": target[train - L : val_end]}
+    val.update((f"val_{name}", value) for name, value in covariates.items())
     test = target[: len(frame)]
-    print(f"ETTh1 OT, L={L}, H={H}: {train} training rows, test from row {val_end}")
+    print(
+        f"ETTh1 OT, L={L}, H={H}: {train} training rows, test from row {val_end}; past "
+        f"covariates: {args.past_covariates}, future covariates: {args.future_covariates}"
+    )
 
     def stop() -> dict:
         callback = EarlyStopping("val_loss", patience=3, mode="min")
