@@ -245,3 +245,24 @@ def test_an_unfitted_teacher_is_fitted_with_the_students_covariates(target, load
     model.fit(target, past_covariates=loads, max_samples_per_ts=32)
     assert teacher.uses_past_covariates and model.teacher.uses_covariates
     assert len(teacher.predict(H, series=target, past_covariates=loads)) == H
+
+
+def test_a_quantile_teacher_with_covariates_gives_its_median(target, loads):
+    from darts.utils.likelihood_models import QuantileRegression
+
+    teacher = TiDEModel(
+        L, H, hidden_size=8, decoder_output_dim=2, likelihood=QuantileRegression([0.1, 0.5, 0.9]),
+        **small(),
+    )  # fmt: skip
+    teacher.fit(target, past_covariates=loads)
+    callback = _KeepTargets()
+    model = student(teacher=teacher, beta=0.0)
+    model.trainer_params["callbacks"] = [callback]
+    model.fit(target, past_covariates=loads)
+    cached = callback.by_start(target)
+    own = teacher.predict(
+        H, series=target[:L], past_covariates=loads, predict_likelihood_parameters=True
+    )
+    median = own.values()[:, 1]  # OT_q0.1, OT_q0.5, OT_q0.9
+    np.testing.assert_allclose(cached[0], median, rtol=1e-5, atol=1e-6)
+    assert np.abs(own.values()[:, 0] - median).max() > 1e-3  # not the other quantiles

@@ -250,10 +250,10 @@ class DartsTeacher(KeepsOutputs):
 
     Notes
     -----
-    Probabilistic torch teachers give the median of their likelihood. A global teacher that
-    reads covariates or encodings forecasts the training windows through its own
-    ``historical_forecasts`` (:meth:`forecast_series`); local and foundation teachers read the
-    target only. Teachers with an ``output_chunk_shift`` are rejected.
+    Probabilistic torch teachers give the median of their likelihood. A global or foundation
+    teacher that reads covariates or encodings forecasts the training windows through its own
+    ``historical_forecasts`` (:meth:`forecast_series`); local teachers read the target only.
+    Teachers with an ``output_chunk_shift`` are rejected.
 
     Examples
     --------
@@ -286,11 +286,12 @@ class DartsTeacher(KeepsOutputs):
                 "TorchForecastingModel, a global regression model or a local model."
             )
         _check_teacher(model)
-        if covariates_used(model) and isinstance(model, LocalForecastingModel | FoundationModel):
+        if covariates_used(model) and isinstance(model, LocalForecastingModel):
             raise ValueError(
                 f"teacher {type(model).__name__} reads covariates "
                 f"({', '.join(covariates_used(model))}), which the student hands to global Darts "
-                "models only (torch and regression models); pass it without covariates."
+                "models only (torch, regression and foundation models); pass it without "
+                "covariates."
             )
         self.model = model
         self._feature_layer = feature_layer
@@ -383,7 +384,8 @@ class DartsTeacher(KeepsOutputs):
         Raises
         ------
         ValueError
-            When the model reads covariates that are not given, or is probabilistic.
+            When the model reads covariates that are not given, or is probabilistic without
+            a 0.5 quantile (a ``QuantileRegression`` gives its median).
         """
         name = type(self.model).__name__
         kwargs = {}
@@ -397,12 +399,15 @@ class DartsTeacher(KeepsOutputs):
                 )
             if given is not None:  # else the model's encoders make them
                 kwargs[f"{kind}_covariates"] = given
-        if getattr(self.model, "likelihood", None) is not None:
-            raise ValueError(
-                f"teacher {name} is probabilistic and reads covariates; distilling such a teacher "
-                "is not supported (its historical forecasts are samples, not medians): pass a "
-                "deterministic teacher (likelihood=None)."
-            )
+        likelihood = getattr(self.model, "likelihood", None)
+        if likelihood is not None:  # the median, as the target-only path gives
+            if 0.5 not in (getattr(likelihood, "quantiles", None) or ()):
+                raise ValueError(
+                    f"teacher {name} is probabilistic without a 0.5 quantile and reads "
+                    "covariates; its historical forecasts would be samples, not medians: pass a "
+                    "deterministic teacher (likelihood=None) or a QuantileRegression with 0.5."
+                )
+            kwargs["predict_likelihood_parameters"] = True
         forecasts = self.model.historical_forecasts(
             series,
             forecast_horizon=horizon,
@@ -419,6 +424,9 @@ class DartsTeacher(KeepsOutputs):
         result = []
         for target, windows in zip(series, forecasts, strict=True):
             values = np.stack([window.values(copy=False) for window in windows])
+            if likelihood is not None:  # each component's quantiles, in order
+                quantiles = list(likelihood.quantiles)
+                values = values[..., quantiles.index(0.5) :: len(quantiles)]
             result.append((int(target.get_index_at_point(windows[0].start_time())), values))
         return result
 
