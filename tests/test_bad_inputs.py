@@ -1109,16 +1109,30 @@ def export_an_unfitted_student(g: Given) -> None:
 
 @row(
     ValueError,
-    r"this student reads covariates \(past, future, static: \(2, 0, 0\)\)",
-    "serve it with its library's predict, or export a student trained without covariates",
-    "tsdistill_plugin.export.folding",
+    r"the student reads 1 future covariates but was fitted with 0 named ones \[\]",
+    "fit the student without add_encoders, passing the encodings as covariates",
+    "tsdistill_plugin.export.exporter",
 )
-def export_a_covariate_student(g: Given) -> None:
+def export_a_student_with_encoders(g: Given) -> None:
     from tsdistill_plugin.export import to_onnx
 
-    series, past = ot_series(g), three_series(g)
-    model = darts_student().fit(series, past_covariates=past)
-    to_onnx(model, g.fixture("tmp_path") / "student.onnx")
+    series = ot_series(g)
+    model = darts_student(add_encoders={"datetime_attribute": {"future": ["hour"]}})
+    to_onnx(model.fit(series), g.fixture("tmp_path") / "student.onnx")
+
+
+@row(
+    ValueError,
+    "this NeuralForecast student reads exogenous variables, which the ONNX export",
+    "serve it with NeuralForecast's predict, or export a student trained without them",
+    "tsdistill_plugin.export.exporter",
+)
+def export_an_exogenous_nf_student(g: Given) -> None:
+    from tsdistill_plugin.export import to_onnx
+
+    frame = long_frame(g.fixture("ot")).assign(hour=lambda f: f["ds"].dt.hour.astype(float))
+    nf = nf_fit(nf_student(hist_exog_list=["hour"]), g(frame))
+    to_onnx(nf, g.fixture("tmp_path") / "student.onnx")
 
 
 @row(

@@ -437,9 +437,31 @@ class DistilledMLPModel(StudentModelHooks):
         finally:
             self.__dict__.pop("_teacher_inputs", None)
         self.training_provenance = provenance(  # saved with the model, read by the exporter
-            self.teacher, data.digest, components=list(train[0].components), freq=train[0].freq_str
+            self.teacher,
+            data.digest,
+            components=list(train[0].components),
+            freq=train[0].freq_str,
+            **self._covariate_names(train, student),
         )
         return self
+
+    def _covariate_names(
+        self, train: list[TimeSeries], covariates: dict[str, list[TimeSeries] | None]
+    ) -> dict[str, list[str]]:
+        """The names of the covariates the fitted student reads (none: an empty dict)."""
+        names = {}
+        for kind in ("past", "future"):
+            given = covariates.get(f"{kind}_covariates")
+            if given is not None:
+                names[f"{kind}_covariates"] = [str(c) for c in given[0].components]
+        if self.uses_static_covariates and self.considers_static_covariates:
+            table = train[0].static_covariates
+            names["static_covariates"] = [
+                str(column) if len(table) == 1 else f"{row}:{column}"
+                for row in table.index
+                for column in table.columns
+            ]
+        return names
 
     def fit_from_dataset(
         self,
