@@ -560,25 +560,60 @@ def darts_validation_series_too_short(g: Given) -> None:
     darts_student().fit(series, val_series=series[:20])
 
 
+def three_series(given: Given, columns: list[str] | None = None) -> TimeSeries:
+    """Three ETTh1 load channels (the covariates of OT), handed in."""
+    frame = given.fixture("three")
+    return given(TimeSeries.from_dataframe(frame[columns or ["HUFL", "MUFL"]]))
+
+
 @row(
     ValueError,
-    "does not use covariates, but past_covariates was given",
-    "fit on the target series only",
+    r"past_covariates holds 2 series but there are 1 target series",
+    "pass one covariate series per target series",
     "tsdistill_plugin.darts.model",
 )
-def darts_covariates(g: Given) -> None:
+def darts_covariates_count(g: Given) -> None:
+    series, covariates = ot_series(g), three_series(g)
+    darts_student().fit(series, past_covariates=[covariates, covariates])
+
+
+@row(
+    ValueError,
+    r"past_covariates\[0\] contains NaN or infinite values",
+    "Fill them first",
+    "tsdistill_plugin.darts.model",
+)
+def darts_covariates_nan(g: Given) -> None:
     series = ot_series(g)
-    darts_student().fit(series, past_covariates=series)
+    frame = g.fixture("three")[["HUFL"]].copy()
+    frame.iloc[5, 0] = np.nan
+    darts_student().fit(series, past_covariates=g(TimeSeries.from_dataframe(frame)))
 
 
 @row(
     ValueError,
-    "add_encoders is not supported",
-    "remove it",
-    "tsdistill_plugin.darts.model",
+    "teacher LinearRegressionModel was fitted with future_covariates, but the student's fit got",
+    "pass the teacher's future_covariates to the student's fit",
+    "tsdistill_plugin.darts.teacher",
 )
-def darts_encoders(g: Given) -> None:
-    darts_student(add_encoders={"position": {"past": ["relative"]}})
+def darts_covariate_teacher_without_covariates(g: Given) -> None:
+    series, future = ot_series(g), three_series(g, ["HUFL"])
+    teacher = LinearRegressionModel(lags=L, lags_future_covariates=(0, H), output_chunk_length=H)
+    teacher.fit(series, future_covariates=future)
+    darts_student(teacher=g(teacher)).fit(series)
+
+
+@row(
+    ValueError,
+    "teacher LinearRegressionModel gives no forecast for the training window",
+    "give the student a longer input_chunk_length, or covariates that start earlier",
+    "tsdistill_plugin.darts._windows",
+)
+def darts_covariate_teacher_needs_more_history(g: Given) -> None:
+    series, past = ot_series(g), three_series(g, ["HUFL"])
+    teacher = LinearRegressionModel(lags=L, lags_past_covariates=2 * L, output_chunk_length=H)
+    teacher.fit(series, past_covariates=past)
+    darts_student(teacher=g(teacher)).fit(series, past_covariates=past)
 
 
 @row(
@@ -791,6 +826,31 @@ def nf_unsorted_rows_are_sorted(g: Given) -> None:
     ordered, *_ = TimeSeriesDataset.from_df(frame)
     unordered, *_ = TimeSeriesDataset.from_df(shuffled)
     assert torch.equal(unordered.temporal, ordered.temporal)
+
+
+@row(
+    ValueError,
+    r"futr_exog_list with a loss of 2 outputs per step \(DistributionLoss\) is not supported",
+    r"use a point loss such as MSE\(\), or drop futr_exog_list",
+    "tsdistill_plugin.neuralforecast.models",
+)
+def nf_future_exogenous_with_a_distribution_loss(g: Given) -> None:
+    from neuralforecast.losses.pytorch import DistributionLoss
+
+    nf_student(futr_exog_list=["hour"], loss=DistributionLoss("Normal"), valid_loss=None)
+
+
+@row(
+    ValueError,
+    r"the NHITS teacher uses exogenous variables \(futr/hist/stat_exog_list\)",
+    "use a teacher without exogenous variables",
+    "tsdistill_plugin.neuralforecast.teacher",
+)
+def nf_exogenous_teacher(g: Given) -> None:
+    from neuralforecast.models import NHITS
+
+    teacher = g(NHITS(h=H, input_size=L, hist_exog_list=["HUFL"], max_steps=1, **QUIET))
+    nf_student(teacher=teacher)
 
 
 @row(
@@ -1045,6 +1105,34 @@ def export_an_unfitted_student(g: Given) -> None:
     from tsdistill_plugin.export import to_onnx
 
     to_onnx(darts_student(), g.fixture("tmp_path") / "student.onnx")
+
+
+@row(
+    ValueError,
+    r"the student reads 1 future covariates but was fitted with 0 named ones \[\]",
+    "fit the student without add_encoders, passing the encodings as covariates",
+    "tsdistill_plugin.export.exporter",
+)
+def export_a_student_with_encoders(g: Given) -> None:
+    from tsdistill_plugin.export import to_onnx
+
+    series = ot_series(g)
+    model = darts_student(add_encoders={"datetime_attribute": {"future": ["hour"]}})
+    to_onnx(model.fit(series), g.fixture("tmp_path") / "student.onnx")
+
+
+@row(
+    ValueError,
+    "this NeuralForecast student reads exogenous variables, which the ONNX export",
+    "serve it with NeuralForecast's predict, or export a student trained without them",
+    "tsdistill_plugin.export.exporter",
+)
+def export_an_exogenous_nf_student(g: Given) -> None:
+    from tsdistill_plugin.export import to_onnx
+
+    frame = long_frame(g.fixture("ot")).assign(hour=lambda f: f["ds"].dt.hour.astype(float))
+    nf = nf_fit(nf_student(hist_exog_list=["hour"]), g(frame))
+    to_onnx(nf, g.fixture("tmp_path") / "student.onnx")
 
 
 @row(

@@ -161,6 +161,59 @@ def test_period_weight_zero_leaves_the_period_term_out_of_the_total_alike(librar
     assert term["total"] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_covariates_reach_the_same_network_and_its_forecast_alike(library, etth1):
+    """Two loads as past covariates (NF: ``hist_exog_list``) and the hour as a future one
+    (``futr_exog_list``): the same DMLP, reading both, in either library."""
+    import torch
+
+    frame = etth1.iloc[:400]
+    hour = np.sin(frame.index.hour.to_numpy() / 24 * 2 * np.pi).astype("float32")
+    torch.manual_seed(0)
+    if library == "darts":
+        from tsdistill_plugin.darts import DistilledMLPModel
+
+        target = TimeSeries.from_series(frame["OT"].iloc[:300])
+        loads = TimeSeries.from_dataframe(frame[["HUFL", "MUFL"]])
+        calendar = TimeSeries.from_times_and_values(frame.index, hour, columns=["hour"])
+        model = DistilledMLPModel(
+            hidden_size=16, n_epochs=1, random_state=0, pl_trainer_kwargs=dict(QUIET),
+            **lengths(library),
+        )  # fmt: skip
+        model.fit(target, past_covariates=loads, future_covariates=calendar)
+        student = model.model.student
+
+        def forecast(scale: float) -> np.ndarray:
+            future = calendar.with_values(calendar.values() * scale)
+            return model.predict(H, past_covariates=loads, future_covariates=future).values()
+    else:
+        from neuralforecast import NeuralForecast
+
+        from tsdistill_plugin.neuralforecast import DistilledMLP
+
+        long = pd.DataFrame(
+            {"unique_id": "OT", "ds": frame.index, "y": frame["OT"].to_numpy(), "hour": hour}
+        ).assign(HUFL=frame["HUFL"].to_numpy(), MUFL=frame["MUFL"].to_numpy())
+        nf_student = DistilledMLP(
+            hidden_size=16, max_steps=2, hist_exog_list=["HUFL", "MUFL"],
+            futr_exog_list=["hour"], **QUIET, **lengths(library),
+        )  # fmt: skip
+        nf = NeuralForecast(models=[nf_student], freq="h")
+        nf.fit(long.iloc[:300])
+        student = nf_student.dmlp
+        future = long.iloc[300 : 300 + H][["unique_id", "ds", "hour"]]
+
+        def forecast(scale: float) -> np.ndarray:
+            scaled = future.assign(hour=future["hour"] * scale)
+            return nf.predict(futr_df=scaled)["DistilledMLP"].to_numpy()
+
+    assert student.covariate_sizes == (2, 1, 0)
+    width = 16 * (L * 2 + (L + H) * 1 + 1)
+    plain = 2 * (L * 16 + 16 + 16 * H + H) + 4
+    assert sum(p.numel() for p in student.parameters()) == plain + width
+    assert np.abs(forecast(2.0).ravel() - forecast(1.0).ravel()).max() > 1e-4
+
+
 def lengths(library: str, horizon: int = H) -> dict[str, int]:
     """The student's lookback and horizon in the library's argument names."""
     if library == "darts":

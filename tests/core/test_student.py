@@ -116,3 +116,66 @@ def test_bad_arguments(kwargs, message):
 def test_wrong_input_shape_is_explained():
     with pytest.raises(ValueError, match=r"\[batch, 24, 2\]"):
         DMLP(24, 6, 2)(torch.randn(4, 24, 3))
+
+
+def test_without_covariates_the_network_is_the_reference_one():
+    torch.manual_seed(0)
+    plain = DMLP(48, 12, 3, hidden_size=16)
+    torch.manual_seed(0)
+    explicit = DMLP(48, 12, 3, hidden_size=16, past_covariates=0, future_covariates=0)
+    assert list(plain.state_dict()) == list(explicit.state_dict())
+    assert not any(key.startswith("covariates") for key in plain.state_dict())
+    x = torch.randn(4, 48, 3)
+    assert torch.equal(plain(x).prediction, explicit(x).prediction)
+
+
+def test_covariates_are_projected_into_both_branches():
+    torch.manual_seed(0)
+    L, H, N, d = 48, 12, 3, 16
+    model = DMLP(
+        L, H, N, hidden_size=d, past_covariates=2, future_covariates=1, static_covariates=4
+    )
+    base = 2 * (L * d + d + d * H + H) + 4 * N
+    assert trainable(model) == base + (L * 2 + (L + H) * 1 + 4 + 1) * d
+    model.eval()
+    x, past = torch.randn(5, L, N), torch.randn(5, L, 2)
+    future, static = torch.randn(5, L + H, 1), torch.randn(5, 4)
+    out = model(x, past, future, static)
+    assert out.prediction.shape == (5, H, N) and out.features.shape == (5, N, d)
+    # the future covariates' horizon steps reach the forecast
+    changed = future.clone()
+    changed[:, -1] += 1.0
+    assert not torch.allclose(model(x, past, changed, static).prediction, out.prediction)
+    # the mean mode still shifts with the target's level alone, and not with the covariates'
+    shifted = model(x + 3.0, past, future, static).prediction
+    torch.testing.assert_close(shifted, out.prediction + 3.0, atol=1e-4, rtol=1e-5)
+    moved = model(x, past - 2.0, future + 5.0, static).prediction
+    torch.testing.assert_close(moved, out.prediction, atol=1e-4, rtol=1e-5)
+
+
+def test_without_norm_the_covariates_levels_count():
+    torch.manual_seed(0)
+    model = DMLP(24, 6, 2, hidden_size=8, norm="none", past_covariates=1).eval()
+    x, past = torch.randn(3, 24, 2), torch.randn(3, 24, 1)
+    assert not torch.allclose(model(x, past + 2.0).prediction, model(x, past).prediction)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, r"past_covariates of shape \[4, 24, 2\]"),
+        ({"past_covariates": torch.randn(4, 23, 2)}, r"got \[4, 23, 2\]"),
+        (
+            {"past_covariates": torch.randn(4, 24, 2), "static_covariates": torch.randn(4, 1)},
+            "built without static_covariates",
+        ),
+    ],
+)
+def test_wrong_covariates_are_explained(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        DMLP(24, 6, 2, past_covariates=2)(torch.randn(4, 24, 2), **kwargs)
+
+
+def test_bad_covariate_count():
+    with pytest.raises(ValueError, match="past_covariates"):
+        DMLP(24, 6, 2, past_covariates=-1)

@@ -250,3 +250,26 @@ def test_neuralforecast_student_distilled_from_chronos2_and_saved(checkpoint, et
     np.testing.assert_array_equal(
         loaded.predict()["DistilledMLP"].to_numpy(), forecast["DistilledMLP"].to_numpy()
     )
+
+
+def test_chronos2_reads_the_students_past_covariates(checkpoint, frame):
+    """Fitted by the student with its covariates, Chronos-2 forecasts each training window with
+    them, as its own ``predict`` of that window."""
+    target = TimeSeries.from_dataframe(frame[["OT"]].iloc[:120])
+    loads = TimeSeries.from_dataframe(frame[["HUFL", "MUFL"]])
+    model = chronos(checkpoint)
+    student = DistilledMLPModel(
+        CONTEXT, OUTPUT, teacher=model, beta=0.0, teacher_cache="memory", **small(hidden_size=8)
+    )
+
+    student.fit(target, past_covariates=loads)
+    assert model.uses_past_covariates and student.teacher.uses_covariates
+    assert student.model.student.covariate_sizes == (2, 0, 0)
+    cached = student.teacher.kept_outputs[1].cache.predictions.numpy()
+    n_windows = len(target) - CONTEXT - OUTPUT + 1
+    assert cached.shape == (n_windows, OUTPUT, 1)
+    for index in (0, n_windows - 1):  # Darts' dataset holds the last window first
+        start = len(target) - OUTPUT - index
+        own = model.predict(OUTPUT, series=target[:start], past_covariates=loads)
+        np.testing.assert_allclose(cached[index], own.values(), rtol=1e-5, atol=1e-6)
+    assert np.abs(cached[0] - cached[1]).max() > 1e-4  # windows differ: the check can fail

@@ -118,6 +118,7 @@ def test_fitted_teacher_module_is_left_as_it_was(tide, val):
     assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
 
 
-def test_teachers_with_covariates_are_rejected():
-    with pytest.raises(ValueError, match="covariates"):
-        DartsTeacher(TiDEModel(L, H, add_encoders={"cyclic": {"future": ["hour"]}}))
+def test_teachers_with_encoders_are_known_to_read_covariates():
+    teacher = DartsTeacher(TiDEModel(L, H, add_encoders={"cyclic": {"future": ["hour"]}}))
+    assert teacher.uses_covariates
+    assert not DartsTeacher(TiDEModel(L, H)).uses_covariates

@@ -68,6 +68,10 @@ class TrainingData:
         rows of a ``cross_validation``): a teacher fitted beforehand may have seen them.
     digest
         A digest of every training value (see :func:`data_digest`), or ``None``.
+    covariates
+        Builds the covariates of the training (and validation) series in the library's own
+        form, as keyword arguments of the teacher adapter's ``fit``; ``None`` without
+        covariates.
     """
 
     ends: tuple
@@ -75,6 +79,7 @@ class TrainingData:
     val_frames: Callable[[], list[pd.DataFrame] | None]
     holds_out: bool = False
     digest: str | None = None
+    covariates: Callable[[], dict[str, Any]] | None = None
 
 
 def provenance(teacher: Teacher | None, digest: str | None, **extra: object) -> dict[str, object]:
@@ -174,6 +179,10 @@ class TeacherTargets:
     probe
         The teacher's output for ``windows[0]``, when already computed (online, it gives the
         feature width).
+    forecasts
+        The teacher's forecasts ``[n_windows, horizon, channels]`` of the windows, computed by
+        its library (a teacher that reads covariates); they are kept in memory as they are and
+        the teacher is not run.
 
     Attributes
     ----------
@@ -196,13 +205,17 @@ class TeacherTargets:
         progress: bool,
         stride: int = 1,
         probe: TeacherOutput | None = None,
+        forecasts: Tensor | None = None,
     ) -> None:
         self.use_features = True
         self.teacher = teacher
         self.horizon = horizon
         self.stride = stride
-        self.cache: TeacherCache | None = None
-        if storage == "online":
+        self.cache: TeacherCache | _Forecasts | None = None
+        if forecasts is not None:
+            self.cache = _Forecasts(forecasts[::stride].to(dtype))
+            features = None
+        elif storage == "online":
             logger.info("teacher_cache='online': the teacher runs on every training batch.")
             features = (probe or _probe(teacher, windows, horizon, dtype)).features
         else:
@@ -274,6 +287,21 @@ class TeacherTargets:
             self.cache = None
 
 
+class _Forecasts:
+    """Forecasts ``[n_windows, horizon, channels]`` computed beforehand, read as a cache is."""
+
+    features = None
+
+    def __init__(self, predictions: Tensor) -> None:
+        self.predictions = predictions
+
+    def __getitem__(self, index: Tensor | np.ndarray) -> TeacherOutput:
+        return TeacherOutput(self.predictions[torch.as_tensor(index, dtype=torch.int64)], None)
+
+    def close(self) -> None:
+        self.predictions = None
+
+
 def _probe(teacher: Teacher, windows: Sequence, horizon: int, dtype: torch.dtype) -> TeacherOutput:
     """The teacher's output for the first window."""
     return forecast_horizon(
@@ -298,8 +326,9 @@ def _fit_teacher(teacher: FittableTeacher, data: TrainingData) -> None:
     The teacher's own error (its library's, which does not know that a student asked) comes
     back saying which model failed and how to go on.
     """
+    covariates = {} if data.covariates is None else data.covariates()
     try:
-        teacher.fit(data.frames(), data.val_frames())
+        teacher.fit(data.frames(), data.val_frames(), **covariates)
     except Exception as error:
         raise ValueError(
             f"the teacher {teacher!r} could not be fitted on the student's training data: "
@@ -577,6 +606,7 @@ class Distillation:
         student_width: int,
         progress: bool = False,
         identified: bool = True,
+        forecasts: Tensor | None = None,
     ) -> TrainingRun:
         """Begin one training run of the student (use it as a context manager).
 
@@ -596,6 +626,10 @@ class Distillation:
             Whether the library identifies each training window (by its id); where it cannot,
             the teacher runs online on each batch and ``windows`` holds one window, for the
             feature width.
+        forecasts
+            The teacher's forecasts ``[n_windows, horizon, channels]`` of the windows, computed
+            by its library with what the teacher reads besides the target window (its
+            covariates); the teacher is then not run, and gives no features.
 
         Raises
         ------
@@ -611,12 +645,20 @@ class Distillation:
                 "the teacher), or pass a fitted teacher."
             )
         storage = self.storage if identified else "online"
-        probe = _probe(teacher, windows, horizon, dtype)
+        if forecasts is not None:
+            if storage == "online":
+                logger.info(
+                    "The teacher reads covariates: its forecasts of the training windows are "
+                    "computed once by its library and kept in memory (not online)."
+                )
+            storage, probe = "memory", TeacherOutput(forecasts[:1], None)
+        else:
+            probe = _probe(teacher, windows, horizon, dtype)
         key = None
         if self.data_digest is not None and storage != "online":
             # the teacher's forecast of one window stands for its state: a teacher refitted in
             # between gives another key
-            state = probe.prediction.numpy().tobytes()
+            state = (probe.prediction if forecasts is None else forecasts).numpy().tobytes()
             key = (
                 hashlib.blake2b(state, digest_size=16).digest(),
                 self.data_digest,
@@ -631,7 +673,7 @@ class Distillation:
             # the features come with the forecasts: they are kept even without feature-level
             # terms, so that the same outputs serve every run (a grid search over beta)
             targets = TeacherTargets(
-                teacher, windows, horizon, storage, dtype, progress, self.stride, probe
+                teacher, windows, horizon, storage, dtype, progress, self.stride, probe, forecasts
             )
         with_features = self.loss_fn.beta > 0
         targets.use_features = with_features

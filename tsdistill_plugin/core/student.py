@@ -5,6 +5,12 @@ decomposition, each ``Linear(L -> d) -> BatchNorm1d(N) -> ReLU -> Linear(d -> H)
 shared across channels. The hidden pre-activation of both branches (summed) is returned as the
 student's features for feature-level distillation, as in Ni et al., "TimeDistill" (arXiv
 2502.15016), section "Student".
+
+Covariates (optional) are projected once per window, in the spirit of TiDE's feature
+projection, to a ``d``-vector added to the hidden pre-activation of both branches (the same
+vector for every channel): past covariates ``[batch, L, Cp]``, future covariates
+``[batch, L + H, Cf]`` (the lookback's and the horizon's steps) and static covariates
+``[batch, S]``. Without covariates the network is the reference's, parameter for parameter.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ def check_student_arguments(
     hidden_size: int | None = None,
     norm: str = "mean",
     moving_avg: int | None = None,
+    covariate_sizes: tuple[int, int, int] = (0, 0, 0),
 ) -> None:
     """Refuse arguments a :class:`DMLP` cannot be built with, before anything is built.
 
@@ -60,6 +67,12 @@ def check_student_arguments(
             f"moving_avg must be a positive odd integer, got {moving_avg!r}; use an odd kernel "
             "such as 25 (the reference's)."
         )
+    for name, value in zip(COVARIATE_KINDS, covariate_sizes, strict=True):
+        check_int(f"{name}_covariates", value, 0, fix="pass the number of covariates (0: none)")
+
+
+COVARIATE_KINDS: tuple[str, str, str] = ("past", "future", "static")
+"""The kinds of covariates a :class:`DMLP` reads, in the order of its ``covariate_sizes``."""
 
 
 class StudentOutput(NamedTuple):
@@ -183,8 +196,10 @@ class _Branch(nn.Module):
         self.norm = nn.BatchNorm1d(n_channels)
         self.head = nn.Linear(hidden_size, horizon)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, covariates: Tensor | None = None) -> tuple[Tensor, Tensor]:
         hidden = self.embed(x)
+        if covariates is not None:  # [batch, 1, d]: the same for every channel
+            hidden = hidden + covariates
         return self.head(torch.relu(self.norm(hidden))), hidden
 
 
@@ -207,10 +222,18 @@ class DMLP(nn.Module):
         (adds ``2 N`` parameters), ``"none"`` feeds the window unchanged.
     moving_avg
         Odd kernel of the moving-average decomposition (25 in the reference).
+    past_covariates, future_covariates, static_covariates
+        Numbers of covariates ``Cp``, ``Cf`` and ``S`` (0: none). With any, one
+        ``Linear(L Cp + (L + H) Cf + S -> d)`` projects a window's covariates to a vector added
+        to the hidden pre-activation of both branches (before BatchNorm), for every channel.
 
     Notes
     -----
-    With ``norm="mean"`` the model has ``2 (L d + d + d H + H) + 4 N`` trainable parameters.
+    With ``norm="mean"`` the model has ``2 (L d + d + d H + H) + 4 N`` trainable parameters,
+    plus ``(L Cp + (L + H) Cf + S + 1) d`` with covariates. With ``norm`` ``"mean"`` or
+    ``"revin"`` the past and future covariates are centred on each window's mean (their
+    levels, like the target's, may drift between training and forecasting); they are not
+    rescaled: scale them as the target is scaled.
 
     Examples
     --------
@@ -232,6 +255,17 @@ class DMLP(nn.Module):
     >>> level = shifted - student(torch.zeros(1, 96, 7)).prediction
     >>> torch.allclose(level, torch.full((1, 24, 7), 5.0))
     True
+
+    With two past covariates and one future covariate:
+
+    >>> student = DMLP(96, 24, 7, hidden_size=64, past_covariates=2, future_covariates=1)
+    >>> output = student(
+    ...     torch.randn(32, 96, 7),
+    ...     past_covariates=torch.randn(32, 96, 2),
+    ...     future_covariates=torch.randn(32, 96 + 24, 1),
+    ... )
+    >>> output.prediction.shape
+    torch.Size([32, 24, 7])
     """
 
     def __init__(
@@ -242,6 +276,9 @@ class DMLP(nn.Module):
         hidden_size: int = 512,
         norm: NormMode = "mean",
         moving_avg: int = 25,
+        past_covariates: int = 0,
+        future_covariates: int = 0,
+        static_covariates: int = 0,
     ) -> None:
         super().__init__()
         check_student_arguments(
@@ -251,6 +288,7 @@ class DMLP(nn.Module):
             hidden_size=hidden_size,
             norm=norm,
             moving_avg=moving_avg,
+            covariate_sizes=(past_covariates, future_covariates, static_covariates),
         )
         self.input_len = input_len
         self.horizon = horizon
@@ -261,14 +299,73 @@ class DMLP(nn.Module):
         self.seasonal = _Branch(input_len, horizon, n_channels, hidden_size)
         self.trend = _Branch(input_len, horizon, n_channels, hidden_size)
         self.revin = RevIN(n_channels) if norm == "revin" else None
+        self.covariate_sizes = (past_covariates, future_covariates, static_covariates)
+        width = (
+            input_len * past_covariates
+            + (input_len + horizon) * future_covariates
+            + static_covariates
+        )
+        # an absent projection is no submodule: the covariate-free state_dict is the reference's
+        self.covariates = nn.Linear(width, hidden_size) if width else None
 
-    def forward(self, x: Tensor) -> StudentOutput:
+    def _covariate_shapes(self) -> dict[str, list[int]]:
+        past, future, static = self.covariate_sizes
+        L, H = self.input_len, self.horizon
+        return {
+            "past_covariates": [L, past],
+            "future_covariates": [L + H, future],
+            "static_covariates": [static],
+        }
+
+    def _project_covariates(self, batch: int, given: dict[str, Tensor | None]) -> Tensor | None:
+        """The covariates' vector ``[batch, 1, d]``, or ``None`` without covariates."""
+        parts = []
+        for (name, shape), size in zip(
+            self._covariate_shapes().items(), self.covariate_sizes, strict=True
+        ):
+            value = given[name]
+            if size == 0:
+                if value is not None:
+                    raise ValueError(
+                        f"DMLP was built without {name} but got some; build it with "
+                        f"{name}=<count>, or pass none."
+                    )
+                continue
+            if value is None or list(value.shape) != [batch, *shape]:
+                got = None if value is None else list(value.shape)
+                raise ValueError(
+                    f"DMLP expects {name} of shape {[batch, *shape]} (see the DMLP docstring), "
+                    f"got {got}; pass the covariates of every window the model was built for."
+                )
+            if self.norm != "none" and name != "static_covariates":
+                # centred on the window, as the target is: a covariate's level shifting
+                # between training and forecasting does not shift the forecast
+                value = value - value.mean(dim=1, keepdim=True).detach()
+            parts.append(value.reshape(batch, -1))
+        if not parts:
+            return None
+        return self.covariates(torch.cat(parts, dim=1)).unsqueeze(1)
+
+    def forward(
+        self,
+        x: Tensor,
+        past_covariates: Tensor | None = None,
+        future_covariates: Tensor | None = None,
+        static_covariates: Tensor | None = None,
+    ) -> StudentOutput:
         """Forecast from a batch of windows.
 
         Parameters
         ----------
         x
             Input windows, ``[batch, input_len, n_channels]``.
+        past_covariates
+            ``[batch, input_len, Cp]``, when built with past covariates.
+        future_covariates
+            ``[batch, input_len + horizon, Cf]`` (the window's steps, then the horizon's), when
+            built with future covariates.
+        static_covariates
+            ``[batch, S]``, when built with static covariates.
 
         Returns
         -------
@@ -282,6 +379,14 @@ class DMLP(nn.Module):
                 f"([batch, input_len, n_channels]), got {list(x.shape)}; pass windows of the "
                 "lookback and channel count the model was built with."
             )
+        covariates = self._project_covariates(
+            x.shape[0],
+            {
+                "past_covariates": past_covariates,
+                "future_covariates": future_covariates,
+                "static_covariates": static_covariates,
+            },
+        )
         if self.norm == "mean":
             mean = x.mean(dim=1, keepdim=True).detach()
             x = x - mean
@@ -289,8 +394,8 @@ class DMLP(nn.Module):
             x, mean, std = self.revin.normalize(x)
 
         seasonal, trend = self.decomposition(x.transpose(1, 2))
-        seasonal_out, seasonal_hidden = self.seasonal(seasonal)
-        trend_out, trend_hidden = self.trend(trend)
+        seasonal_out, seasonal_hidden = self.seasonal(seasonal, covariates)
+        trend_out, trend_hidden = self.trend(trend, covariates)
         prediction = (seasonal_out + trend_out).transpose(1, 2)
 
         if self.norm == "mean":

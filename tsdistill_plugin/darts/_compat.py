@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from darts.models.forecasting.forecasting_model import ForecastingModel, _model_call_stack_top
 from darts.models.forecasting.pl_forecasting_module import PLForecastingModule
-from darts.models.forecasting.torch_forecasting_model import PastCovariatesTorchModel
+from darts.models.forecasting.torch_forecasting_model import MixedCovariatesTorchModel
+from darts.utils.data import ShiftedTorchTrainingDataset
 from darts.utils.data.torch_datasets.utils import (
     PLModuleInput,
     TorchTrainingBatch,
@@ -28,8 +29,10 @@ from ..core.teacher import distribution_median
 CHECKED_VERSION = "0.48.1"
 
 
-class StudentModelHooks(PastCovariatesTorchModel):
+class StudentModelHooks(MixedCovariatesTorchModel):
     """The private hooks of Darts' ``TorchForecastingModel`` that a student overrides.
+
+    The base is Darts' ``MixedCovariatesTorchModel`` (past and future covariates, as TiDE).
 
     Each is turned into a public-named attribute or method of the student.
 
@@ -40,6 +43,9 @@ class StudentModelHooks(PastCovariatesTorchModel):
       checkpoint it loads; :attr:`training_only_params` are added to it.
     - ``_create_model`` (Darts' abstract factory of the Lightning module, the hook every Darts
       model implements) calls :meth:`create_module`.
+    - ``_considers_static_covariates`` is the flag behind ``considers_static_covariates``,
+      which Darts models set from their ``use_static_covariates`` argument (TiDE's
+      constructor); :meth:`consider_static_covariates` sets it.
     """
 
     shared_params: tuple[str, ...] = ()
@@ -62,6 +68,10 @@ class StudentModelHooks(PastCovariatesTorchModel):
         """Build the Lightning module for samples like ``train_sample``."""
         raise NotImplementedError
 
+    def consider_static_covariates(self, flag: bool) -> None:
+        """Whether the model reads the static covariates of its series (when they have some)."""
+        self._considers_static_covariates = flag
+
     @classmethod
     def split_params(cls, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Split constructor arguments into ``TorchForecastingModel``'s and the module's.
@@ -78,6 +88,17 @@ def collate_training_samples(samples: Sequence[TorchTrainingSample]) -> TorchTra
     It is private, and the only way to batch samples as Darts' Lightning modules expect them.
     """
     return _batch_collate_fn_train(list(samples))
+
+
+def end_of_output_index(dataset: ShiftedTorchTrainingDataset, index: int) -> tuple[int, int]:
+    """The series and the position after the last target step of a training sample.
+
+    Darts' training datasets compute where sample ``index`` lies (a series may hold fewer
+    samples than another and repeat them) only in the private ``_get_end_of_output_idx``.
+    """
+    series_index = index // dataset.max_samples_per_ts
+    series = dataset.series[series_index]
+    return series_index, int(dataset._get_end_of_output_idx(series, series_index, index))
 
 
 def is_fitted(model: ForecastingModel) -> bool:

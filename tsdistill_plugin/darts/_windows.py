@@ -18,7 +18,7 @@ from darts.utils.data import TorchTrainingDataset
 from darts.utils.data.torch_datasets.utils import TorchTrainingBatch, TorchTrainingSample
 
 from ..core.distillation import TrainingData, data_digest
-from ._compat import collate_training_samples
+from ._compat import collate_training_samples, end_of_output_index
 
 
 @dataclasses.dataclass(slots=True)
@@ -84,14 +84,54 @@ class PastTargets(Sequence):
 
 
 def training_data(
-    series: Sequence[TimeSeries], val_series: Sequence[TimeSeries] | None
+    series: Sequence[TimeSeries],
+    val_series: Sequence[TimeSeries] | None,
+    covariates: dict[str, list[TimeSeries] | None] | None = None,
 ) -> TrainingData:
-    """The student's training series as the lifecycle sees them: end times and frames."""
+    """The student's training series as the lifecycle sees them: end times and frames.
+
+    ``covariates`` are Darts ``fit`` arguments (``past_covariates``, ``val_future_covariates``,
+    ...): they reach the teacher's ``fit`` and, when any is given, the data's digest (without
+    them, the digest is of the target series alone, as it always was).
+    """
+    given = {name: value for name, value in (covariates or {}).items() if value is not None}
+    arrays = [array for s in series for array in (s.values(copy=False), s.time_index.to_numpy())]
+    for name in sorted(given):
+        arrays.append(np.frombuffer(name.encode(), dtype=np.uint8))
+        arrays.extend(
+            array for s in given[name] for array in (s.values(copy=False), s.time_index.to_numpy())
+        )
     return TrainingData(
         ends=tuple(s.end_time() for s in series),
         frames=lambda: [s.to_dataframe(copy=True) for s in series],
         val_frames=lambda: [s.to_dataframe(copy=True) for s in val_series] if val_series else None,
-        digest=data_digest(
-            [array for s in series for array in (s.values(copy=False), s.time_index.to_numpy())]
-        ),
+        digest=data_digest(arrays),
+        covariates=(lambda: dict(given)) if given else None,
     )
+
+
+def teacher_forecasts(
+    dataset: TorchTrainingDataset,
+    by_series: Sequence[tuple[int, np.ndarray]],
+    horizon: int,
+    teacher_name: str,
+) -> np.ndarray:
+    """The teacher's forecast of each sample of ``dataset``, ``[len(dataset), horizon, C]``.
+
+    ``by_series`` holds, per series, the position of the first forecast's first step and the
+    forecasts from there on (:meth:`~tsdistill_plugin.darts.DartsTeacher.forecast_series`).
+    """
+    rows = []
+    for index in range(len(dataset)):
+        series_index, end = end_of_output_index(dataset, index)
+        first, forecasts = by_series[series_index]
+        position = end - horizon - first
+        if not 0 <= position < len(forecasts):
+            raise ValueError(
+                f"teacher {teacher_name} gives no forecast for the training window of series "
+                f"{series_index} ending at position {end - horizon} (it needs more history or "
+                "covariates than the student's window); give the student a longer "
+                "input_chunk_length, or covariates that start earlier."
+            )
+        rows.append(forecasts[position])
+    return np.stack(rows)

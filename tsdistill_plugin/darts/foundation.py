@@ -185,8 +185,14 @@ class FoundationForecaster:
                 horizon,
             )
 
-    def fit(self, series: list[TimeSeries], val_series: list[TimeSeries] | None) -> None:
+    def fit(
+        self, series: list[TimeSeries], val_series: list[TimeSeries] | None, **covariates: object
+    ) -> None:
         """Set the model up on the student's series with Darts' ``fit``.
+
+        ``covariates`` (Darts ``fit`` arguments) are passed on: a foundation model that reads
+        them (Chronos-2) is then taught through its ``historical_forecasts``
+        (:meth:`~tsdistill_plugin.darts.DartsTeacher.forecast_series`).
 
         Zero-shot (``enable_finetuning`` off, the default) this trains nothing: Darts loads the
         checkpoint and records the series' components. With fine-tuning on, Darts fine-tunes
@@ -194,9 +200,10 @@ class FoundationForecaster:
         """
         if self.model.enable_finetuning:
             logger.info("Fine-tuning %s on the student's series.", type(self.model).__name__)
-            self.model.fit(series, val_series=val_series)
+            self.model.fit(series, val_series=val_series, **covariates)
         else:
-            self.model.fit(series)
+            train = {k: v for k, v in covariates.items() if not k.startswith("val_")}
+            self.model.fit(series, **train)
         self._capture = None
 
     def _capture_for(self, module: nn.Module) -> FeatureCapture | None:

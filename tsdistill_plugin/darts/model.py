@@ -10,6 +10,7 @@ the distillation terms added to the loss of Darts' own training step.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import pickle
 import zipfile
@@ -20,7 +21,7 @@ import torch
 from darts.models.forecasting.pl_forecasting_module import PLForecastingModule, io_processor
 from darts.models.forecasting.torch_forecasting_model import TorchForecastingModel
 from darts.timeseries import TimeSeries
-from darts.utils.data import TorchTrainingDataset
+from darts.utils.data import ShiftedTorchTrainingDataset, TorchTrainingDataset
 from darts.utils.data.torch_datasets.utils import (
     ModuleStage,
     PLModuleInput,
@@ -43,7 +44,16 @@ from ..core.teacher import FeatureRegressor
 from ..devices import check_accelerator, predicting_on_one_device
 from ..teachers import AUTO, distillation_for
 from ._compat import StudentModelHooks
-from ._windows import IndexedBatch, IndexedDataset, PastTargets, collate_indexed, training_data
+from ._windows import (
+    IndexedBatch,
+    IndexedDataset,
+    PastTargets,
+    collate_indexed,
+    teacher_forecasts,
+    training_data,
+)
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_OPTIMIZER_KWARGS = {"lr": 0.01}
 """The reference's student optimizer: Adam at learning rate 0.01."""
@@ -55,6 +65,13 @@ DEFAULT_LR_SCHEDULER = {
 """The reference's ``lradj="type1"``: base rate for two epochs, then halved every epoch."""
 
 LENGTH_NAMES = ("input_chunk_length", "output_chunk_length")
+NO_COVARIATES = (0, 0, 0)
+COVARIATE_ARGUMENTS = (
+    "past_covariates",
+    "future_covariates",
+    "val_past_covariates",
+    "val_future_covariates",
+)
 
 
 class _DistilledMLPModule(StampedStudent, PLForecastingModule):
@@ -67,7 +84,9 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
     hidden_size, norm
         Passed to :class:`~tsdistill_plugin.core.DMLP`.
     **kwargs
-        ``PLForecastingModule`` arguments.
+        ``PLForecastingModule`` arguments, and ``covariate_sizes``: the numbers of past, future
+        and static covariates (``(0, 0, 0)`` when absent; kept among the hyperparameters only
+        when one is positive, so that a covariate-free checkpoint is as before).
 
     Notes
     -----
@@ -80,9 +99,20 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
     saved_name = "DistilledMLPModel checkpoint"
 
     def __init__(self, n_channels: int, hidden_size: int, norm: str, **kwargs: Any) -> None:
+        sizes = tuple(kwargs.pop("covariate_sizes", NO_COVARIATES))
         super().__init__(**kwargs)
+        if sizes != NO_COVARIATES:  # Lightning saved the arguments without it
+            self.hparams["covariate_sizes"] = sizes
+        past, future, static = sizes
         self.student = DMLP(
-            self.input_chunk_length, self.output_chunk_length, n_channels, hidden_size, norm
+            self.input_chunk_length,
+            self.output_chunk_length,
+            n_channels,
+            hidden_size,
+            norm,
+            past_covariates=past,
+            future_covariates=future,
+            static_covariates=static,
         )
         self.training_run: TrainingRun | None = None
         self.regressor: FeatureRegressor | None = None
@@ -124,7 +154,16 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
 
     @io_processor
     def _forecast(self, x_in: PLModuleInput) -> PLModuleOutput:
-        output = self.student(x_in.past_target)
+        future = x_in.future_covariates
+        if future is not None:  # [batch, L + H, Cf], as the DMLP reads them
+            future = torch.cat([x_in.historic_future_covariates, future], dim=1)
+        static = x_in.static_covariates
+        output = self.student(
+            x_in.past_target,
+            past_covariates=x_in.past_covariates,
+            future_covariates=future,
+            static_covariates=None if static is None else static.flatten(1),
+        )
         self._features = output.features
         return PLModuleOutput(prediction=output.prediction.unsqueeze(-1))
 
@@ -200,12 +239,28 @@ class DistilledMLPModel(StudentModelHooks):
         Weight of the multi-period terms relative to the multi-scale ones (1 in the
         reference); 0 drops them, which transferred a strong teacher on CO2 where the
         period distributions saturate (``docs/teachers.md``).
+    use_static_covariates
+        Whether the student reads the static covariates of its series, as in Darts' TiDE.
+    use_covariates
+        ``False``: the student reads its target alone, and the covariates passed to ``fit``
+        reach the teacher only (a student without covariates distilled from a teacher that
+        reads them). The student's ``predict`` then takes no covariates.
     **darts_torch_model_kwargs
         Darts ``TorchForecastingModel`` arguments (``n_epochs``, ``batch_size``,
         ``pl_trainer_kwargs``, ``random_state``, ``optimizer_kwargs``, ...). Without
         ``optimizer_kwargs`` the optimizer is Adam at lr 0.01, and without
         ``lr_scheduler_cls`` the rate halves every epoch after the second, as in the
-        reference.
+        reference. ``add_encoders`` adds Darts' encodings to the student's covariates.
+
+    Notes
+    -----
+    Past covariates ``[batch, L, Cp]``, future covariates ``[batch, L + H, Cf]`` and static
+    covariates are projected into the student's hidden layer (see
+    :class:`~tsdistill_plugin.core.DMLP`). A teacher that reads covariates or encodings (a
+    fitted TiDE with ``past_covariates`` and ``add_encoders``, a ``LinearRegressionModel`` with
+    ``lags_future_covariates``, ...) forecasts each training window with exactly the
+    covariates and encodings it reads in its own ``predict`` of that window (Darts'
+    ``historical_forecasts``); pass the teacher's covariates to the student's ``fit``.
 
     Examples
     --------
@@ -219,6 +274,9 @@ class DistilledMLPModel(StudentModelHooks):
     training_provenance: dict | None = None
     """What the last ``fit`` trained on (teacher, data digest, plugin version, components,
     frequency), saved with the model; ``None`` before fitting."""
+
+    use_covariates: bool = True  # the files saved before the argument existed
+    _teacher_inputs: dict[str, Any] | None = None  # a covariate teacher's, during ``fit`` only
 
     shared_params = ("teacher",)
     training_only_params = (
@@ -252,6 +310,8 @@ class DistilledMLPModel(StudentModelHooks):
         teacher_stride: int = 1,
         teacher_weights: Weights = "mean",
         period_weight: float = 1.0,
+        use_static_covariates: bool = True,
+        use_covariates: bool = True,
         **darts_torch_model_kwargs: Any,
     ) -> None:
         distillation = distillation_for(  # a copy's teacher (``untrained_model``) is shared
@@ -288,6 +348,8 @@ class DistilledMLPModel(StudentModelHooks):
         )
         self.hidden_size = hidden_size
         self.norm = norm
+        self.use_covariates = use_covariates
+        self.consider_static_covariates(use_static_covariates and use_covariates)
         self._distillation = distillation
         self._run: TrainingRun | None = None
 
@@ -300,14 +362,9 @@ class DistilledMLPModel(StudentModelHooks):
         return self._distillation.teacher
 
     @property
-    def supports_past_covariates(self) -> bool:
-        """Whether the model takes past covariates: no."""
-        return False
-
-    @property
     def supports_static_covariates(self) -> bool:
-        """Whether the model takes static covariates: no."""
-        return False
+        """Whether the model takes static covariates: yes (see ``use_static_covariates``)."""
+        return True
 
     def fit(
         self,
@@ -329,7 +386,10 @@ class DistilledMLPModel(StudentModelHooks):
         val_series
             Optional validation series: validation loss (ground-truth MSE) and early stopping.
         past_covariates, future_covariates, val_past_covariates, val_future_covariates
-            Not supported by the student: passing any raises ``ValueError``.
+            Covariates, one series per target series, as in Darts' ``fit``: the student reads
+            them (unless ``use_covariates=False``), and the teacher reads those it was fitted
+            with (an unfitted teacher is fitted with those it supports). They are not
+            modified.
         **kwargs
             Other arguments of Darts' ``TorchForecastingModel.fit`` (``epochs``, ``stride``,
             ``max_samples_per_ts``, ``dataloader_kwargs``, ``sample_weight``, ...).
@@ -340,18 +400,13 @@ class DistilledMLPModel(StudentModelHooks):
             The fitted model.
         """
         covariates = {
-            "past_covariates": past_covariates,
-            "future_covariates": future_covariates,
-            "val_past_covariates": val_past_covariates,
-            "val_future_covariates": val_future_covariates,
-        }
-        given = [name for name, value in covariates.items() if value is not None]
-        if given:
-            raise ValueError(
-                f"DistilledMLPModel does not use covariates, but {', '.join(given)} was given; "
-                "fit on the target series only (the student and its teacher read past target "
-                "values)."
+            name: series2seq(value)
+            for name, value in zip(
+                COVARIATE_ARGUMENTS,
+                (past_covariates, future_covariates, val_past_covariates, val_future_covariates),
+                strict=True,
             )
+        }
         # at fit, as in NeuralForecast (whose load rebuilds a student from its arguments)
         accelerator = self.trainer_params.get("accelerator")
         check_accelerator(accelerator, "pl_trainer_kwargs['accelerator']")
@@ -361,15 +416,52 @@ class DistilledMLPModel(StudentModelHooks):
         _check_series(train, "series", length)
         if val is not None:
             _check_series(val, "val_series", length, train[0].n_components)
-        data = training_data(train, val)
+        for name, value in covariates.items():
+            _check_covariates(value, name, val if name.startswith("val_") else train)
+        data = training_data(train, val, covariates)
         self._distillation.prepare(
             data, self.input_chunk_length, self.output_chunk_length, train[0].n_components
         )
-        super().fit(series, val_series=val_series, **kwargs)
+        teacher = self.teacher
+        if getattr(teacher, "uses_covariates", False):
+            self._teacher_inputs = {"series": train, **covariates}
+            if not self.use_covariates:
+                logger.info(
+                    "The teacher %r reads covariates; the student (use_covariates=False) reads "
+                    "its target alone.",
+                    teacher,
+                )
+        student = covariates if self.use_covariates else {}
+        try:
+            super().fit(series, val_series=val_series, **student, **kwargs)
+        finally:
+            self.__dict__.pop("_teacher_inputs", None)
         self.training_provenance = provenance(  # saved with the model, read by the exporter
-            self.teacher, data.digest, components=list(train[0].components), freq=train[0].freq_str
+            self.teacher,
+            data.digest,
+            components=list(train[0].components),
+            freq=train[0].freq_str,
+            **self._covariate_names(train, student),
         )
         return self
+
+    def _covariate_names(
+        self, train: list[TimeSeries], covariates: dict[str, list[TimeSeries] | None]
+    ) -> dict[str, list[str]]:
+        """The names of the covariates the fitted student reads (none: an empty dict)."""
+        names = {}
+        for kind in ("past", "future"):
+            given = covariates.get(f"{kind}_covariates")
+            if given is not None:
+                names[f"{kind}_covariates"] = [str(c) for c in given[0].components]
+        if self.uses_static_covariates and self.considers_static_covariates:
+            table = train[0].static_covariates
+            names["static_covariates"] = [
+                str(column) if len(table) == 1 else f"{row}:{column}"
+                for row in table.index
+                for column in table.columns
+            ]
+        return names
 
     def fit_from_dataset(
         self,
@@ -390,7 +482,10 @@ class DistilledMLPModel(StudentModelHooks):
         """
         windows = PastTargets(train_dataset)
         dtype = torch.from_numpy(np.asarray(windows[0][:1])).dtype
-        run = self._distillation.run(windows, self.output_chunk_length, dtype, self.hidden_size)
+        forecasts = self._covariate_teacher_forecasts(train_dataset, dtype)
+        run = self._distillation.run(
+            windows, self.output_chunk_length, dtype, self.hidden_size, forecasts=forecasts
+        )
         if run.targets is not None:  # the window ids pick each sample's teacher outputs
             train_dataset = IndexedDataset(train_dataset)
             dataloader_kwargs = {**(dataloader_kwargs or {}), "collate_fn": collate_indexed}
@@ -412,6 +507,31 @@ class DistilledMLPModel(StudentModelHooks):
             self._run = None
             if self.model is not None:
                 self.model.attach(None)
+
+    def _covariate_teacher_forecasts(
+        self, dataset: TorchTrainingDataset, dtype: torch.dtype
+    ) -> Tensor | None:
+        """A covariate teacher's forecasts of the samples of ``dataset``, else ``None``."""
+        teacher = self.teacher
+        if not self._distillation.active or not getattr(teacher, "uses_covariates", False):
+            return None
+        name = type(teacher.model).__name__
+        if self._teacher_inputs is None or not isinstance(dataset, ShiftedTorchTrainingDataset):
+            raise ValueError(
+                f"teacher {name} reads covariates, which reach it through the student's fit "
+                "only; call fit(series, past_covariates=..., future_covariates=...) instead of "
+                "fit_from_dataset."
+            )
+        inputs = self._teacher_inputs
+        by_series = teacher.forecast_series(
+            inputs["series"],
+            inputs["past_covariates"],
+            inputs["future_covariates"],
+            start=self.input_chunk_length,
+            horizon=self.output_chunk_length,
+        )
+        values = teacher_forecasts(dataset, by_series, self.output_chunk_length, name)
+        return torch.from_numpy(values).to(dtype)
 
     def predict_from_dataset(self, *args: Any, **kwargs: Any) -> Any:
         """Predict as Darts' ``predict_from_dataset``, on one device.
@@ -471,11 +591,19 @@ class DistilledMLPModel(StudentModelHooks):
 
     def create_module(self, train_sample: TorchTrainingSample) -> _DistilledMLPModule:
         """Build the Lightning module for samples like ``train_sample``."""
+        static = train_sample.static_covariates
+        sizes = (
+            _width(train_sample.past_covariates),
+            _width(train_sample.future_covariates),
+            0 if static is None else static.shape[0] * static.shape[1],
+        )
+        extra = {} if sizes == NO_COVARIATES else {"covariate_sizes": sizes}
         module = _DistilledMLPModule(
             n_channels=train_sample.past_target.shape[1],
             hidden_size=self.hidden_size,
             norm=self.norm,
             **self.pl_module_params,
+            **extra,
         )
         module.attach(self._run)
         return module
@@ -523,6 +651,32 @@ def _check_series(
             )
 
 
+def _width(values: np.ndarray | None) -> int:
+    """Components of a sample's covariates ``[time, components]`` (0 when absent)."""
+    return 0 if values is None else int(values.shape[1])
+
+
+def _check_covariates(
+    covariates: list[TimeSeries] | None, name: str, series: list[TimeSeries] | None
+) -> None:
+    """Reject covariates that do not pair with the target series or are not finite."""
+    if covariates is None:
+        return
+    if series is None or len(covariates) != len(series):
+        count = 0 if series is None else len(series)
+        raise ValueError(
+            f"{name} holds {len(covariates)} series but there are {count} target series; pass "
+            "one covariate series per target series."
+        )
+    for i, s in enumerate(covariates):
+        if not np.isfinite(s.values(copy=False)).all():
+            raise ValueError(
+                f"{name}[{i}] contains NaN or infinite values; the student and its teacher need "
+                "finite covariates. Fill them first, e.g. with "
+                "darts.dataprocessing.transformers.MissingValuesFiller."
+            )
+
+
 def _check_darts_arguments(params: dict[str, Any]) -> None:
     """Refuse Darts arguments the student does not support or that are out of range.
 
@@ -537,11 +691,6 @@ def _check_darts_arguments(params: dict[str, Any]) -> None:
         raise ValueError(
             f"output_chunk_shift={params['output_chunk_shift']!r} is not supported: the student "
             "forecasts the steps right after its window, like its teacher; remove it."
-        )
-    if params.get("add_encoders"):
-        raise ValueError(
-            "DistilledMLPModel does not use covariates, so add_encoders is not supported; "
-            "remove it."
         )
     for name in ("n_epochs", "batch_size"):
         if name in params:

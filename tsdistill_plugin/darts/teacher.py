@@ -59,22 +59,24 @@ def series_from_frames(frames: Sequence[pd.DataFrame]) -> list[TimeSeries]:
     return [TimeSeries.from_dataframe(frame) for frame in frames]
 
 
-def _check_no_covariate_use(model: ForecastingModel) -> None:
-    """Reject teachers that read covariates: the student hands them the target only."""
-    params = getattr(model, "model_params", {}) or {}
+def covariates_used(model: ForecastingModel) -> list[str]:
+    """What a Darts model reads besides its target.
+
+    Any of ``"past_covariates"``, ``"future_covariates"``, ``"static_covariates"`` (known once
+    the model is fitted) and ``"add_encoders"``.
+    """
     used = [
         name
-        for name in ("uses_past_covariates", "uses_future_covariates", "uses_static_covariates")
-        if getattr(model, name, False)
+        for name in ("past_covariates", "future_covariates", "static_covariates")
+        if getattr(model, f"uses_{name}", False)
     ]
-    if params.get("add_encoders"):
+    if (getattr(model, "model_params", {}) or {}).get("add_encoders"):
         used.append("add_encoders")
-    if used:
-        raise ValueError(
-            f"teacher {type(model).__name__} uses covariates ({', '.join(used)}), but the "
-            "distilled student gives its teacher the target series only; pass a teacher "
-            "fitted (or to be fitted) without covariates and without add_encoders."
-        )
+    return used
+
+
+def _check_teacher(model: ForecastingModel) -> None:
+    """Reject teachers whose forecasts do not start right after the student's window."""
     if getattr(model, "output_chunk_shift", 0):
         raise ValueError(
             f"teacher {type(model).__name__} has output_chunk_shift="
@@ -110,8 +112,10 @@ class _TorchForecaster:
     def n_channels(self) -> int | None:
         return int(self.model.output_dim) if self.is_fitted else None
 
-    def fit(self, series: list[TimeSeries], val_series: list[TimeSeries] | None) -> None:
-        self.model.fit(series, val_series=val_series)
+    def fit(
+        self, series: list[TimeSeries], val_series: list[TimeSeries] | None, **covariates: object
+    ) -> None:
+        self.model.fit(series, val_series=val_series, **covariates)
         self._capture = None
 
     def forecast(self, x: Tensor) -> TeacherOutput:
@@ -144,9 +148,12 @@ class _RegressionForecaster:
     def n_channels(self) -> int | None:
         return int(self.model.input_dim["target"]) if self.is_fitted else None
 
-    def fit(self, series: list[TimeSeries], val_series: list[TimeSeries] | None) -> None:
-        accepts_val = "val_series" in inspect.signature(self.model.fit).parameters
-        kwargs = {"val_series": val_series} if accepts_val and val_series is not None else {}
+    def fit(
+        self, series: list[TimeSeries], val_series: list[TimeSeries] | None, **covariates: object
+    ) -> None:
+        accepts = inspect.signature(self.model.fit).parameters
+        kwargs = {"val_series": val_series} if "val_series" in accepts and val_series else {}
+        kwargs.update((name, value) for name, value in covariates.items() if name in accepts)
         self.model.fit(series, **kwargs)
 
     def forecast(self, x: Tensor) -> TeacherOutput:
@@ -177,7 +184,9 @@ class _LocalForecaster:
         """Read the student's whole window and forecast its horizon."""
         self.input_len, self.horizon = int(input_len), int(horizon)
 
-    def fit(self, series: list[TimeSeries], val_series: list[TimeSeries] | None) -> None:
+    def fit(
+        self, series: list[TimeSeries], val_series: list[TimeSeries] | None, **covariates: object
+    ) -> None:
         """Nothing to fit ahead of time: the model is refitted on each window."""
 
     def _forecast_window(self, window: np.ndarray) -> np.ndarray:
@@ -241,9 +250,10 @@ class DartsTeacher(KeepsOutputs):
 
     Notes
     -----
-    Probabilistic torch teachers give the median of their likelihood. Teachers that use
-    covariates, encoders or an ``output_chunk_shift`` are rejected: the student hands its
-    teacher the target windows only.
+    Probabilistic torch teachers give the median of their likelihood. A global or foundation
+    teacher that reads covariates or encodings forecasts the training windows through its own
+    ``historical_forecasts`` (:meth:`forecast_series`); local teachers read the target only.
+    Teachers with an ``output_chunk_shift`` are rejected.
 
     Examples
     --------
@@ -275,7 +285,14 @@ class DartsTeacher(KeepsOutputs):
                 f"unsupported Darts teacher {type(model).__qualname__}; pass a "
                 "TorchForecastingModel, a global regression model or a local model."
             )
-        _check_no_covariate_use(model)
+        _check_teacher(model)
+        if covariates_used(model) and isinstance(model, LocalForecastingModel):
+            raise ValueError(
+                f"teacher {type(model).__name__} reads covariates "
+                f"({', '.join(covariates_used(model))}), which the student hands to global Darts "
+                "models only (torch, regression and foundation models); pass it without "
+                "covariates."
+            )
         self.model = model
         self._feature_layer = feature_layer
         self._forecaster = forecaster(model, feature_layer)
@@ -304,14 +321,114 @@ class DartsTeacher(KeepsOutputs):
         """Whether the Darts model has been fitted."""
         return self._forecaster.is_fitted
 
-    def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
+    @property
+    def uses_covariates(self) -> bool:
+        """Whether the model reads covariates or encodings (known once it is fitted)."""
+        return bool(covariates_used(self.model))
+
+    def fit(
+        self,
+        series: list[pd.DataFrame],
+        val_series: list[pd.DataFrame] | None = None,
+        **covariates: list[TimeSeries] | None,
+    ) -> None:
         """Fit the model on frames (time index, one column per channel).
 
-        ``val_series`` is passed on only when the model's ``fit`` accepts it.
+        ``val_series`` is passed on only when the model's ``fit`` accepts it; ``covariates``
+        (Darts ``fit`` arguments: ``past_covariates``, ``val_future_covariates``, ...) only
+        those the model supports.
         """
         val = series_from_frames(val_series) if val_series else None
-        self._forecaster.fit(series_from_frames(series), val)
-        _check_no_covariate_use(self.model)
+        supported = {
+            name: value
+            for name, value in covariates.items()
+            if value is not None
+            and getattr(self.model, f"supports_{name.removeprefix('val_')}", False)
+            and (val is not None or not name.startswith("val_"))
+        }
+        self._forecaster.fit(series_from_frames(series), val, **supported)
+        _check_teacher(self.model)
+
+    def forecast_series(
+        self,
+        series: list[TimeSeries],
+        past_covariates: list[TimeSeries] | None,
+        future_covariates: list[TimeSeries] | None,
+        start: int,
+        horizon: int,
+    ) -> list[tuple[int, np.ndarray]]:
+        """The model's forecasts of every window of ``series``, with the covariates it reads.
+
+        Darts' ``historical_forecasts(retrain=False, last_points_only=False)`` gives them: the
+        model reads each window's covariates and encodings exactly as in its own ``predict``
+        (and rolls out autoregressively when ``horizon`` exceeds its own).
+
+        Parameters
+        ----------
+        series
+            The target series.
+        past_covariates, future_covariates
+            Their covariates (one per series), or ``None``; those the model does not read are
+            not passed on.
+        start
+            Position in each series of the first forecast step of the first window.
+        horizon
+            Steps per forecast.
+
+        Returns
+        -------
+        list[tuple[int, np.ndarray]]
+            Per series, the position of the first forecast's first step and the forecasts
+            ``[windows, horizon, channels]``, one per start position from there on.
+
+        Raises
+        ------
+        ValueError
+            When the model reads covariates that are not given, or is probabilistic without
+            a 0.5 quantile (a ``QuantileRegression`` gives its median).
+        """
+        name = type(self.model).__name__
+        kwargs = {}
+        for kind, given in (("past", past_covariates), ("future", future_covariates)):
+            if not getattr(self.model, f"uses_{kind}_covariates", False):
+                continue
+            if given is None and "add_encoders" not in covariates_used(self.model):
+                raise ValueError(
+                    f"teacher {name} was fitted with {kind}_covariates, but the student's fit "
+                    f"got none; pass the teacher's {kind}_covariates to the student's fit."
+                )
+            if given is not None:  # else the model's encoders make them
+                kwargs[f"{kind}_covariates"] = given
+        likelihood = getattr(self.model, "likelihood", None)
+        if likelihood is not None:  # the median, as the target-only path gives
+            if 0.5 not in (getattr(likelihood, "quantiles", None) or ()):
+                raise ValueError(
+                    f"teacher {name} is probabilistic without a 0.5 quantile and reads "
+                    "covariates; its historical forecasts would be samples, not medians: pass a "
+                    "deterministic teacher (likelihood=None) or a QuantileRegression with 0.5."
+                )
+            kwargs["predict_likelihood_parameters"] = True
+        forecasts = self.model.historical_forecasts(
+            series,
+            forecast_horizon=horizon,
+            start=start,
+            start_format="position",
+            stride=1,
+            retrain=False,
+            overlap_end=False,
+            last_points_only=False,
+            verbose=False,
+            show_warnings=False,
+            **kwargs,
+        )
+        result = []
+        for target, windows in zip(series, forecasts, strict=True):
+            values = np.stack([window.values(copy=False) for window in windows])
+            if likelihood is not None:  # each component's quantiles, in order
+                quantiles = list(likelihood.quantiles)
+                values = values[..., quantiles.index(0.5) :: len(quantiles)]
+            result.append((int(target.get_index_at_point(windows[0].start_time())), values))
+        return result
 
     def forecast(self, x: Tensor) -> TeacherOutput:
         """Forecast windows ``x`` ``[batch, input_len, channels]``.

@@ -45,6 +45,15 @@ class FoldedStudent:
         The student's ``norm`` mode.
     eps
         RevIN's epsilon (inside the square root of the variance).
+    covariates
+        ``[W, D]``: the covariate projection as it reaches the hidden layer (both branches'
+        BatchNorm scales folded in when they are the same for every channel), for the
+        covariates ``[batch, W]`` flattened as the student flattens them (past, then future,
+        then static), or ``None`` for a student without covariates.
+    covariate_scale
+        ``[channels, D]`` per-channel factor of the covariates' term, or ``None``.
+    covariate_sizes
+        The student's numbers of past, future and static covariates.
     """
 
     first: np.ndarray
@@ -55,6 +64,9 @@ class FoldedStudent:
     output_scale: np.ndarray | None
     norm: str
     eps: float
+    covariates: np.ndarray | None = None
+    covariate_scale: np.ndarray | None = None
+    covariate_sizes: tuple[int, int, int] = (0, 0, 0)
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -107,6 +119,7 @@ def fold(student: DMLP) -> FoldedStudent:
     -------
     FoldedStudent
         float32 weights.
+
     """
     length = student.input_len
     seasonal_map, trend_map = _decomposition_maps(student)
@@ -122,6 +135,7 @@ def fold(student: DMLP) -> FoldedStudent:
     first, scale, second = joined["first"], joined["scale"], joined["second"]
     second_bias = seasonal["second_bias"] + trend["second_bias"]  # [H]
     output_scale = None
+    bn_scale = scale  # [N, 2 d]: what the covariates' term is multiplied by (not RevIN's map)
     if student.revin is not None:  # x_n = w x' + b before the branches, inverted after
         affine_w = _numpy(student.revin.weight)[:, None]  # [N, 1]
         affine_b = _numpy(student.revin.bias)[:, None]
@@ -131,11 +145,22 @@ def fold(student: DMLP) -> FoldedStudent:
         output_scale = 1.0 / (affine_w + student.revin.eps * student.revin.eps)
     else:
         bias = scale * joined["bias"] + joined["shift"]
+    covariates = None
+    if student.covariates is not None:  # the same [batch, d] term added to both branches
+        projection = np.tile(_numpy(student.covariates.weight).T, (1, 2))  # [W, 2 d]
+        bias = bias + bn_scale * np.tile(_numpy(student.covariates.bias), 2)
+        covariates = projection
     if student.norm == "mean":  # the window mean through two ReLU units: relu(m) - relu(-m)
         first = np.concatenate([first, np.full((length, 1), 1.0 / length) * [1.0, -1.0]], 1)
         scale = np.concatenate([scale, np.ones((len(scale), 2))], axis=1)
         bias = np.concatenate([bias, np.zeros((len(bias), 2))], axis=1)
         second = np.concatenate([second, np.ones((2, second.shape[1])) * [[1.0], [-1.0]]])
+        bn_scale = np.concatenate([bn_scale, np.zeros((len(bn_scale), 2))], axis=1)
+        if covariates is not None:
+            covariates = np.concatenate([covariates, np.zeros((len(covariates), 2))], axis=1)
+    covariate_scale = None if covariates is None else bn_scale
+    if covariates is not None and np.all(bn_scale == bn_scale[0]):
+        covariates, covariate_scale = covariates * bn_scale[0], None
     if np.all(scale == scale[0]):  # one channel, or channels alike: fold the scale
         first, scale = first * scale[0], None
         if np.all(bias == bias[0]):
@@ -149,4 +174,7 @@ def fold(student: DMLP) -> FoldedStudent:
         output_scale=None if output_scale is None else output_scale.astype(np.float32),
         norm=student.norm,
         eps=student.revin.eps if student.revin is not None else 0.0,
+        covariates=None if covariates is None else covariates.astype(np.float32),
+        covariate_scale=None if covariate_scale is None else covariate_scale.astype(np.float32),
+        covariate_sizes=student.covariate_sizes,
     )

@@ -1,6 +1,7 @@
 """The exported student as an ONNX graph, built node by node from the folded weights.
 
-``past_target [batch, L, C] -> forecast [batch, H, C]``: a transpose to ``[batch, C, L]``, the
+``past_target [batch, L, C] -> forecast [batch, H, C]`` (and the covariates a covariate student
+reads, with Darts' input names): a transpose to ``[batch, C, L]``, the
 optional input scaler (NeuralForecast's ``scaler_type``: per-window statistics over time, in
 the graph; see :mod:`.scaling`), RevIN's division by the window's standard deviation when the
 student uses it, then ``relu(u @ first * scale + bias) @ second + second_bias``, the inverse of
@@ -17,7 +18,15 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .folding import FoldedStudent
-from .metadata import INPUT_NAME, OUTPUT_NAME, StudentSpec
+from .metadata import (
+    FUTURE_COVARIATES,
+    HISTORIC_FUTURE_COVARIATES,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    PAST_COVARIATES,
+    STATIC_COVARIATES,
+    StudentSpec,
+)
 from .scaling import InputScaler
 
 OPSET = 17
@@ -110,8 +119,42 @@ def _unscale(g: _Graph, z: str, shift: str, scale: str, transform: str) -> str:
     return g.op("Add", g.op("Mul", z, scale), shift)
 
 
-def _student(g: _Graph, u: str, folded: FoldedStudent) -> str:
+def _covariates(g: _Graph, folded: FoldedStudent, lookback: int, horizon: int) -> tuple:
+    """The covariate inputs ``(name, shape)`` and their flattened row ``[batch, W]``.
+
+    As the student reads them: past ``[batch, L, Cp]``; future as Darts feeds them,
+    ``historic_future_covariates [batch, L, Cf]`` and ``future_covariates [batch, H, Cf]``,
+    joined to ``[batch, L + H, Cf]``; static ``[batch, S]``; past and future centred on the
+    window when the student centres them.
+    """
+    past, future, static = folded.covariate_sizes
+    inputs, parts = [], []
+
+    def centred(x: str) -> str:
+        if folded.norm == "none":
+            return x
+        return g.op("Sub", x, g.op("ReduceMean", x, axes=[1], keepdims=1))
+
+    if past:
+        inputs.append((PAST_COVARIATES, ["batch", lookback, past]))
+        parts.append(centred(PAST_COVARIATES))
+    if future:
+        inputs.append((HISTORIC_FUTURE_COVARIATES, ["batch", lookback, future]))
+        inputs.append((FUTURE_COVARIATES, ["batch", horizon, future]))
+        joined = g.op("Concat", HISTORIC_FUTURE_COVARIATES, FUTURE_COVARIATES, axis=1)
+        parts.append(centred(joined))
+    if static:
+        inputs.append((STATIC_COVARIATES, ["batch", static]))
+        parts.append(STATIC_COVARIATES)
+    rows = [g.op("Flatten", part, axis=1) for part in parts]
+    return inputs, rows[0] if len(rows) == 1 else g.op("Concat", *rows, axis=1)
+
+
+def _student(g: _Graph, u: str, folded: FoldedStudent, covariates: str | None = None) -> str:
     """The folded ``DMLP`` on ``u`` ``[batch, C, L]``; returns ``[batch, C, H]``.
+
+    ``covariates`` ``[batch, W]`` (:func:`_covariates`) add their projection to the hidden
+    layer of every channel.
 
     The products run on ``[batch * C, .]`` rows: one matrix product each, not ``batch``
     small ones. Per-channel terms (BatchNorm of several channels, RevIN's affine map) are
@@ -132,11 +175,19 @@ def _student(g: _Graph, u: str, folded: FoldedStudent) -> str:
 
     width, horizon = folded.second.shape
     hidden = g.op("MatMul", rows(u, folded.first.shape[0]), g.const(folded.first, "first"))
-    if folded.scale is not None:
+    per_window = folded.scale is not None or covariates is not None
+    if per_window:
         hidden = windows(hidden, width)
-        hidden = g.op("Mul", hidden, g.const(folded.scale, "scale"))
-    hidden = g.op("Relu", g.op("Add", hidden, g.const(folded.bias, "bias")))
     if folded.scale is not None:
+        hidden = g.op("Mul", hidden, g.const(folded.scale, "scale"))
+    if covariates is not None:  # [batch, 1, D], per channel when BatchNorm's scales differ
+        term = g.op("MatMul", covariates, g.const(folded.covariates, "covariates"))
+        term = g.op("Unsqueeze", term, g.ints(1))
+        if folded.covariate_scale is not None:
+            term = g.op("Mul", term, g.const(folded.covariate_scale, "covariate_scale"))
+        hidden = g.op("Add", hidden, term)
+    hidden = g.op("Relu", g.op("Add", hidden, g.const(folded.bias, "bias")))
+    if per_window:
         hidden = rows(hidden, width)
     y = g.op("MatMul", hidden, g.const(folded.second, "second"))
     if folded.second_bias.ndim == 1:
@@ -181,7 +232,10 @@ def build_graph(
         if (scaler.output_shift, scaler.output_factor) != (0.0, 1.0):
             shift = g.op("Add", shift, g.const(scaler.output_shift))
             scale = g.op("Mul", scale, g.const(scaler.output_factor))
-    y = _student(g, u, folded)
+    covariate_inputs, covariates = [], None
+    if folded.covariates is not None:
+        covariate_inputs, covariates = _covariates(g, folded, spec.lookback, spec.horizon)
+    y = _student(g, u, folded, covariates)
     if scaler is not None:
         y = _unscale(g, y, shift, scale, scaler.transform)
     g.nodes.append(helper.make_node("Transpose", [y], [OUTPUT_NAME], perm=[0, 2, 1]))
@@ -192,7 +246,11 @@ def build_graph(
         [
             helper.make_tensor_value_info(
                 INPUT_NAME, TensorProto.FLOAT, ["batch", spec.lookback, channels]
-            )
+            ),
+            *(
+                helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+                for name, shape in covariate_inputs
+            ),
         ],
         [
             helper.make_tensor_value_info(

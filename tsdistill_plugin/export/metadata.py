@@ -22,6 +22,18 @@ INPUT_NAME = "past_target"
 """Graph input: raw windows ``[batch, lookback, channels]`` (float32, the data's scale). The
 name is Darts': its ``run_onnx_prediction`` feeds the target's past window by that name."""
 
+PAST_COVARIATES = "past_covariates"
+"""Graph input of a student with past covariates: ``[batch, lookback, Cp]``."""
+HISTORIC_FUTURE_COVARIATES = "historic_future_covariates"
+"""Graph input of a student with future covariates: their lookback steps
+``[batch, lookback, Cf]``."""
+FUTURE_COVARIATES = "future_covariates"
+"""Graph input of a student with future covariates: their horizon steps
+``[batch, horizon, Cf]``."""
+STATIC_COVARIATES = "static_covariates"
+"""Graph input of a student with static covariates: ``[batch, S]``."""
+COVARIATE_KINDS = ("past", "future", "static")
+
 OUTPUT_NAME = "forecast"
 """Graph output: forecasts ``[batch, horizon, channels]`` in the data's scale."""
 
@@ -56,6 +68,8 @@ class StudentSpec:
         128-bit BLAKE2b digest of the training values (``None``: not recorded).
     plugin_version
         ``tsdistill_plugin`` version that exported the file.
+    past_covariates, future_covariates, static_covariates
+        The names of the covariates the student reads, in the graph's order (empty: none).
 
     Examples
     --------
@@ -82,6 +96,19 @@ class StudentSpec:
     teacher: str
     data_digest: str | None
     plugin_version: str = __version__
+    past_covariates: tuple[str, ...] = ()
+    future_covariates: tuple[str, ...] = ()
+    static_covariates: tuple[str, ...] = ()
+
+    @property
+    def covariate_names(self) -> dict[str, tuple[str, ...]]:
+        """The covariates the student reads, by kind (``"past"``, ...); only kinds it reads."""
+        names = zip(
+            COVARIATE_KINDS,
+            (self.past_covariates, self.future_covariates, self.static_covariates),
+            strict=True,
+        )
+        return {kind: columns for kind, columns in names if columns}
 
     def to_props(self) -> dict[str, str]:
         """The spec as ONNX ``metadata_props`` (string to string), Darts' spec included."""
@@ -98,26 +125,37 @@ class StudentSpec:
             "teacher": self.teacher,
             "data_digest": "" if self.data_digest is None else self.data_digest,
             "plugin_version": self.plugin_version,
+            # only for a covariate student: a covariate-free file is as it always was
+            **({"covariates": json.dumps(self.covariate_names)} if self.covariate_names else {}),
         }
 
     def darts_onnx_spec(self) -> dict[str, object]:
         """The fields of Darts' ``darts.utils.onnx.inference.OnnxModelSpec`` for this graph.
 
-        One feature input, the target's past window ``past_target [batch, lookback, channels]``
-        (no covariates, no recurrent state), one output ``forecast``: Darts'
-        ``run_onnx_prediction(n, session, series)`` then forecasts any ``n``, rolling the
-        graph forward by ``horizon`` steps as its ``predict`` does.
+        The target's past window ``past_target [batch, lookback, channels]``, the covariates
+        the student reads under Darts' names (no recurrent state), one output ``forecast``:
+        Darts' ``run_onnx_prediction(n, session, series, ...)`` then forecasts any ``n``,
+        rolling the graph forward by ``horizon`` steps as its ``predict`` does. (Static
+        covariates are one flat ``[batch, S]`` input here, which Darts does not feed.)
         """
+        kinds = self.covariate_names
+        names = [INPUT_NAME]
+        if "past" in kinds:
+            names.append(PAST_COVARIATES)
+        if "future" in kinds:
+            names += [HISTORIC_FUTURE_COVARIATES, FUTURE_COVARIATES]
+        if "static" in kinds:
+            names.append(STATIC_COVARIATES)
         return {
             "input_chunk_length": self.lookback,
             "output_chunk_length": self.horizon,
             "output_chunk_shift": 0,
-            "uses_past_covariates": False,
-            "uses_future_covariates": False,
-            "uses_static_covariates": False,
+            "uses_past_covariates": "past" in kinds,
+            "uses_future_covariates": "future" in kinds,
+            "uses_static_covariates": "static" in kinds,
             "likelihood_parameter_names": None,
-            "feature_input_names": [INPUT_NAME],
-            "input_names": [INPUT_NAME],
+            "feature_input_names": names,
+            "input_names": names,
             "output_names": [OUTPUT_NAME],
             "state_input_names": [],
             "state_output_names": [],
@@ -160,4 +198,8 @@ class StudentSpec:
             teacher=props["teacher"],
             data_digest=props["data_digest"] or None,
             plugin_version=props["plugin_version"],
+            **{
+                f"{kind}_covariates": tuple(columns)
+                for kind, columns in json.loads(props.get("covariates", "{}")).items()
+            },
         )

@@ -15,7 +15,14 @@ import pandas as pd
 from .._version import check_version
 from ..frames import check_timestamps
 from ._extra import import_extra
-from .metadata import INPUT_NAME, StudentSpec
+from .metadata import (
+    FUTURE_COVARIATES,
+    HISTORIC_FUTURE_COVARIATES,
+    INPUT_NAME,
+    PAST_COVARIATES,
+    STATIC_COVARIATES,
+    StudentSpec,
+)
 
 LONG_COLUMNS = ("unique_id", "ds", "y")
 """NeuralForecast's long format: series id, time, target."""
@@ -107,14 +114,21 @@ class Predictor:
         """ONNX Runtime execution providers in use (first: where the graph runs)."""
         return self._session.get_providers()
 
-    def run(self, windows: np.ndarray) -> np.ndarray:
+    def run(self, windows: np.ndarray, **covariates: np.ndarray) -> np.ndarray:
         """Run the graph on ready windows, unchecked.
 
-        ``[batch, lookback, channels]`` float32, contiguous -> ``[batch, horizon, channels]``.
+        ``[batch, lookback, channels]`` float32, contiguous -> ``[batch, horizon, channels]``;
+        ``covariates`` are the graph's covariate inputs by name (``past_covariates``, ...).
         """
-        return self._session.run(None, {INPUT_NAME: windows})[0]
+        return self._session.run(None, {INPUT_NAME: windows, **covariates})[0]
 
-    def predict(self, x: np.ndarray | pd.DataFrame) -> np.ndarray | pd.DataFrame:
+    def predict(
+        self,
+        x: np.ndarray | pd.DataFrame,
+        past_covariates: np.ndarray | pd.DataFrame | None = None,
+        future_covariates: np.ndarray | pd.DataFrame | None = None,
+        static_covariates: np.ndarray | pd.Series | None = None,
+    ) -> np.ndarray | pd.DataFrame:
         """Forecast the ``horizon`` steps after the end of ``x``.
 
         Parameters
@@ -127,21 +141,41 @@ class Predictor:
               returns a frame of the forecast timestamps and the same columns.
             - A long frame with columns ``unique_id``, ``ds``, ``y``: returns ``unique_id``,
               ``ds`` and the model's name as column (NeuralForecast's layout).
+        past_covariates, future_covariates, static_covariates
+            The covariates a covariate student reads (``spec.past_covariates``, ...), with an
+            array ``x``: past ``[time, Cp]`` (batched ``[batch, time, Cp]``) over the same
+            steps as ``x``, future ``[time + horizon, Cf]`` over them and the horizon, static
+            ``[S]`` (``[batch, S]``); with a wide frame ``x``: frames with the covariates'
+            columns whose index holds the history's last ``lookback`` timestamps (future: and
+            the forecast's), static a ``Series`` by name.
 
         Raises
         ------
         ValueError
-            For a wrong shape, too little history, NaN or inf, unknown or missing columns, or
-            (long frames) a timestamp repeated or missing in a series.
+            For a wrong shape, too little history, NaN or inf, unknown or missing columns,
+            (long frames) a timestamp repeated or missing in a series, and covariates that are
+            missing or not read, have missing or unknown columns, are misaligned with the
+            history, or (future) do not cover the horizon.
         TypeError
             For an input that is none of the above.
         """
+        given = {
+            "past": past_covariates,
+            "future": future_covariates,
+            "static": static_covariates,
+        }
+        self._check_covariate_kinds(given)
         if isinstance(x, pd.DataFrame):
             if "unique_id" in x.columns or "ds" in x.columns:
+                if self.spec.covariate_names:
+                    raise ValueError(
+                        "a covariate student forecasts from arrays or a wide frame with its "
+                        "covariates; long frames are not supported for it."
+                    )
                 return self._predict_long(x)
-            return self._predict_wide(x)
+            return self._predict_wide(x, given)
         if isinstance(x, np.ndarray):
-            return self._predict_array(x)
+            return self._predict_array(x, given)
         raise TypeError(
             "predict expects a NumPy array [time, channels] or [batch, time, channels], a wide "
             "DataFrame (time index, one column per component) or a long DataFrame "
@@ -150,7 +184,7 @@ class Predictor:
 
     # -- NumPy ---------------------------------------------------------------------------
 
-    def _predict_array(self, x: np.ndarray) -> np.ndarray:
+    def _predict_array(self, x: np.ndarray, given: dict[str, object]) -> np.ndarray:
         spec = self.spec
         if x.ndim not in (2, 3):
             raise ValueError(
@@ -160,13 +194,16 @@ class Predictor:
         windows = x[None] if x.ndim == 2 else x
         self._check_channels(windows.shape[2], "channels (last axis)")
         self._check_history(windows.shape[1], "time steps (axis -2)")
+        covariates = self._array_covariates(given, windows.shape[:2], x.ndim == 2)
         windows = _finite_float32(windows[:, -spec.lookback :], "the array")
-        forecast = self.run(windows)
+        forecast = self.run(windows, **covariates)
         return forecast[0] if x.ndim == 2 else forecast
 
     # -- frames --------------------------------------------------------------------------
 
-    def _predict_wide(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _predict_wide(
+        self, frame: pd.DataFrame, given: dict[str, object] | None = None
+    ) -> pd.DataFrame:
         columns = [str(c) for c in frame.columns]
         if not self.spec.channel_independent:
             self._check_names(columns, "columns")
@@ -178,8 +215,9 @@ class Predictor:
         self._check_history(len(frame), "rows")
         tail = frame.iloc[-self.spec.lookback :]
         windows = _finite_float32(_numeric(tail, "the frame")[None], tail)
-        forecast = self.run(windows)[0]
         index = self._future(frame.index, self.spec.horizon)
+        covariates = self._frame_covariates(given or {}, tail.index, index)
+        forecast = self.run(windows, **covariates)[0]
         return pd.DataFrame(forecast, index=index, columns=columns)
 
     def _predict_long(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -230,6 +268,121 @@ class Predictor:
                 self.spec.name: forecast.reshape(-1),
             }
         )
+
+    # -- covariates ----------------------------------------------------------------------
+
+    def _check_covariate_kinds(self, given: dict[str, object]) -> None:
+        read = self.spec.covariate_names
+        for kind, value in given.items():
+            if kind in read and value is None:
+                raise ValueError(
+                    f"the student reads {kind} covariates {list(read[kind])}; pass "
+                    f"{kind}_covariates=... with them."
+                )
+            if kind not in read and value is not None:
+                raise ValueError(
+                    f"the student reads no {kind} covariates (it reads "
+                    f"{sorted(read) or 'none'}); drop {kind}_covariates."
+                )
+
+    def _array_covariates(
+        self, given: dict[str, object], batch_time: tuple[int, int], single: bool
+    ) -> dict[str, np.ndarray]:
+        """The graph's covariate inputs from arrays aligned with a history of ``time`` steps."""
+        batch, time = batch_time
+        lookback, horizon = self.spec.lookback, self.spec.horizon
+        read = self.spec.covariate_names
+        inputs = {}
+        for kind, steps in (("past", time), ("future", time + horizon), ("static", None)):
+            if kind not in read:
+                continue
+            value = np.asarray(given[kind])
+            value = value[None] if single else value
+            width = len(read[kind])
+            expected = [batch, width] if steps is None else [batch, steps, width]
+            if list(value.shape) != expected:
+                need = "" if steps is None else f" (the history's {time} steps"
+                need += " and the horizon's" if kind == "future" else ""
+                need += ")" if steps is not None else ""
+                problem = (
+                    "do not cover the horizon"
+                    if kind == "future"
+                    and value.ndim == len(expected)
+                    and value.shape[-2] < expected[-2]
+                    else "are misaligned with the history"
+                    if steps is not None
+                    and value.ndim == len(expected)
+                    and value.shape[-1] == width
+                    else "have the wrong shape"
+                )
+                shape = expected[1:] if single else expected
+                raise ValueError(
+                    f"{kind}_covariates {problem}: expected shape {shape}{need}, columns "
+                    f"{list(read[kind])}, got {list(value.shape[1:] if single else value.shape)}."
+                )
+            value = _finite_float32(value, f"{kind}_covariates")
+            if kind == "past":
+                inputs[PAST_COVARIATES] = np.ascontiguousarray(value[:, -lookback:])
+            elif kind == "future":
+                history = value[:, :-horizon]
+                inputs[HISTORIC_FUTURE_COVARIATES] = np.ascontiguousarray(history[:, -lookback:])
+                inputs[FUTURE_COVARIATES] = np.ascontiguousarray(value[:, -horizon:])
+            else:
+                inputs[STATIC_COVARIATES] = value
+        return inputs
+
+    def _frame_covariates(
+        self, given: dict[str, object], history: pd.Index, forecast: pd.Index
+    ) -> dict[str, np.ndarray]:
+        """The graph's covariate inputs from frames, by the history's and forecast's stamps."""
+        read = self.spec.covariate_names
+        arrays = {}
+        for kind in read:
+            value = given[kind]
+            if kind == "static":
+                series = value if isinstance(value, pd.Series) else None
+                if series is None:
+                    arrays[kind] = np.asarray(value)
+                    continue
+                self._check_covariate_columns(list(series.index), kind)
+                arrays[kind] = series[list(read[kind])].to_numpy()
+                continue
+            if not isinstance(value, pd.DataFrame):
+                raise TypeError(
+                    f"with a frame as history, {kind}_covariates must be a frame too (its index "
+                    f"the history's timestamps), got {type(value).__name__}."
+                )
+            self._check_covariate_columns([str(c) for c in value.columns], kind)
+            value = value.set_axis([str(c) for c in value.columns], axis=1)[list(read[kind])]
+            missing = history.difference(value.index)
+            if len(missing):
+                raise ValueError(
+                    f"{kind}_covariates are misaligned with the history: they lack "
+                    f"{len(missing)} of its last {len(history)} timestamps (first: {missing[0]}); "
+                    "pass covariates over the history's timestamps."
+                )
+            stamps = history
+            if kind == "future":
+                ahead = forecast.difference(value.index)
+                if len(ahead):
+                    raise ValueError(
+                        f"future_covariates do not cover the horizon: they lack {len(ahead)} of "
+                        f"the {len(forecast)} forecast timestamps (first: {ahead[0]}); pass "
+                        "future covariates through the end of the forecast."
+                    )
+                stamps = history.append(forecast)
+            arrays[kind] = _numeric(value.loc[stamps], f"{kind}_covariates")
+        return self._array_covariates(arrays, (1, len(history)), single=True)
+
+    def _check_covariate_columns(self, given: Sequence[str], kind: str) -> None:
+        expected = list(self.spec.covariate_names[kind])
+        missing = [c for c in expected if c not in given]
+        unknown = [c for c in given if c not in expected]
+        if missing or unknown:
+            raise ValueError(
+                f"the student reads the {kind} covariates {expected}; {kind}_covariates miss "
+                f"{missing} and have unknown {unknown}. Give exactly those columns."
+            )
 
     # -- checks and timestamps -----------------------------------------------------------
 

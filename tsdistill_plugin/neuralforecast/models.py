@@ -73,9 +73,9 @@ class _DistilledBase(StampedStudent, StudentHooks):
 
     network = "dmlp"
 
-    EXOGENOUS_FUTR = False
-    EXOGENOUS_HIST = False
-    EXOGENOUS_STAT = False
+    EXOGENOUS_FUTR = True
+    EXOGENOUS_HIST = True
+    EXOGENOUS_STAT = True
     RECURRENT = False
     WINDOWS_BATCH_SIZE = 256
 
@@ -141,6 +141,15 @@ class _DistilledBase(StampedStudent, StudentHooks):
         distillation.check_channels(self.n_series if self.MULTIVARIATE else 1, self._channel_hint())
         self.hidden_size = hidden_size
         self.outputsize = self.loss.outputsize_multiplier
+        if self.futr_exog_size and self.outputsize > 1:
+            raise ValueError(
+                f"futr_exog_list with a loss of {self.outputsize} outputs per step "
+                f"({type(self.loss).__name__}) is not supported: the student reads future "
+                "exogenous variables for h steps; use a point loss such as MSE(), or drop "
+                "futr_exog_list."
+            )
+        # per series for a multivariate student: its channels share one covariate projection
+        width = self.n_series if self.MULTIVARIATE else 1
         self.dmlp = DMLP(
             input_len=input_size,
             horizon=h * self.outputsize,
@@ -148,6 +157,9 @@ class _DistilledBase(StampedStudent, StudentHooks):
             hidden_size=hidden_size,
             norm=norm,
             moving_avg=moving_avg,
+            past_covariates=self.hist_exog_size * width,
+            future_covariates=self.futr_exog_size * width,
+            static_covariates=self.stat_exog_size * width,
         )
         self.training_run: TrainingRun | None = None
         self.regressor: FeatureRegressor | None = None
@@ -171,15 +183,40 @@ class _DistilledBase(StampedStudent, StudentHooks):
     def forward(self, windows_batch: dict[str, Tensor]) -> Tensor:
         """Forecast ``windows_batch["insample_y"]`` ``[batch, input_size, series]``.
 
+        With exogenous variables, ``hist_exog`` (``[batch, input_size, X]``; multivariate
+        ``[batch, X, input_size, series]``), ``futr_exog`` (``[batch, input_size + h, F]``;
+        ``[batch, F, input_size + h, series]``) and ``stat_exog`` (``[batch, S]``;
+        ``[series, S]``) are the DMLP's past, future and static covariates.
+
         Returns
         -------
         Tensor
             ``[batch, h, series * outputs]`` in NeuralForecast's layout for ``self.loss``.
         """
-        out = self.dmlp(windows_batch["insample_y"])
+        out = self.dmlp(windows_batch["insample_y"], **self._covariates(windows_batch))
         if self.training_run is not None and self.training:
             self._step = out
         return self._nf_layout(out.prediction)
+
+    def _covariates(self, windows_batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The batch's exogenous variables as the DMLP's covariates ``[batch, time, C]``."""
+        batch = windows_batch["insample_y"].shape[0]
+        covariates = {}
+        for name, key, size in (
+            ("past_covariates", "hist_exog", self.hist_exog_size),
+            ("future_covariates", "futr_exog", self.futr_exog_size),
+        ):
+            if size:
+                values = windows_batch[key]
+                if self.MULTIVARIATE:  # [B, C, time, N] -> [B, time, C * N]
+                    values = values.permute(0, 2, 1, 3).reshape(batch, values.shape[2], -1)
+                covariates[name] = values
+        if self.stat_exog_size:
+            static = windows_batch["stat_exog"]
+            if self.MULTIVARIATE:  # [N, S], the same for every window
+                static = static.reshape(1, -1).expand(batch, -1)
+            covariates["static_covariates"] = static
+        return covariates
 
     def _nf_layout(self, prediction: Tensor) -> Tensor:
         batch, _, series = prediction.shape

@@ -233,7 +233,9 @@ class NeuralForecastTeacher(KeepsOutputs):
         if _has_exogenous(model):
             raise ValueError(
                 f"the {name} teacher uses exogenous variables (futr/hist/stat_exog_list), which "
-                "a teacher cannot be given; use a teacher without exogenous variables."
+                "a NeuralForecast teacher cannot be given yet (the students read them; Darts "
+                "teachers with covariates are supported); use a teacher without exogenous "
+                "variables."
             )
         self.model = model
         self._initial = model

@@ -1,0 +1,111 @@
+"""Exogenous variables in NeuralForecast (issue 18): both students read ``hist_exog_list``,
+``futr_exog_list`` and ``stat_exog_list`` like NeuralForecast's ``MLP`` (``predict(futr_df=...)``,
+``cross_validation``, ``static_df``), with or without a teacher, and save and load with them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from neuralforecast import NeuralForecast
+from neuralforecast.models import NLinear
+from trainer_settings import QUIET
+
+from tsdistill_plugin.neuralforecast import DistilledMLP, DistilledMLPMultivariate
+
+L, H = 48, 12
+HIST, FUTR, STAT = ["HUFL", "MUFL"], ["hour_sin", "hour_cos"], ["site"]
+
+
+@pytest.fixture(scope="module")
+def data(etth1: pd.DataFrame) -> pd.DataFrame:
+    """OT and LULL over 500 hours as two series, each with two loads (past), the hour of day
+    (future) as exogenous columns."""
+    frame = etth1.iloc[:500]
+    hour = frame.index.hour.to_numpy() / 24 * 2 * np.pi
+    parts = []
+    for name in ("OT", "LULL"):
+        parts.append(
+            pd.DataFrame(
+                {
+                    "unique_id": name,
+                    "ds": frame.index,
+                    "y": frame[name].to_numpy(),
+                    **{column: frame[column].to_numpy() for column in HIST},
+                    "hour_sin": np.sin(hour).astype("float32"),
+                    "hour_cos": np.cos(hour).astype("float32"),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def static_df() -> pd.DataFrame:
+    return pd.DataFrame({"unique_id": ["OT", "LULL"], "site": [0.0, 1.0]})
+
+
+def split(data: pd.DataFrame, rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The first ``rows`` hours of each series, and the future exogenous of the next ``H``."""
+    times = np.sort(data["ds"].unique())
+    train = data[data["ds"] < times[rows]]
+    future = data[(data["ds"] >= times[rows]) & (data["ds"] < times[rows + H])]
+    return train, future[["unique_id", "ds", *FUTR]]
+
+
+def exogenous(**kwargs: object) -> dict:
+    return {
+        "h": H,
+        "input_size": L,
+        "hidden_size": 16,
+        "max_steps": 20,
+        "hist_exog_list": HIST,
+        "futr_exog_list": FUTR,
+        "stat_exog_list": STAT,
+        **QUIET,
+        **kwargs,
+    }
+
+
+@pytest.mark.parametrize(
+    ("cls", "extra", "sizes"),
+    [(DistilledMLP, {}, (2, 2, 1)), (DistilledMLPMultivariate, {"n_series": 2}, (4, 4, 2))],
+)
+def test_students_read_exogenous_variables(cls, extra, sizes, data, static_df, tmp_path):
+    before = pd.util.hash_pandas_object(data).to_numpy().copy()
+    teacher = NLinear(h=H, input_size=L, max_steps=5, **QUIET)
+    model = cls(teacher=teacher, **exogenous(**extra))
+    assert cls.EXOGENOUS_FUTR and cls.EXOGENOUS_HIST and cls.EXOGENOUS_STAT
+    assert model.dmlp.covariate_sizes == sizes
+    nf = NeuralForecast(models=[model], freq="h")
+    train, future = split(data, 400)
+    nf.fit(train, static_df=static_df)
+    forecast = nf.predict(futr_df=future)
+    assert len(forecast) == 2 * H and np.isfinite(forecast[cls.__name__]).all()
+
+    # the student reads the future hour: another calendar gives another forecast
+    shifted = future.assign(hour_sin=-future["hour_sin"])
+    other = nf.predict(futr_df=shifted)[cls.__name__].to_numpy()
+    assert np.abs(other - forecast[cls.__name__].to_numpy()).max() > 1e-4
+
+    # and the loads: NF's own windows with other past loads give another forecast
+    moved = train.assign(HUFL=train["HUFL"] * 2.0)
+    other = nf.predict(df=moved, futr_df=future, static_df=static_df)[cls.__name__].to_numpy()
+    assert np.abs(other - forecast[cls.__name__].to_numpy()).max() > 1e-4
+
+    nf.save(str(tmp_path), overwrite=True)
+    loaded = NeuralForecast.load(str(tmp_path))
+    assert loaded.models[0].dmlp.covariate_sizes == sizes
+    again = loaded.predict(df=train, futr_df=future, static_df=static_df)
+    np.testing.assert_allclose(again[cls.__name__], forecast[cls.__name__], rtol=1e-6)
+
+    # cross_validation fits again, on all but its windows, and forecasts them with their exog
+    cv = nf.cross_validation(data, static_df=static_df, n_windows=2, step_size=H, refit=False)
+    assert len(cv) == 2 * 2 * H and np.isfinite(cv[cls.__name__]).all()
+    assert np.array_equal(pd.util.hash_pandas_object(data).to_numpy(), before)
+
+
+def test_without_exogenous_variables_the_network_is_as_before():
+    model = DistilledMLP(h=H, input_size=L, hidden_size=16, max_steps=1, **QUIET)
+    assert model.dmlp.covariates is None
+    assert not any("covariates" in key for key in model.state_dict())
