@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from .cache import TeacherCache
 from .checks import check_int
-from .losses import DistillationLoss
+from .losses import DistillationLoss, QuantileDistillationLoss
 from .teacher import (
     AdaptiveTeacher,
     FeatureRegressor,
@@ -37,6 +37,7 @@ from .teacher import (
     Teacher,
     TeacherOutput,
     forecast_horizon,
+    gives_quantiles,
 )
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,8 @@ class TargetBatch(NamedTuple):
     Attributes
     ----------
     prediction
-        ``[rows, horizon, channels]``.
+        ``[rows, horizon, channels]``, or ``[rows, horizon, channels, quantiles]`` from a
+        teacher that forecasts a probabilistic student's quantiles.
     features
         ``[rows, channels, d]``, or ``None``.
     rows
@@ -174,6 +176,9 @@ class TeacherTargets:
     probe
         The teacher's output for ``windows[0]``, when already computed (online, it gives the
         feature width).
+    quantiles
+        A probabilistic student's levels: a teacher that forecasts quantiles gives them
+        (see :func:`~tsdistill_plugin.core.forecast_horizon`).
 
     Attributes
     ----------
@@ -196,15 +201,17 @@ class TeacherTargets:
         progress: bool,
         stride: int = 1,
         probe: TeacherOutput | None = None,
+        quantiles: tuple[float, ...] | None = None,
     ) -> None:
         self.use_features = True
         self.teacher = teacher
         self.horizon = horizon
         self.stride = stride
+        self.quantiles = quantiles
         self.cache: TeacherCache | None = None
         if storage == "online":
             logger.info("teacher_cache='online': the teacher runs on every training batch.")
-            features = (probe or _probe(teacher, windows, horizon, dtype)).features
+            features = (probe or _probe(teacher, windows, horizon, dtype, quantiles)).features
         else:
             self.cache = TeacherCache(
                 teacher,
@@ -214,6 +221,7 @@ class TeacherTargets:
                 storage=storage,
                 dtype=dtype,
                 progress=progress,
+                quantiles=quantiles,
             )
             features = self.cache.features
         self.feature_size = None if features is None else int(features.shape[-1])
@@ -251,7 +259,7 @@ class TeacherTargets:
             window_ids = ids[rows] // self.stride
             inputs = inputs[rows.to(inputs.device)]
         if self.cache is None:
-            output = forecast_horizon(self.teacher, inputs, self.horizon)
+            output = forecast_horizon(self.teacher, inputs, self.horizon, self.quantiles)
         elif window_ids is None:
             raise RuntimeError(
                 "the training batch carries no window ids, so cached teacher outputs cannot be "
@@ -274,10 +282,16 @@ class TeacherTargets:
             self.cache = None
 
 
-def _probe(teacher: Teacher, windows: Sequence, horizon: int, dtype: torch.dtype) -> TeacherOutput:
+def _probe(
+    teacher: Teacher,
+    windows: Sequence,
+    horizon: int,
+    dtype: torch.dtype,
+    quantiles: tuple[float, ...] | None = None,
+) -> TeacherOutput:
     """The teacher's output for the first window."""
     return forecast_horizon(
-        teacher, torch.tensor(np.asarray(windows[0]), dtype=dtype)[None], horizon
+        teacher, torch.tensor(np.asarray(windows[0]), dtype=dtype)[None], horizon, quantiles
     )
 
 
@@ -329,6 +343,10 @@ class Distillation:
         Distil from every ``stride``-th training window only (the supervised loss still uses
         every window): a slow teacher (a foundation or local model) then forecasts ``stride``
         times fewer windows.
+    quantiles
+        A probabilistic student's quantile levels, or ``None`` for a point student: the loss
+        is then a :class:`~tsdistill_plugin.core.QuantileDistillationLoss`, and a teacher that
+        forecasts quantiles is asked for these levels.
 
     Notes
     -----
@@ -353,6 +371,7 @@ class Distillation:
         storage: CacheMode = "auto",
         stride: int = 1,
         period_weight: float = 1.0,
+        quantiles: tuple[float, ...] | None = None,
     ) -> None:
         if storage not in CACHE_MODES:
             raise ValueError(
@@ -368,9 +387,14 @@ class Distillation:
         self.teacher = teacher
         self.auto_levels = levels is None
         levels = REFERENCE_LEVELS if levels is None else levels
-        self.loss_fn = DistillationLoss(
-            alpha, beta, temperature, levels, period_weight=period_weight
-        )
+        settings = {"alpha": alpha, "beta": beta, "temperature": temperature, "levels": levels}
+        if quantiles is None:
+            self.loss_fn = DistillationLoss(**settings, period_weight=period_weight)
+        else:
+            self.loss_fn = QuantileDistillationLoss(
+                quantiles, **settings, period_weight=period_weight
+            )
+        self.quantiles = None if quantiles is None else self.loss_fn.quantiles
         self.refit = refit
         self.storage = storage
         self.stride = stride
@@ -385,10 +409,13 @@ class Distillation:
         loss = self.loss_fn
         levels = None if self.auto_levels else loss.levels
         settings = (loss.alpha, loss.beta, loss.temperature, levels)
-        return {"settings": (*settings, self.refit, self.storage, self.stride, loss.period_weight)}
+        state = {"settings": (*settings, self.refit, self.storage, self.stride, loss.period_weight)}
+        if self.quantiles is not None:  # a point student's state stays as it was
+            state["quantiles"] = self.quantiles
+        return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(None, *state["settings"])
+        self.__init__(None, *state["settings"], quantiles=state.get("quantiles"))
 
     @property
     def active(self) -> bool:
@@ -611,7 +638,13 @@ class Distillation:
                 "the teacher), or pass a fitted teacher."
             )
         storage = self.storage if identified else "online"
-        probe = _probe(teacher, windows, horizon, dtype)
+        if self.quantiles is not None and not gives_quantiles(teacher):
+            logger.info(
+                "The teacher %r gives a point forecast: the student distils its median from it "
+                "and learns its other quantiles from the truth alone.",
+                teacher,
+            )
+        probe = _probe(teacher, windows, horizon, dtype, self.quantiles)
         key = None
         if self.data_digest is not None and storage != "online":
             # the teacher's forecast of one window stands for its state: a teacher refitted in
@@ -621,7 +654,7 @@ class Distillation:
                 hashlib.blake2b(state, digest_size=16).digest(),
                 self.data_digest,
                 _windows_digest(windows),
-                (horizon, str(dtype), self.stride, storage),
+                (horizon, str(dtype), self.stride, storage, self.quantiles),
             )
         kept = getattr(teacher, "kept_outputs", None)  # see KeepsOutputs
         if key is not None and kept is not None and kept[0] == key:
@@ -631,7 +664,15 @@ class Distillation:
             # the features come with the forecasts: they are kept even without feature-level
             # terms, so that the same outputs serve every run (a grid search over beta)
             targets = TeacherTargets(
-                teacher, windows, horizon, storage, dtype, progress, self.stride, probe
+                teacher,
+                windows,
+                horizon,
+                storage,
+                dtype,
+                progress,
+                self.stride,
+                probe,
+                self.quantiles,
             )
         with_features = self.loss_fn.beta > 0
         targets.use_features = with_features
@@ -746,7 +787,8 @@ class TrainingRun:
         Parameters
         ----------
         prediction
-            The student's forecast ``[batch, horizon, channels]``, in the same space as the
+            The student's forecast ``[batch, horizon, channels]`` (``[batch, horizon,
+            channels, quantiles]`` for a probabilistic student), in the same space as the
             teacher's.
         supervised
             The supervised loss the library computed (its own loss function and weights).
