@@ -31,7 +31,7 @@ def windows_of(values: np.ndarray, length: int, count: int) -> torch.Tensor:
 class BandTeacher:
     """Repeats the window's last value, with quantiles ``width * (q - 0.5)`` around it."""
 
-    input_len, horizon, n_channels, probabilistic = 96, 24, None, True
+    input_len, horizon, n_channels, probabilistic, quantile_levels = 96, 24, None, True, None
 
     def __init__(self, width: float) -> None:
         self.width = width

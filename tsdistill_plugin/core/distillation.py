@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from .cache import TeacherCache
 from .checks import check_int
 from .losses import DistillationLoss, QuantileDistillationLoss
+from .quantiles import log_interpolation
 from .teacher import (
     AdaptiveTeacher,
     FeatureRegressor,
@@ -644,6 +645,8 @@ class Distillation:
                 "and learns its other quantiles from the truth alone.",
                 teacher,
             )
+        elif self.quantiles is not None and teacher.quantile_levels is not None:
+            log_interpolation(f"The teacher {teacher!r}", teacher.quantile_levels, self.quantiles)
         probe = _probe(teacher, windows, horizon, dtype, self.quantiles)
         key = None
         if self.data_digest is not None and storage != "online":

@@ -154,7 +154,9 @@ def interpolate_quantiles(
 
 
 def log_interpolation(owner: str, source: Sequence[float], target: Sequence[float]) -> None:
-    """Say at INFO that a teacher's quantile levels are interpolated to the student's."""
+    """Say at INFO that ``owner``'s levels ``source`` are read at ``target``, if they differ."""
+    if tuple(source) == tuple(target):
+        return
     outside = [q for q in target if q < source[0] or q > source[-1]]
     logger.info(
         "%s forecasts the quantiles %s; the student's %s are interpolated linearly between them%s.",

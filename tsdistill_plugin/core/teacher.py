@@ -195,6 +195,9 @@ class QuantileTeacher(Teacher, Protocol):
         Whether the model forecasts a distribution (a Darts model with a likelihood, a
         NeuralForecast model with a quantile or distribution loss); ``False`` for a point
         forecaster, which teaches the median only.
+    quantile_levels
+        The levels the model forecasts, read at other levels by interpolation; ``None`` when
+        it gives any level exactly (a parametric distribution's inverse CDF).
 
     Examples
     --------
@@ -203,7 +206,7 @@ class QuantileTeacher(Teacher, Protocol):
     >>> import torch
     >>> from tsdistill_plugin.core import QuantileTeacher, TeacherOutput, forecast_horizon
     >>> class Band:
-    ...     input_len, horizon, n_channels, probabilistic = 12, 4, None, True
+    ...     input_len, horizon, n_channels, probabilistic, quantile_levels = 12, 4, None, True, None
     ...
     ...     def forecast(self, x):
     ...         return TeacherOutput(x[:, -1:].expand(-1, 4, -1), None)
@@ -219,6 +222,7 @@ class QuantileTeacher(Teacher, Protocol):
     """
 
     probabilistic: bool
+    quantile_levels: tuple[float, ...] | None
 
     def forecast_quantiles(self, x: Tensor, quantiles: tuple[float, ...]) -> TeacherOutput:
         """Forecast ``x`` ``[batch, input_len, channels]`` at the levels ``quantiles``.
@@ -686,6 +690,33 @@ def distribution_median(
         return distribution.icdf(torch.full_like(like, 0.5))
     except NotImplementedError:
         return torch.quantile(distribution.sample((samples,)), 0.5, dim=0)
+
+
+def distribution_quantiles(
+    distribution: torch.distributions.Distribution,
+    quantiles: tuple[float, ...],
+    like: Tensor,
+    samples: int = MEDIAN_SAMPLES,
+) -> Tensor:
+    """Quantiles of a probabilistic teacher's forecast distribution, ``[*like.shape, Q]``.
+
+    Its ``icdf`` at each level, or, without an inverse CDF, the quantiles of ``samples``
+    draws.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core.teacher import distribution_quantiles
+    >>> loc = torch.zeros(1, 2)
+    >>> distribution_quantiles(torch.distributions.Normal(loc, 2.0), (0.5, 0.975), like=loc)
+    tensor([[[0.0000, 3.9199],
+             [0.0000, 3.9199]]])
+    """
+    try:
+        return torch.stack([distribution.icdf(torch.full_like(like, q)) for q in quantiles], dim=-1)
+    except NotImplementedError:
+        levels = torch.tensor(quantiles, dtype=like.dtype, device=like.device)
+        return torch.quantile(distribution.sample((samples,)), levels, dim=0).movedim(0, -1)
 
 
 def forecast_horizon(

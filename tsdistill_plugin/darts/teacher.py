@@ -14,7 +14,7 @@ windows?*) in different ways, each behind the same :class:`DartsTeacher` interfa
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,7 @@ from ..core.teacher import (
     resolve_feature_layer,
     run_frozen,
 )
-from ._compat import is_fitted, module_median
+from ._compat import is_fitted, module_median, module_quantiles, quantile_levels
 from .foundation import FoundationForecaster, FoundationModel
 
 AUTO_FEATURE_LAYERS: dict[str, tuple[str, FeatureLayout]] = {
@@ -114,15 +114,32 @@ class _TorchForecaster:
         self.model.fit(series, val_series=val_series)
         self._capture = None
 
+    @property
+    def probabilistic(self) -> bool:
+        return self.model.likelihood is not None
+
+    @property
+    def quantile_levels(self) -> tuple[float, ...] | None:
+        return quantile_levels(self.model)
+
     def forecast(self, x: Tensor) -> TeacherOutput:
+        return self._run(x, module_median)
+
+    def forecast_quantiles(self, x: Tensor, quantiles: tuple[float, ...]) -> TeacherOutput:
+        return self._run(x, lambda module, x: module_quantiles(module, x, quantiles))
+
+    def _run(self, x: Tensor, predict: Callable[[nn.Module, Tensor], Tensor]) -> TeacherOutput:
         module: nn.Module = self.model.model
         if self._capture is None and self.feature_layer is not None:
             self._capture = FeatureCapture(module, *self.feature_layer)
-        return run_frozen(module, x, lambda x: module_median(module, x), self._capture)
+        return run_frozen(module, x, lambda x: predict(module, x), self._capture)
 
 
 class _RegressionForecaster:
     """A Darts global regression model (``SKLearnModel`` family) predicting windows as series."""
+
+    probabilistic = False  # regression models teach their point forecast
+    quantile_levels = None
 
     def __init__(self, model: GlobalForecastingModel, feature_layer: FeatureLayer) -> None:
         lags = getattr(model, "lags", None) or {}
@@ -164,6 +181,9 @@ class _LocalForecaster:
     and forecasts the student's horizon. ``input_len`` and ``horizon`` stay ``None`` until the
     student sets them (:meth:`AdaptiveDartsTeacher.bind`).
     """
+
+    probabilistic = False  # local models teach their point forecast
+    quantile_levels = None
 
     def __init__(self, model: LocalForecastingModel, feature_layer: FeatureLayer) -> None:
         _check_no_feature_layer(model, feature_layer)
@@ -241,7 +261,8 @@ class DartsTeacher(KeepsOutputs):
 
     Notes
     -----
-    Probabilistic torch teachers give the median of their likelihood. Teachers that use
+    Probabilistic torch teachers give the median of their likelihood as their forecast, and
+    their quantiles to a probabilistic student (:meth:`forecast_quantiles`). Teachers that use
     covariates, encoders or an ``output_chunk_shift`` are rejected: the student hands its
     teacher the target windows only.
 
@@ -304,6 +325,16 @@ class DartsTeacher(KeepsOutputs):
         """Whether the Darts model has been fitted."""
         return self._forecaster.is_fitted
 
+    @property
+    def probabilistic(self) -> bool:
+        """Whether the model forecasts a distribution: a torch model with a likelihood."""
+        return self._forecaster.probabilistic
+
+    @property
+    def quantile_levels(self) -> tuple[float, ...] | None:
+        """A ``QuantileRegression`` teacher's levels; ``None`` for other models."""
+        return self._forecaster.quantile_levels
+
     def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
         """Fit the model on frames (time index, one column per channel).
 
@@ -322,12 +353,34 @@ class DartsTeacher(KeepsOutputs):
             ``prediction`` ``[batch, horizon, channels]`` and ``features`` ``[batch, channels,
             d]`` or ``None``, on the device and with the dtype of ``x``.
         """
+        self._check_fitted()
+        return self._forecaster.forecast(x)
+
+    def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise ValueError(
                 f"teacher {type(self.model).__name__} is not fitted; fit it first, or let the "
                 "student fit it on its training series."
             )
-        return self._forecaster.forecast(x)
+
+    def forecast_quantiles(self, x: Tensor, quantiles: tuple[float, ...]) -> TeacherOutput:
+        """Forecast windows ``x`` at a probabilistic student's levels ``quantiles``.
+
+        A ``QuantileRegression`` teacher's quantiles are interpolated to ``quantiles`` where
+        its levels differ; another likelihood gives the exact quantiles of its distribution.
+
+        Returns
+        -------
+        TeacherOutput
+            ``prediction`` ``[batch, horizon, channels, len(quantiles)]`` and the features.
+        """
+        if not self.probabilistic:
+            raise ValueError(
+                f"teacher {type(self.model).__name__} has no likelihood, so it forecasts no "
+                "quantiles; build it with likelihood=QuantileRegression(...) or use forecast."
+            )
+        self._check_fitted()
+        return self._forecaster.forecast_quantiles(x, quantiles)
 
     def untrained(self) -> DartsTeacher:
         """A new, unfitted teacher with the same model parameters (for ``refit_teacher``)."""
