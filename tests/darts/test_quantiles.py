@@ -155,3 +155,15 @@ def test_save_and_load_keep_the_quantile_forecasts(distilled, ot, tmp_path):
 def test_a_likelihood_the_head_cannot_carry_is_refused():
     with pytest.raises(ValueError, match="its likelihood must be a QuantileRegression"):
         DistilledMLPModel(L, H, likelihood=GaussianLikelihood())
+
+
+def test_a_gaussian_teacher_gives_the_exact_quantiles_of_its_distribution(ot):
+    teacher = TiDEModel(L, H, hidden_size=16, **small(likelihood=GaussianLikelihood()))
+    adapter = as_teacher(teacher.fit(ot[:300]))
+    window = torch.from_numpy(ot[:L].values(copy=False).astype("float32"))[None]
+    quantiles = adapter.forecast_quantiles(window, tuple(LEVELS)).prediction[0, :, 0]
+    assert adapter.probabilistic and adapter.quantile_levels is None
+    mean, std = teacher.predict(H, series=ot[:L], predict_likelihood_parameters=True).values().T
+    z = 1.2815516  # the standard normal's 0.9 quantile
+    expected = np.stack([mean - z * std, mean, mean + z * std], axis=-1)
+    np.testing.assert_allclose(quantiles.numpy(), expected, atol=1e-5)
