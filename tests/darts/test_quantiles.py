@@ -71,7 +71,7 @@ def test_the_interpolation_of_other_levels_is_said(ot, quantile_tide, caplog):
     with caplog.at_level(logging.INFO, logger="tsdistill_plugin.core.quantiles"):
         model.fit(ot[:300])
     assert "forecasts the quantiles [0.05, 0.1, 0.5, 0.9, 0.95]" in caplog.text
-    assert "[0.1, 0.5, 0.9] are interpolated linearly" in caplog.text
+    assert "[0.1, 0.5, 0.9] are read from them, interpolated linearly" in caplog.text
 
 
 def test_quantile_forecasts_are_ordered_and_named_as_darts_names_them(distilled, ot):

@@ -159,7 +159,8 @@ def log_interpolation(owner: str, source: Sequence[float], target: Sequence[floa
         return
     outside = [q for q in target if q < source[0] or q > source[-1]]
     logger.info(
-        "%s forecasts the quantiles %s; the student's %s are interpolated linearly between them%s.",
+        "%s forecasts the quantiles %s; the student's %s are read from them, interpolated "
+        "linearly where a level is not among them%s.",
         owner,
         list(source),
         list(target),
