@@ -9,8 +9,8 @@ in (series, frames, arrays, teachers, files) is fingerprinted when handed in and
 afterwards: nothing the user passed is changed, even by a failed call.
 
 A few rows are not errors on purpose (``error=None``): a teacher with a shorter horizon is rolled
-out, constant series train, both libraries sort unsorted rows, integer values are cast. They
-check what happens instead.
+out, constant series train, both libraries sort unsorted rows (and Darts unsorted quantiles),
+integer values are cast. They check what happens instead.
 
 :func:`test_numeric_argument_out_of_range` sweeps every numeric constructor argument of both
 libraries' students over the out-of-range values (negative, zero, NaN, inf) at construction.
@@ -86,6 +86,8 @@ def fingerprint(obj: object) -> object:
         return ("series", values.tobytes(), values.dtype.str, list(obj.time_index), obj.columns)
     if isinstance(obj, Path):
         return ("file", obj.read_bytes())
+    if isinstance(obj, list):
+        return ("list", [fingerprint(item) if isinstance(item, list) else item for item in obj])
     if isinstance(obj, TorchTeacher):
         return ("torch teacher", fingerprint(obj.model))
     if isinstance(obj, torch.nn.Module):
@@ -618,14 +620,25 @@ def darts_covariate_teacher_needs_more_history(g: Given) -> None:
 
 @row(
     ValueError,
-    "likelihood is not supported",
-    "Remove it",
+    "its likelihood must be a QuantileRegression, got GaussianLikelihood",
+    r"pass likelihood=QuantileRegression\(quantiles=\[0.1, 0.5, 0.9\]\)",
     "tsdistill_plugin.darts.model",
 )
-def darts_likelihood(g: Given) -> None:
+def darts_likelihood_the_head_cannot_carry(g: Given) -> None:
     from darts.utils.likelihood_models import GaussianLikelihood
 
     darts_student(likelihood=GaussianLikelihood())
+
+
+@row(None, where="darts")
+def darts_unsorted_quantiles_are_sorted(g: Given) -> None:
+    from darts.utils.likelihood_models import QuantileRegression
+
+    levels = g([0.9, 0.5, 0.1])
+    model = darts_student(likelihood=QuantileRegression(levels)).fit(ot_series(g))
+    forecast = model.predict(H, predict_likelihood_parameters=True)
+    assert list(forecast.components) == ["OT_q0.100", "OT_q0.500", "OT_q0.900"]
+    assert (np.diff(forecast.values(), axis=1) >= 0).all()
 
 
 @row(
@@ -732,6 +745,45 @@ def darts_file_saved_by_a_newer_plugin(g: Given) -> None:
         patch.setattr(_version, "__version__", "99.0.0")
         DistilledMLPModel.load(str(saved)).save(str(path))
     DistilledMLPModel.load(str(path))
+
+
+# -- the core ------------------------------------------------------------------------------
+
+
+@row(
+    ValueError,
+    r"quantiles must be strictly increasing, got \[0.9, 0.5, 0.1\]",
+    "pass them sorted without repeats",
+    "tsdistill_plugin.core.quantiles",
+)
+def core_unsorted_quantiles(g: Given) -> None:
+    from tsdistill_plugin.core import DMLP
+
+    DMLP(L, H, 1, hidden_size=8, quantiles=g([0.9, 0.5, 0.1]))
+
+
+@row(
+    ValueError,
+    r"quantiles must lie strictly between 0 and 1, got 1.5",
+    r"pass levels in \(0, 1\)",
+    "tsdistill_plugin.core.quantiles",
+)
+def core_quantiles_out_of_range(g: Given) -> None:
+    from tsdistill_plugin.core import DMLP
+
+    DMLP(L, H, 1, hidden_size=8, quantiles=g([0.1, 0.5, 1.5]))
+
+
+@row(
+    ValueError,
+    "quantiles must include the median 0.5",
+    "add 0.5",
+    "tsdistill_plugin.core.quantiles",
+)
+def core_quantiles_without_the_median(g: Given) -> None:
+    from tsdistill_plugin.core import QuantileDistillationLoss
+
+    QuantileDistillationLoss(g([0.1, 0.9]))
 
 
 # -- NeuralForecast ------------------------------------------------------------------------

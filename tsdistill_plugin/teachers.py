@@ -160,6 +160,7 @@ def distillation_for(
     storage: CacheMode = "auto",
     stride: int = 1,
     period_weight: float = 1.0,
+    quantiles: tuple[float, ...] | None = None,
 ) -> Distillation:
     """The lifecycle of a student constructed with ``teacher``.
 
@@ -184,4 +185,4 @@ def distillation_for(
     if teacher is not None:
         teacher = as_teacher(teacher, feature_layer=feature_layer, weights=weights)
     settings = (alpha, beta, temperature, scale_levels, refit, storage, stride, period_weight)
-    return Distillation(teacher, *settings)
+    return Distillation(teacher, *settings, quantiles=quantiles)

@@ -273,3 +273,33 @@ def test_chronos2_reads_the_students_past_covariates(checkpoint, frame):
         own = model.predict(OUTPUT, series=target[:start], past_covariates=loads)
         np.testing.assert_allclose(cached[index], own.values(), rtol=1e-5, atol=1e-6)
     assert np.abs(cached[0] - cached[1]).max() > 1e-4  # windows differ: the check can fail
+
+
+def test_chronos2_teaches_its_quantiles_to_a_quantile_student(checkpoint, frame):
+    # the tiny checkpoint forecasts 0.01, 0.1, 0.5, 0.9, 0.99; its QuantileRegression asks for
+    # three of them, and the student's 0.25 and 0.75 are read between them
+    model = chronos(checkpoint, likelihood=QuantileRegression([0.1, 0.5, 0.9]))
+    teacher = as_teacher(model)
+    teacher.fit([frame.iloc[:300]])
+    x = windows(frame, [300, 500], CONTEXT)
+    own = darts_predict(model, x, OUTPUT, predict_likelihood_parameters=True)  # 7 x (q0.1, ...)
+    own = own.reshape(2, OUTPUT, 7, 3)
+    same = teacher.forecast_quantiles(x, (0.1, 0.5, 0.9)).prediction.numpy()
+    np.testing.assert_allclose(same, own, atol=1e-5)
+    between = teacher.forecast_quantiles(x, (0.25, 0.5, 0.75)).prediction.numpy()
+    np.testing.assert_allclose(between[..., 0], (own[..., 0] * 5 + own[..., 1] * 3) / 8, atol=1e-5)
+    series = TimeSeries.from_dataframe(frame[["OT"]].iloc[:200])
+    student = DistilledMLPModel(
+        **small(
+            input_chunk_length=CONTEXT,
+            output_chunk_length=OUTPUT,
+            teacher=chronos(checkpoint, likelihood=QuantileRegression([0.1, 0.5, 0.9])),
+            hidden_size=16,
+            likelihood=QuantileRegression([0.25, 0.5, 0.75]),
+            scale_levels=2,
+        )
+    )
+    student.fit(series)
+    forecast = student.predict(OUTPUT, series=series, predict_likelihood_parameters=True)
+    assert forecast.n_components == 3
+    assert (np.diff(forecast.values(copy=False), axis=1) >= 0).all()

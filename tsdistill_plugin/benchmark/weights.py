@@ -2,15 +2,15 @@
 
 The candidates (:func:`candidates`) are a small grid of ``(alpha, beta)`` pairs trained as the
 reference trains its student, which always holds ``(0, 0)``, the student without distillation
-(the plain MLP, fitted anyway), and the reference's values; and, with both weights ``auto``, the
-:data:`IMITATION` recipe at :data:`IMITATION_ALPHAS`, the plain student trained by its plan
-among them. Every other candidate is a student fitted on the training split like any other, and each is
-scored by its MSE over every validation window; the lowest wins, the earliest on a tie
-(:func:`search`). The test split is never looked at, and the chosen student is
-never worse on validation than the plain MLP. The candidates share one teacher object, so the
-library computes the teacher's outputs for the training windows once, for the first of them,
-and reuses them for the others (it keeps the last training run's teacher outputs for the next
-run with the same teacher and data).
+(the plain MLP, fitted anyway), and the reference's values; and, with both weights ``auto``,
+the :data:`IMITATION` recipe at :data:`IMITATION_ALPHAS`, the plain student trained by its
+plan among them. Every other candidate is a student fitted on the training split like any
+other, and each is scored by its MSE over every validation window; the lowest wins, the
+earliest on a tie (:func:`search`). The test split is never looked at, and the chosen student
+is never worse on validation than the plain MLP. The candidates share one teacher object, so
+the library computes the teacher's outputs for the training windows once, for the first of
+them, and reuses them for the others (it keeps the last training run's teacher outputs for the
+next run with the same teacher and data).
 """
 
 from __future__ import annotations

@@ -68,6 +68,10 @@ class TeacherCache:
         Device of the windows handed to the teacher; by default the CPU.
     progress
         Show a progress bar while computing.
+    quantiles
+        A probabilistic student's levels: a teacher that forecasts quantiles stores them
+        (``[horizon, channels, quantiles]`` per window; see
+        :func:`~tsdistill_plugin.core.forecast_horizon`).
 
     Attributes
     ----------
@@ -113,6 +117,7 @@ class TeacherCache:
         dtype: torch.dtype = torch.float32,
         device: torch.device | str | None = None,
         progress: bool = True,
+        quantiles: tuple[float, ...] | None = None,
     ) -> None:
         if storage not in ("auto", "memory", "disk"):
             raise ValueError(f"storage must be 'auto', 'memory' or 'disk', got {storage!r}.")
@@ -124,6 +129,7 @@ class TeacherCache:
         self._windows = windows
         self._teacher = teacher
         self._horizon = horizon
+        self._quantiles = quantiles
         self._dtype = dtype
         self._device = torch.device(device) if device is not None else torch.device("cpu")
         self._directory: tempfile.TemporaryDirectory | None = None
@@ -164,7 +170,8 @@ class TeacherCache:
     def _run(self, indices: range) -> TeacherOutput:
         batch = self._windows[indices.start : indices.stop]
         x = batch if isinstance(batch, Tensor) else torch.as_tensor(np.asarray(batch))
-        return forecast_horizon(self._teacher, x.to(self._device, self._dtype), self._horizon)
+        x = x.to(self._device, self._dtype)
+        return forecast_horizon(self._teacher, x, self._horizon, self._quantiles)
 
     def _allocate(self, name: str, example: Tensor, n_windows: int) -> Tensor | RowFile:
         shape = (n_windows, *example.shape[1:])

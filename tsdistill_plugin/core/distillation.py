@@ -27,7 +27,8 @@ from torch import Tensor, nn
 
 from .cache import TeacherCache
 from .checks import check_int
-from .losses import DistillationLoss
+from .losses import DistillationLoss, QuantileDistillationLoss
+from .quantiles import log_interpolation
 from .teacher import (
     AdaptiveTeacher,
     FeatureRegressor,
@@ -37,6 +38,7 @@ from .teacher import (
     Teacher,
     TeacherOutput,
     forecast_horizon,
+    gives_quantiles,
 )
 
 logger = logging.getLogger(__name__)
@@ -118,7 +120,8 @@ class TargetBatch(NamedTuple):
     Attributes
     ----------
     prediction
-        ``[rows, horizon, channels]``.
+        ``[rows, horizon, channels]``, or ``[rows, horizon, channels, quantiles]`` from a
+        teacher that forecasts a probabilistic student's quantiles.
     features
         ``[rows, channels, d]``, or ``None``.
     rows
@@ -183,6 +186,9 @@ class TeacherTargets:
         The teacher's forecasts ``[n_windows, horizon, channels]`` of the windows, computed by
         its library (a teacher that reads covariates); they are kept in memory as they are and
         the teacher is not run.
+    quantiles
+        A probabilistic student's levels: a teacher that forecasts quantiles gives them
+        (see :func:`~tsdistill_plugin.core.forecast_horizon`).
 
     Attributes
     ----------
@@ -206,18 +212,20 @@ class TeacherTargets:
         stride: int = 1,
         probe: TeacherOutput | None = None,
         forecasts: Tensor | None = None,
+        quantiles: tuple[float, ...] | None = None,
     ) -> None:
         self.use_features = True
         self.teacher = teacher
         self.horizon = horizon
         self.stride = stride
+        self.quantiles = quantiles
         self.cache: TeacherCache | _Forecasts | None = None
         if forecasts is not None:
             self.cache = _Forecasts(forecasts[::stride].to(dtype))
             features = None
         elif storage == "online":
             logger.info("teacher_cache='online': the teacher runs on every training batch.")
-            features = (probe or _probe(teacher, windows, horizon, dtype)).features
+            features = (probe or _probe(teacher, windows, horizon, dtype, quantiles)).features
         else:
             self.cache = TeacherCache(
                 teacher,
@@ -227,6 +235,7 @@ class TeacherTargets:
                 storage=storage,
                 dtype=dtype,
                 progress=progress,
+                quantiles=quantiles,
             )
             features = self.cache.features
         self.feature_size = None if features is None else int(features.shape[-1])
@@ -264,7 +273,7 @@ class TeacherTargets:
             window_ids = ids[rows] // self.stride
             inputs = inputs[rows.to(inputs.device)]
         if self.cache is None:
-            output = forecast_horizon(self.teacher, inputs, self.horizon)
+            output = forecast_horizon(self.teacher, inputs, self.horizon, self.quantiles)
         elif window_ids is None:
             raise RuntimeError(
                 "the training batch carries no window ids, so cached teacher outputs cannot be "
@@ -302,10 +311,16 @@ class _Forecasts:
         self.predictions = None
 
 
-def _probe(teacher: Teacher, windows: Sequence, horizon: int, dtype: torch.dtype) -> TeacherOutput:
+def _probe(
+    teacher: Teacher,
+    windows: Sequence,
+    horizon: int,
+    dtype: torch.dtype,
+    quantiles: tuple[float, ...] | None = None,
+) -> TeacherOutput:
     """The teacher's output for the first window."""
     return forecast_horizon(
-        teacher, torch.tensor(np.asarray(windows[0]), dtype=dtype)[None], horizon
+        teacher, torch.tensor(np.asarray(windows[0]), dtype=dtype)[None], horizon, quantiles
     )
 
 
@@ -358,6 +373,10 @@ class Distillation:
         Distil from every ``stride``-th training window only (the supervised loss still uses
         every window): a slow teacher (a foundation or local model) then forecasts ``stride``
         times fewer windows.
+    quantiles
+        A probabilistic student's quantile levels, or ``None`` for a point student: the loss
+        is then a :class:`~tsdistill_plugin.core.QuantileDistillationLoss`, and a teacher that
+        forecasts quantiles is asked for these levels.
 
     Notes
     -----
@@ -382,6 +401,7 @@ class Distillation:
         storage: CacheMode = "auto",
         stride: int = 1,
         period_weight: float = 1.0,
+        quantiles: tuple[float, ...] | None = None,
     ) -> None:
         if storage not in CACHE_MODES:
             raise ValueError(
@@ -397,9 +417,14 @@ class Distillation:
         self.teacher = teacher
         self.auto_levels = levels is None
         levels = REFERENCE_LEVELS if levels is None else levels
-        self.loss_fn = DistillationLoss(
-            alpha, beta, temperature, levels, period_weight=period_weight
-        )
+        settings = {"alpha": alpha, "beta": beta, "temperature": temperature, "levels": levels}
+        if quantiles is None:
+            self.loss_fn = DistillationLoss(**settings, period_weight=period_weight)
+        else:
+            self.loss_fn = QuantileDistillationLoss(
+                quantiles, **settings, period_weight=period_weight
+            )
+        self.quantiles = None if quantiles is None else self.loss_fn.quantiles
         self.refit = refit
         self.storage = storage
         self.stride = stride
@@ -414,10 +439,13 @@ class Distillation:
         loss = self.loss_fn
         levels = None if self.auto_levels else loss.levels
         settings = (loss.alpha, loss.beta, loss.temperature, levels)
-        return {"settings": (*settings, self.refit, self.storage, self.stride, loss.period_weight)}
+        state = {"settings": (*settings, self.refit, self.storage, self.stride, loss.period_weight)}
+        if self.quantiles is not None:  # a point student's state stays as it was
+            state["quantiles"] = self.quantiles
+        return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(None, *state["settings"])
+        self.__init__(None, *state["settings"], quantiles=state.get("quantiles"))
 
     @property
     def active(self) -> bool:
@@ -653,7 +681,17 @@ class Distillation:
                 )
             storage, probe = "memory", TeacherOutput(forecasts[:1], None)
         else:
-            probe = _probe(teacher, windows, horizon, dtype)
+            if self.quantiles is not None and not gives_quantiles(teacher):
+                logger.info(
+                    "The teacher %r gives a point forecast: the student distils its median from "
+                    "it and learns its other quantiles from the truth alone.",
+                    teacher,
+                )
+            elif self.quantiles is not None and teacher.quantile_levels is not None:
+                log_interpolation(
+                    f"The teacher {teacher!r}", teacher.quantile_levels, self.quantiles
+                )
+            probe = _probe(teacher, windows, horizon, dtype, self.quantiles)
         key = None
         if self.data_digest is not None and storage != "online":
             # the teacher's forecast of one window stands for its state: a teacher refitted in
@@ -663,7 +701,7 @@ class Distillation:
                 hashlib.blake2b(state, digest_size=16).digest(),
                 self.data_digest,
                 _windows_digest(windows),
-                (horizon, str(dtype), self.stride, storage),
+                (horizon, str(dtype), self.stride, storage, self.quantiles),
             )
         kept = getattr(teacher, "kept_outputs", None)  # see KeepsOutputs
         if key is not None and kept is not None and kept[0] == key:
@@ -673,7 +711,16 @@ class Distillation:
             # the features come with the forecasts: they are kept even without feature-level
             # terms, so that the same outputs serve every run (a grid search over beta)
             targets = TeacherTargets(
-                teacher, windows, horizon, storage, dtype, progress, self.stride, probe, forecasts
+                teacher,
+                windows,
+                horizon,
+                storage,
+                dtype,
+                progress,
+                self.stride,
+                probe,
+                forecasts,
+                self.quantiles,
             )
         with_features = self.loss_fn.beta > 0
         targets.use_features = with_features
@@ -788,7 +835,8 @@ class TrainingRun:
         Parameters
         ----------
         prediction
-            The student's forecast ``[batch, horizon, channels]``, in the same space as the
+            The student's forecast ``[batch, horizon, channels]`` (``[batch, horizon,
+            channels, quantiles]`` for a probabilistic student), in the same space as the
             teacher's.
         supervised
             The supervised loss the library computed (its own loss function and weights).

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from .checks import check_float, check_int
+from .quantiles import check_quantiles, median_index, pinball_loss
 
 KL_EPS = 1e-8
 """Added to the student's probabilities before the logarithm, as in the reference."""
@@ -379,6 +380,24 @@ class DistillationLoss(nn.Module):
         period = multi_period_loss(student, teacher, dim, self.temperature)
         return scale, period
 
+    def _check_prediction(self, prediction: Tensor) -> None:
+        if prediction.ndim != 3:
+            raise ValueError(
+                "prediction must be [batch, horizon, channels], got shape "
+                f"{list(prediction.shape)}; add the missing axes (x.unsqueeze(-1) for one "
+                "channel)."
+            )
+
+    def _supervised(self, prediction: Tensor, target: Tensor) -> Tensor:
+        """The supervised term against the truth: the MSE (the reference's)."""
+        _check_pair(prediction, target, ("prediction", "target"))
+        return F.mse_loss(prediction, target)
+
+    def _align_prediction(self, prediction: Tensor, teacher: Tensor) -> tuple[Tensor, Tensor]:
+        """The multi-scale and multi-period terms of the forecast against the teacher's."""
+        _check_pair(prediction, teacher, ("prediction", "teacher_prediction"))
+        return self._align(prediction, teacher, dim=1)
+
     def forward(
         self,
         prediction: Tensor,
@@ -416,12 +435,7 @@ class DistillationLoss(nn.Module):
             The scalar total and every term of :data:`TERM_NAMES`, unweighted; terms whose
             inputs are absent are 0, and so is the period term of a one-step horizon.
         """
-        if prediction.ndim != 3:
-            raise ValueError(
-                "prediction must be [batch, horizon, channels], got shape "
-                f"{list(prediction.shape)}; add the missing axes (x.unsqueeze(-1) for one "
-                "channel)."
-            )
+        self._check_prediction(prediction)
         zero = prediction.new_zeros(())
         terms = dict.fromkeys(TERM_NAMES, zero)
         if target is not None and supervised is not None:
@@ -430,14 +444,12 @@ class DistillationLoss(nn.Module):
                 "computed by the caller), not both."
             )
         if target is not None:
-            _check_pair(prediction, target, ("prediction", "target"))
-            terms["supervised"] = F.mse_loss(prediction, target)
+            terms["supervised"] = self._supervised(prediction, target)
         elif supervised is not None:
             terms["supervised"] = supervised
         if teacher_prediction is not None:
-            _check_pair(prediction, teacher_prediction, ("prediction", "teacher_prediction"))
-            terms["prediction_scale"], terms["prediction_period"] = self._align(
-                prediction, teacher_prediction, dim=1
+            terms["prediction_scale"], terms["prediction_period"] = self._align_prediction(
+                prediction, teacher_prediction
             )
         if features is not None and teacher_features is not None:
             if features.ndim != 3:
@@ -456,3 +468,77 @@ class DistillationLoss(nn.Module):
             period * terms["feature_period"] + terms["feature_scale"]
         )
         return self.supervised_weight * terms["supervised"] + distillation, terms
+
+
+class QuantileDistillationLoss(DistillationLoss):
+    """:class:`DistillationLoss` for a probabilistic student forecasting ``Q`` quantiles.
+
+    ``total = supervised_weight * pinball
+    + alpha * (period_weight * period(median) + mean over q of scale(q))
+    + beta * (the feature terms, as in DistillationLoss)``.
+
+    - The supervised term is the pinball loss of every quantile to the truth (or the host
+      library's own quantile loss, passed as ``supervised``).
+    - The multi-scale term compares each of the student's quantiles with the teacher's quantile
+      at the same level and averages over the levels; a point teacher's forecast
+      ``[batch, horizon, channels]`` is compared with the student's median alone.
+    - The multi-period term compares the medians: the period distribution describes the
+      shape of the forecast, which a quantile band shares with its median.
+
+    The student keeps its quantiles ordered itself (:class:`~tsdistill_plugin.core.DMLP` sorts
+    its outputs along the levels), so the objective needs no crossing penalty.
+
+    Parameters
+    ----------
+    quantiles
+        The student's increasing levels in (0, 1), 0.5 among them.
+    **settings
+        The other arguments of :class:`DistillationLoss`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core import QuantileDistillationLoss
+    >>> loss = QuantileDistillationLoss([0.1, 0.5, 0.9], beta=0.0, levels=0, period_weight=0.0)
+    >>> student = torch.zeros(2, 8, 1, 3)
+    >>> teacher = torch.tensor([-1.0, 0.0, 1.0]).expand(2, 8, 1, 3)
+    >>> total, terms = loss(student, torch.zeros(2, 8, 1), teacher_prediction=teacher)
+    >>> float(terms["supervised"]), round(float(terms["prediction_scale"]), 4)
+    (0.0, 0.6667)
+    """
+
+    def __init__(self, quantiles: list[float] | tuple[float, ...], **settings: float) -> None:
+        super().__init__(**settings)
+        self.quantiles = check_quantiles(quantiles)
+        self.median = median_index(self.quantiles)
+
+    def _check_prediction(self, prediction: Tensor) -> None:
+        if prediction.ndim != 4 or prediction.shape[-1] != len(self.quantiles):
+            raise ValueError(
+                f"prediction must be [batch, horizon, channels, {len(self.quantiles)}] (one "
+                f"value per quantile of {list(self.quantiles)}), got shape "
+                f"{list(prediction.shape)}; pass the probabilistic student's forecast."
+            )
+
+    def _supervised(self, prediction: Tensor, target: Tensor) -> Tensor:
+        """The pinball loss of every quantile to the truth ``[batch, horizon, channels]``."""
+        _check_pair(prediction[..., self.median], target, ("prediction's median", "target"))
+        return pinball_loss(prediction, target, self.quantiles)
+
+    def _align_prediction(self, prediction: Tensor, teacher: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-quantile multi-scale terms (median only for a point teacher), period on medians.
+
+        ``teacher`` is ``[batch, horizon, channels, Q]`` (quantiles at the student's levels) or
+        ``[batch, horizon, channels]`` (a point forecast).
+        """
+        median = prediction[..., self.median]
+        if teacher.ndim == prediction.ndim:
+            _check_pair(prediction, teacher, ("prediction", "teacher_prediction"))
+            scale = multi_scale_loss(prediction, teacher, 1, self.levels, self.window)
+            teacher = teacher[..., self.median]
+        else:
+            _check_pair(median, teacher, ("prediction's median", "teacher_prediction"))
+            scale = multi_scale_loss(median, teacher, 1, self.levels, self.window)
+        if median.shape[1] < 2:  # one step has no period: the term is 0
+            return scale, median.new_zeros(())
+        return scale, multi_period_loss(median, teacher, 1, self.temperature)

@@ -15,6 +15,7 @@ vector for every channel): past covariates ``[batch, L, Cp]``, future covariates
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 import torch
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .checks import check_int
+from .quantiles import check_quantiles
 
 NormMode = Literal["mean", "revin", "none"]
 NORM_MODES: tuple[str, ...] = ("mean", "revin", "none")
@@ -81,7 +83,8 @@ class StudentOutput(NamedTuple):
     Attributes
     ----------
     prediction
-        Forecast, ``[batch, horizon, channels]``, in the scale of the input.
+        Forecast, ``[batch, horizon, channels]``, in the scale of the input; a probabilistic
+        student's is ``[batch, horizon, channels, quantiles]``, increasing along the last axis.
     features
         Hidden features used for feature-level distillation, ``[batch, channels, hidden]``: the
         sum of the two branches' first-layer outputs, taken before BatchNorm.
@@ -183,18 +186,21 @@ class RevIN(nn.Module):
         return (x - mean) / std * self.weight + self.bias, mean, std
 
     def denormalize(self, y: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-        """Invert :meth:`normalize` on a forecast ``[batch, horizon, channels]``."""
+        """Invert :meth:`normalize` on a forecast ``[batch, time, channels]``."""
         return (y - self.bias) / (self.weight + self.eps * self.eps) * std + mean
 
 
 class _Branch(nn.Module):
-    """``Linear(L -> d) -> BatchNorm1d(N) -> ReLU -> Linear(d -> H)`` on ``[batch, N, L]``."""
+    """``Linear(L -> d) -> BatchNorm1d(N) -> ReLU -> Linear(d -> H Q)`` on ``[batch, N, L]``.
 
-    def __init__(self, input_len: int, horizon: int, n_channels: int, hidden_size: int) -> None:
+    ``outputs`` is ``H Q``: ``Q`` values per step for a probabilistic student (step-major).
+    """
+
+    def __init__(self, input_len: int, outputs: int, n_channels: int, hidden_size: int) -> None:
         super().__init__()
         self.embed = nn.Linear(input_len, hidden_size)
         self.norm = nn.BatchNorm1d(n_channels)
-        self.head = nn.Linear(hidden_size, horizon)
+        self.head = nn.Linear(hidden_size, outputs)
 
     def forward(self, x: Tensor, covariates: Tensor | None = None) -> tuple[Tensor, Tensor]:
         hidden = self.embed(x)
@@ -226,14 +232,19 @@ class DMLP(nn.Module):
         Numbers of covariates ``Cp``, ``Cf`` and ``S`` (0: none). With any, one
         ``Linear(L Cp + (L + H) Cf + S -> d)`` projects a window's covariates to a vector added
         to the hidden pre-activation of both branches (before BatchNorm), for every channel.
+    quantiles
+        ``None`` for a point forecast (the reference's student), or ``Q`` increasing levels in
+        (0, 1) including 0.5: each branch's last layer then gives ``Q`` values per step, and
+        the forecast is ``[batch, horizon, channels, Q]``, sorted along the levels so that
+        the quantiles never cross (``docs/method.md``).
 
     Notes
     -----
-    With ``norm="mean"`` the model has ``2 (L d + d + d H + H) + 4 N`` trainable parameters,
-    plus ``(L Cp + (L + H) Cf + S + 1) d`` with covariates. With ``norm`` ``"mean"`` or
-    ``"revin"`` the past and future covariates are centred on each window's mean (their
-    levels, like the target's, may drift between training and forecasting); they are not
-    rescaled: scale them as the target is scaled.
+    With ``norm="mean"`` the model has ``2 (L d + d + d H Q + H Q) + 4 N`` trainable parameters
+    (``Q = 1`` for a point forecast), plus ``(L Cp + (L + H) Cf + S + 1) d`` with covariates.
+    With ``norm`` ``"mean"`` or ``"revin"`` the past and future covariates are centred on each
+    window's mean (their levels, like the target's, may drift between training and
+    forecasting); they are not rescaled: scale them as the target is scaled.
 
     Examples
     --------
@@ -266,6 +277,13 @@ class DMLP(nn.Module):
     ... )
     >>> output.prediction.shape
     torch.Size([32, 24, 7])
+
+    A probabilistic student's forecast has one value per quantile level, in increasing order:
+
+    >>> quantile_student = DMLP(96, 24, 7, hidden_size=64, quantiles=[0.1, 0.5, 0.9])
+    >>> forecast = quantile_student(torch.randn(32, 96, 7)).prediction
+    >>> forecast.shape, bool((forecast.diff(dim=-1) >= 0).all())
+    (torch.Size([32, 24, 7, 3]), True)
     """
 
     def __init__(
@@ -279,6 +297,7 @@ class DMLP(nn.Module):
         past_covariates: int = 0,
         future_covariates: int = 0,
         static_covariates: int = 0,
+        quantiles: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         check_student_arguments(
@@ -295,9 +314,11 @@ class DMLP(nn.Module):
         self.n_channels = n_channels
         self.hidden_size = hidden_size
         self.norm = norm
+        self.quantiles = None if quantiles is None else check_quantiles(quantiles)
+        outputs = horizon * (1 if self.quantiles is None else len(self.quantiles))
         self.decomposition = MovingAverageDecomposition(moving_avg)
-        self.seasonal = _Branch(input_len, horizon, n_channels, hidden_size)
-        self.trend = _Branch(input_len, horizon, n_channels, hidden_size)
+        self.seasonal = _Branch(input_len, outputs, n_channels, hidden_size)
+        self.trend = _Branch(input_len, outputs, n_channels, hidden_size)
         self.revin = RevIN(n_channels) if norm == "revin" else None
         self.covariate_sizes = (past_covariates, future_covariates, static_covariates)
         width = (
@@ -370,8 +391,8 @@ class DMLP(nn.Module):
         Returns
         -------
         StudentOutput
-            ``prediction`` ``[batch, horizon, n_channels]`` and ``features``
-            ``[batch, n_channels, hidden_size]``.
+            ``prediction`` ``[batch, horizon, n_channels]`` (``[batch, horizon, n_channels,
+            Q]`` with quantiles) and ``features`` ``[batch, n_channels, hidden_size]``.
         """
         if x.ndim != 3 or x.shape[1] != self.input_len or x.shape[2] != self.n_channels:
             raise ValueError(
@@ -396,10 +417,14 @@ class DMLP(nn.Module):
         seasonal, trend = self.decomposition(x.transpose(1, 2))
         seasonal_out, seasonal_hidden = self.seasonal(seasonal, covariates)
         trend_out, trend_hidden = self.trend(trend, covariates)
-        prediction = (seasonal_out + trend_out).transpose(1, 2)
+        prediction = (seasonal_out + trend_out).transpose(1, 2)  # [batch, H Q, N]
 
         if self.norm == "mean":
             prediction = prediction + mean
         elif self.revin is not None:
             prediction = self.revin.denormalize(prediction, mean, std)
+        if self.quantiles is not None:  # [batch, H, N, Q], ordered along the levels
+            batch, _, channels = prediction.shape
+            prediction = prediction.reshape(batch, self.horizon, -1, channels).transpose(2, 3)
+            prediction = prediction.sort(dim=-1).values
         return StudentOutput(prediction=prediction, features=seasonal_hidden + trend_hidden)

@@ -24,7 +24,8 @@ class TeacherOutput(NamedTuple):
     Attributes
     ----------
     prediction
-        Forecast, ``[batch, horizon, channels]``.
+        Forecast, ``[batch, horizon, channels]``; quantile forecasts (see
+        :class:`QuantileTeacher`) are ``[batch, horizon, channels, quantiles]``.
     features
         Hidden representation, ``[batch, channels, d]``, or ``None`` when the teacher exposes
         none.
@@ -179,6 +180,65 @@ class AdaptiveTeacher(Teacher, Protocol):
     def bind(self, input_len: int, horizon: int) -> None:
         """Adapt to the student's lookback and horizon (called before anything else)."""
         ...
+
+
+@runtime_checkable
+class QuantileTeacher(Teacher, Protocol):
+    """A teacher that can forecast quantiles, for a probabilistic student to distil them.
+
+    ``forecast`` still gives the point forecast (the median); :func:`forecast_horizon` asks
+    for the quantiles when the student forecasts some and :attr:`probabilistic` is true.
+
+    Attributes
+    ----------
+    probabilistic
+        Whether the model forecasts a distribution (a Darts model with a likelihood, a
+        NeuralForecast model with a quantile or distribution loss); ``False`` for a point
+        forecaster, which teaches the median only.
+    quantile_levels
+        The levels the model forecasts, read at other levels by interpolation; ``None`` when
+        it gives any level exactly (a parametric distribution's inverse CDF).
+
+    Examples
+    --------
+    A teacher whose forecast is a band of width 2 around the window's last value:
+
+    >>> import torch
+    >>> from tsdistill_plugin.core import QuantileTeacher, TeacherOutput, forecast_horizon
+    >>> class Band:
+    ...     input_len, horizon, n_channels, probabilistic, quantile_levels = 12, 4, None, True, None
+    ...
+    ...     def forecast(self, x):
+    ...         return TeacherOutput(x[:, -1:].expand(-1, 4, -1), None)
+    ...
+    ...     def forecast_quantiles(self, x, quantiles):
+    ...         offsets = (torch.tensor(quantiles) - 0.5) * 2
+    ...         return TeacherOutput(self.forecast(x).prediction[..., None] + offsets, None)
+    >>> isinstance(Band(), QuantileTeacher)
+    True
+    >>> band = forecast_horizon(Band(), torch.zeros(2, 12, 1), 8, quantiles=(0.1, 0.5, 0.9))
+    >>> band.prediction[0, -1]
+    tensor([[-0.8000,  0.0000,  0.8000]])
+    """
+
+    probabilistic: bool
+    quantile_levels: tuple[float, ...] | None
+
+    def forecast_quantiles(self, x: Tensor, quantiles: tuple[float, ...]) -> TeacherOutput:
+        """Forecast ``x`` ``[batch, input_len, channels]`` at the levels ``quantiles``.
+
+        Returns
+        -------
+        TeacherOutput
+            ``prediction`` ``[batch, horizon, channels, len(quantiles)]`` (the model's own
+            levels interpolated to ``quantiles`` where they differ) and the features.
+        """
+        ...
+
+
+def gives_quantiles(teacher: Teacher) -> bool:
+    """Whether ``teacher`` forecasts quantiles (a probabilistic :class:`QuantileTeacher`)."""
+    return isinstance(teacher, QuantileTeacher) and bool(teacher.probabilistic)
 
 
 class KeepsOutputs:
@@ -632,7 +692,36 @@ def distribution_median(
         return torch.quantile(distribution.sample((samples,)), 0.5, dim=0)
 
 
-def forecast_horizon(teacher: Teacher, x: Tensor, horizon: int) -> TeacherOutput:
+def distribution_quantiles(
+    distribution: torch.distributions.Distribution,
+    quantiles: tuple[float, ...],
+    like: Tensor,
+    samples: int = MEDIAN_SAMPLES,
+) -> Tensor:
+    """Quantiles of a probabilistic teacher's forecast distribution, ``[*like.shape, Q]``.
+
+    Its ``icdf`` at each level, or, without an inverse CDF, the quantiles of ``samples``
+    draws.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from tsdistill_plugin.core.teacher import distribution_quantiles
+    >>> loc = torch.zeros(1, 2)
+    >>> distribution_quantiles(torch.distributions.Normal(loc, 2.0), (0.5, 0.975), like=loc)
+    tensor([[[0.0000, 3.9199],
+             [0.0000, 3.9199]]])
+    """
+    try:
+        return torch.stack([distribution.icdf(torch.full_like(like, q)) for q in quantiles], dim=-1)
+    except NotImplementedError:
+        levels = torch.tensor(quantiles, dtype=like.dtype, device=like.device)
+        return torch.quantile(distribution.sample((samples,)), levels, dim=0).movedim(0, -1)
+
+
+def forecast_horizon(
+    teacher: Teacher, x: Tensor, horizon: int, quantiles: tuple[float, ...] | None = None
+) -> TeacherOutput:
     """The teacher's forecast of ``horizon`` steps from the student's windows.
 
     Parameters
@@ -643,13 +732,18 @@ def forecast_horizon(teacher: Teacher, x: Tensor, horizon: int) -> TeacherOutput
         Student windows ``[batch, L, channels]`` with ``L >= teacher.input_len``; the teacher
         reads the last ``teacher.input_len`` steps.
     horizon
-        Steps wanted. When the teacher forecasts fewer, its forecasts are fed back as input
-        until ``horizon`` steps exist (features are those of the first call).
+        Steps wanted. When the teacher forecasts fewer, its forecasts (the median of quantile
+        forecasts) are fed back as input until ``horizon`` steps exist (features are those of
+        the first call).
+    quantiles
+        A probabilistic student's levels (0.5 among them): a teacher that
+        :func:`gives_quantiles` forecasts them; any other gives its point forecast.
 
     Returns
     -------
     TeacherOutput
-        ``prediction`` ``[batch, horizon, channels]`` and the teacher's features, if any.
+        ``prediction`` ``[batch, horizon, channels]`` (``[batch, horizon, channels,
+        len(quantiles)]`` for quantile forecasts) and the teacher's features, if any.
 
     Raises
     ------
@@ -674,14 +768,29 @@ def forecast_horizon(teacher: Teacher, x: Tensor, horizon: int) -> TeacherOutput
             f"{x.shape[1]}; give the student a lookback (input_len) of at least "
             f"{teacher.input_len}."
         )
+    if quantiles is not None and gives_quantiles(teacher):
+        median = quantiles.index(0.5)
+
+        def call(window: Tensor) -> tuple[Tensor, TeacherOutput]:
+            output = teacher.forecast_quantiles(window, quantiles)
+            return output.prediction[..., median], output
+
+    else:
+
+        def call(window: Tensor) -> tuple[Tensor, TeacherOutput]:
+            output = teacher.forecast(window)
+            return output.prediction, output
+
     window = x[:, -teacher.input_len :]
-    first = teacher.forecast(window)
-    steps = [first.prediction]
+    point, first = call(window)
+    steps, points = [first.prediction], [point]
     produced = first.prediction.shape[1]
     while produced < horizon:
-        window = torch.cat([window, steps[-1]], dim=1)[:, -teacher.input_len :]
-        steps.append(teacher.forecast(window).prediction)
-        produced += steps[-1].shape[1]
+        window = torch.cat([window, points[-1]], dim=1)[:, -teacher.input_len :]
+        point, output = call(window)
+        steps.append(output.prediction)
+        points.append(point)
+        produced += point.shape[1]
     prediction = torch.cat(steps, dim=1)[:, :horizon]
     _check_finite(teacher, prediction, first.features)
     return TeacherOutput(prediction, first.features)

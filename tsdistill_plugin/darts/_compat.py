@@ -24,7 +24,8 @@ from darts.utils.data.torch_datasets.utils import (
     _batch_collate_fn_train,
 )
 
-from ..core.teacher import distribution_median
+from ..core.quantiles import interpolate_quantiles
+from ..core.teacher import distribution_median, distribution_quantiles
 
 CHECKED_VERSION = "0.48.1"
 
@@ -129,3 +130,29 @@ def module_median(module: PLForecastingModule, x: torch.Tensor) -> torch.Tensor:
         return output[..., list(quantiles).index(0.5)]
     distribution = likelihood._distr_from_params(likelihood._params_from_output(output))
     return distribution_median(distribution, like=output[..., 0])
+
+
+def module_quantiles(
+    module: PLForecastingModule, x: torch.Tensor, quantiles: tuple[float, ...]
+) -> torch.Tensor:
+    """A probabilistic Darts module's forecast of windows ``x`` at the levels ``quantiles``.
+
+    Returns ``[batch, horizon, channels, len(quantiles)]``. A ``QuantileRegression``'s own
+    quantiles are interpolated to ``quantiles`` where the levels differ
+    (:func:`~tsdistill_plugin.core.quantiles.interpolate_quantiles`); another likelihood's
+    distribution, reached through the private ``_params_from_output`` and
+    ``_distr_from_params`` as in :func:`module_median`, gives its exact quantiles.
+    """
+    output = module(PLModuleInput(past_target=x)).prediction
+    likelihood = module.likelihood
+    own = getattr(likelihood, "quantiles", None)
+    if own is not None:
+        return interpolate_quantiles(output, own, quantiles)
+    distribution = likelihood._distr_from_params(likelihood._params_from_output(output))
+    return distribution_quantiles(distribution, quantiles, like=output[..., 0])
+
+
+def quantile_levels(model: Any) -> tuple[float, ...] | None:
+    """The levels of a Darts model's ``QuantileRegression`` likelihood, else ``None``."""
+    levels = getattr(model.likelihood, "quantiles", None)
+    return None if levels is None else tuple(float(q) for q in levels)

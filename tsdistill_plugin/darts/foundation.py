@@ -33,7 +33,7 @@ from ..core.teacher import (
     resolve_feature_layer,
     run_frozen,
 )
-from ._compat import is_fitted, module_median
+from ._compat import is_fitted, module_median, module_quantiles, quantile_levels
 
 logger = logging.getLogger(__name__)
 
@@ -213,6 +213,16 @@ class FoundationForecaster:
             self._capture = FeatureCapture(module, *self._layer)
         return self._capture
 
+    @property
+    def probabilistic(self) -> bool:
+        """Whether the model forecasts quantiles: built with a ``QuantileRegression``."""
+        return self.model.likelihood is not None
+
+    @property
+    def quantile_levels(self) -> tuple[float, ...] | None:
+        """The levels of its ``QuantileRegression``, or ``None``."""
+        return quantile_levels(self.model)
+
     def forecast(self, x: Tensor) -> TeacherOutput:
         """Median forecast ``[batch, horizon, channels]`` and features of windows ``x``.
 
@@ -223,10 +233,21 @@ class FoundationForecaster:
         them over (foundation modules cast internally), at most :data:`SERIES_PER_CALL`
         series (windows times channels) per forward pass.
         """
+        return self._run(x, module_median)
+
+    def forecast_quantiles(self, x: Tensor, quantiles: tuple[float, ...]) -> TeacherOutput:
+        """Quantile forecast ``[batch, horizon, channels, Q]`` and features, as :meth:`forecast`.
+
+        The model's quantiles (its ``QuantileRegression``'s, a subset of its pre-trained ones)
+        are interpolated to ``quantiles`` where the levels differ.
+        """
+        return self._run(x, lambda module, x: module_quantiles(module, x, quantiles))
+
+    def _run(self, x: Tensor, predict: Callable[[nn.Module, Tensor], Tensor]) -> TeacherOutput:
         module: nn.Module = self.model.model
         capture = self._capture_for(module)
         parts = [
-            run_frozen(module, part, lambda x: module_median(module, x), capture, keep_dtype=True)
+            run_frozen(module, part, lambda x: predict(module, x), capture, keep_dtype=True)
             for part in x.split(max(1, SERIES_PER_CALL // x.shape[2]))
         ]
         prediction = torch.cat([part.prediction for part in parts])

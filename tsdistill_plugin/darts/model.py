@@ -29,6 +29,7 @@ from darts.utils.data.torch_datasets.utils import (
     TorchTrainingBatch,
     TorchTrainingSample,
 )
+from darts.utils.likelihood_models import QuantileRegression
 from darts.utils.ts_utils import series2seq
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR
@@ -37,13 +38,14 @@ from .. import _version
 from ..core.checks import check_int
 from ..core.distillation import CacheMode, TrainingRun, log_terms, provenance
 from ..core.ensemble import Weights
+from ..core.quantiles import check_quantiles
 from ..core.schedule import halving_lr_factor
 from ..core.stamp import StampedStudent, reading_saved
 from ..core.student import DMLP, StudentOutput, check_student_arguments
 from ..core.teacher import FeatureRegressor
 from ..devices import check_accelerator, predicting_on_one_device
 from ..teachers import AUTO, distillation_for
-from ._compat import StudentModelHooks
+from ._compat import StudentModelHooks, quantile_levels
 from ._windows import (
     IndexedBatch,
     IndexedDataset,
@@ -86,7 +88,9 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
     **kwargs
         ``PLForecastingModule`` arguments, and ``covariate_sizes``: the numbers of past, future
         and static covariates (``(0, 0, 0)`` when absent; kept among the hyperparameters only
-        when one is positive, so that a covariate-free checkpoint is as before).
+        when one is positive, so that a covariate-free checkpoint is as before). The levels of
+        a ``QuantileRegression`` ``likelihood`` are the student's quantiles
+        (:class:`~tsdistill_plugin.core.DMLP`).
 
     Notes
     -----
@@ -113,6 +117,7 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
             past_covariates=past,
             future_covariates=future,
             static_covariates=static,
+            quantiles=quantile_levels(self),
         )
         self.training_run: TrainingRun | None = None
         self.regressor: FeatureRegressor | None = None
@@ -144,12 +149,18 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
     def forward(self, x_in: PLModuleInput) -> PLModuleOutput:
         """Forecast ``x_in.past_target`` ``[batch, L, N]`` as ``[batch, H, N, 1]``.
 
-        In the training stage the forecast and the student's features ``[batch, N, hidden]``
-        are kept for the distillation terms of the training step.
+        With a ``QuantileRegression`` likelihood the forecast is ``[batch, H, N, Q]``, one
+        value per quantile level in increasing order (Darts' likelihood parameters). In the
+        training stage the forecast (``[batch, H, N]``, or ``[batch, H, N, Q]``) and the
+        student's features ``[batch, N, hidden]`` are kept for the distillation terms of the
+        training step.
         """
         output = self._forecast(x_in)
         if x_in.stage is ModuleStage.TRAIN:
-            self._step = StudentOutput(output.prediction[..., 0], self._features)
+            prediction = output.prediction
+            if self.student.quantiles is None:
+                prediction = prediction[..., 0]
+            self._step = StudentOutput(prediction, self._features)
         return output
 
     @io_processor
@@ -165,7 +176,10 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
             static_covariates=None if static is None else static.flatten(1),
         )
         self._features = output.features
-        return PLModuleOutput(prediction=output.prediction.unsqueeze(-1))
+        prediction = output.prediction
+        if self.student.quantiles is None:
+            prediction = prediction.unsqueeze(-1)
+        return PLModuleOutput(prediction=prediction)
 
     def training_step(self, train_batch: TorchTrainingBatch, batch_idx: int) -> Tensor:
         """Darts' training step plus the distillation terms.
@@ -202,7 +216,9 @@ class DistilledMLPModel(StudentModelHooks):
         :class:`~tsdistill_plugin.core.Teacher`, or a list of these (several teachers, see
         ``teacher_weights``). An unfitted teacher is fitted first on
         exactly the student's training series (and ``val_series``); a fitted one is checked
-        for compatibility. Probabilistic teachers give their median.
+        for compatibility. Probabilistic teachers give their median to a point student, and
+        their quantiles at the student's levels to a probabilistic one (see ``likelihood``
+        under ``darts_torch_model_kwargs``).
     hidden_size
         Hidden width of the student (512 in the reference).
     norm
@@ -247,7 +263,12 @@ class DistilledMLPModel(StudentModelHooks):
         reads them). The student's ``predict`` then takes no covariates.
     **darts_torch_model_kwargs
         Darts ``TorchForecastingModel`` arguments (``n_epochs``, ``batch_size``,
-        ``pl_trainer_kwargs``, ``random_state``, ``optimizer_kwargs``, ...). Without
+        ``pl_trainer_kwargs``, ``random_state``, ``optimizer_kwargs``, ...).
+        ``likelihood=QuantileRegression(quantiles)`` makes a probabilistic student: its head
+        forecasts those quantiles (kept ordered), trained with Darts' quantile loss plus
+        :class:`~tsdistill_plugin.core.QuantileDistillationLoss`'s terms, and ``predict``
+        takes ``num_samples`` and ``predict_likelihood_parameters`` as for Darts' own models;
+        other likelihoods are refused. Without
         ``optimizer_kwargs`` the optimizer is Adam at lr 0.01, and without
         ``lr_scheduler_cls`` the rate halves every epoch after the second, as in the
         reference. ``add_encoders`` adds Darts' encodings to the student's covariates.
@@ -314,6 +335,7 @@ class DistilledMLPModel(StudentModelHooks):
         use_covariates: bool = True,
         **darts_torch_model_kwargs: Any,
     ) -> None:
+        quantiles = _student_quantiles(self.model_params.get("likelihood"))
         distillation = distillation_for(  # a copy's teacher (``untrained_model``) is shared
             teacher,
             feature_layer=teacher_feature_layer,
@@ -326,6 +348,7 @@ class DistilledMLPModel(StudentModelHooks):
             storage=teacher_cache,
             stride=teacher_stride,
             period_weight=period_weight,
+            quantiles=quantiles,
         )
         lookback, horizon = distillation.lengths(
             input_chunk_length, output_chunk_length, LENGTH_NAMES
@@ -677,16 +700,32 @@ def _check_covariates(
             )
 
 
+def _student_quantiles(likelihood: Any) -> tuple[float, ...] | None:
+    """The levels a ``likelihood`` asks the student's head for: ``None`` without one.
+
+    Raises
+    ------
+    ValueError
+        For a likelihood other than ``QuantileRegression``: the student's head forecasts
+        quantiles, not a distribution's parameters.
+    """
+    if likelihood is None:
+        return None
+    if not isinstance(likelihood, QuantileRegression):
+        raise ValueError(
+            f"DistilledMLPModel forecasts quantiles, so its likelihood must be a "
+            f"QuantileRegression, got {type(likelihood).__name__}; pass "
+            "likelihood=QuantileRegression(quantiles=[0.1, 0.5, 0.9]) (a teacher with this "
+            "likelihood still teaches its quantiles), or remove it for a point forecast."
+        )
+    return check_quantiles(likelihood.quantiles, "QuantileRegression's quantiles")
+
+
 def _check_darts_arguments(params: dict[str, Any]) -> None:
     """Refuse Darts arguments the student does not support or that are out of range.
 
     Runs before anything is built.
     """
-    if params.get("likelihood") is not None:
-        raise ValueError(
-            "DistilledMLPModel is a point forecaster; likelihood is not supported (got "
-            f"{params['likelihood']!r}). Remove it; probabilistic teachers give their median."
-        )
     if params.get("output_chunk_shift", 0):
         raise ValueError(
             f"output_chunk_shift={params['output_chunk_shift']!r} is not supported: the student "

@@ -14,7 +14,7 @@ windows?*) in different ways, each behind the same :class:`DartsTeacher` interfa
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,7 @@ from ..core.teacher import (
     resolve_feature_layer,
     run_frozen,
 )
-from ._compat import is_fitted, module_median
+from ._compat import is_fitted, module_median, module_quantiles, quantile_levels
 from .foundation import FoundationForecaster, FoundationModel
 
 AUTO_FEATURE_LAYERS: dict[str, tuple[str, FeatureLayout]] = {
@@ -118,15 +118,32 @@ class _TorchForecaster:
         self.model.fit(series, val_series=val_series, **covariates)
         self._capture = None
 
+    @property
+    def probabilistic(self) -> bool:
+        return self.model.likelihood is not None
+
+    @property
+    def quantile_levels(self) -> tuple[float, ...] | None:
+        return quantile_levels(self.model)
+
     def forecast(self, x: Tensor) -> TeacherOutput:
+        return self._run(x, module_median)
+
+    def forecast_quantiles(self, x: Tensor, quantiles: tuple[float, ...]) -> TeacherOutput:
+        return self._run(x, lambda module, x: module_quantiles(module, x, quantiles))
+
+    def _run(self, x: Tensor, predict: Callable[[nn.Module, Tensor], Tensor]) -> TeacherOutput:
         module: nn.Module = self.model.model
         if self._capture is None and self.feature_layer is not None:
             self._capture = FeatureCapture(module, *self.feature_layer)
-        return run_frozen(module, x, lambda x: module_median(module, x), self._capture)
+        return run_frozen(module, x, lambda x: predict(module, x), self._capture)
 
 
 class _RegressionForecaster:
     """A Darts global regression model (``SKLearnModel`` family) predicting windows as series."""
+
+    probabilistic = False  # regression models teach their point forecast
+    quantile_levels = None
 
     def __init__(self, model: GlobalForecastingModel, feature_layer: FeatureLayer) -> None:
         lags = getattr(model, "lags", None) or {}
@@ -171,6 +188,9 @@ class _LocalForecaster:
     and forecasts the student's horizon. ``input_len`` and ``horizon`` stay ``None`` until the
     student sets them (:meth:`AdaptiveDartsTeacher.bind`).
     """
+
+    probabilistic = False  # local models teach their point forecast
+    quantile_levels = None
 
     def __init__(self, model: LocalForecastingModel, feature_layer: FeatureLayer) -> None:
         _check_no_feature_layer(model, feature_layer)
@@ -250,10 +270,12 @@ class DartsTeacher(KeepsOutputs):
 
     Notes
     -----
-    Probabilistic torch teachers give the median of their likelihood. A global or foundation
-    teacher that reads covariates or encodings forecasts the training windows through its own
-    ``historical_forecasts`` (:meth:`forecast_series`); local teachers read the target only.
-    Teachers with an ``output_chunk_shift`` are rejected.
+    Probabilistic torch teachers give the median of their likelihood as their forecast, and
+    their quantiles to a probabilistic student (:meth:`forecast_quantiles`). A global or
+    foundation teacher that reads covariates or encodings forecasts the training windows
+    through its own ``historical_forecasts`` (:meth:`forecast_series`, the median of a
+    probabilistic one); local teachers read the target only. Teachers with an
+    ``output_chunk_shift`` are rejected.
 
     Examples
     --------
@@ -320,6 +342,16 @@ class DartsTeacher(KeepsOutputs):
     def is_fitted(self) -> bool:
         """Whether the Darts model has been fitted."""
         return self._forecaster.is_fitted
+
+    @property
+    def probabilistic(self) -> bool:
+        """Whether the model forecasts a distribution: a torch model with a likelihood."""
+        return self._forecaster.probabilistic
+
+    @property
+    def quantile_levels(self) -> tuple[float, ...] | None:
+        """A ``QuantileRegression`` teacher's levels; ``None`` for other models."""
+        return self._forecaster.quantile_levels
 
     @property
     def uses_covariates(self) -> bool:
@@ -439,12 +471,34 @@ class DartsTeacher(KeepsOutputs):
             ``prediction`` ``[batch, horizon, channels]`` and ``features`` ``[batch, channels,
             d]`` or ``None``, on the device and with the dtype of ``x``.
         """
+        self._check_fitted()
+        return self._forecaster.forecast(x)
+
+    def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise ValueError(
                 f"teacher {type(self.model).__name__} is not fitted; fit it first, or let the "
                 "student fit it on its training series."
             )
-        return self._forecaster.forecast(x)
+
+    def forecast_quantiles(self, x: Tensor, quantiles: tuple[float, ...]) -> TeacherOutput:
+        """Forecast windows ``x`` at a probabilistic student's levels ``quantiles``.
+
+        A ``QuantileRegression`` teacher's quantiles are interpolated to ``quantiles`` where
+        its levels differ; another likelihood gives the exact quantiles of its distribution.
+
+        Returns
+        -------
+        TeacherOutput
+            ``prediction`` ``[batch, horizon, channels, len(quantiles)]`` and the features.
+        """
+        if not self.probabilistic:
+            raise ValueError(
+                f"teacher {type(self.model).__name__} has no likelihood, so it forecasts no "
+                "quantiles; build it with likelihood=QuantileRegression(...) or use forecast."
+            )
+        self._check_fitted()
+        return self._forecaster.forecast_quantiles(x, quantiles)
 
     def untrained(self) -> DartsTeacher:
         """A new, unfitted teacher with the same model parameters (for ``refit_teacher``)."""

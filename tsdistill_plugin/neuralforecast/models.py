@@ -38,7 +38,7 @@ from ..devices import check_accelerator, predicting_on_one_device
 from ..teachers import distillation_for
 from ._compat import SampledWindows, SerializationError, StudentHooks
 from ._windows import TrainingWindows, training_data
-from .teacher import median_point
+from .teacher import loss_levels, loss_order, median_point, student_levels
 
 LENGTH_NAMES = ("input_size", "h")
 
@@ -103,6 +103,8 @@ class _DistilledBase(StampedStudent, StudentHooks):
         # save_hyperparameters deep-copies the constructor arguments and NeuralForecast
         # deep-copies the model. It is removed from the hyperparameters below, so saved
         # students hold no teacher.
+        loss = kwargs.get("loss")
+        loss = MSE() if loss is None else loss
         distillation = distillation_for(
             teacher,
             feature_layer=teacher_feature_layer,
@@ -115,15 +117,15 @@ class _DistilledBase(StampedStudent, StudentHooks):
             storage=teacher_cache,
             stride=teacher_stride,
             period_weight=period_weight,
+            quantiles=student_levels(loss),
         )
         input_size, h = distillation.lengths(input_size, h, LENGTH_NAMES)
         check_student_arguments(hidden_size=hidden_size, norm=norm, moving_avg=moving_avg)
-        loss = kwargs.get("loss")
         kwargs = {
             **TRAINING_DEFAULTS,
             "windows_batch_size": self.WINDOWS_BATCH_SIZE,
             **kwargs,
-            "loss": MSE() if loss is None else loss,
+            "loss": loss,
         }
         lengths = {"h": h, "input_size": input_size}
         if self.MULTIVARIATE:
@@ -150,6 +152,12 @@ class _DistilledBase(StampedStudent, StudentHooks):
             )
         # per series for a multivariate student: its channels share one covariate projection
         width = self.n_series if self.MULTIVARIATE else 1
+        # a multi-quantile loss's outputs are sorted, then put in the loss's order of levels
+        ordered = None if loss_levels(self.loss) is None else loss_order(self.loss)
+        self._quantile_order = ordered
+        self._quantile_ranks = (
+            None if ordered is None else [ordered.index(i) for i in range(len(ordered))]
+        )
         self.dmlp = DMLP(
             input_len=input_size,
             horizon=h * self.outputsize,
@@ -221,6 +229,8 @@ class _DistilledBase(StampedStudent, StudentHooks):
     def _nf_layout(self, prediction: Tensor) -> Tensor:
         batch, _, series = prediction.shape
         outputs = prediction.reshape(batch, self.outputsize, self.h, series)
+        if self._quantile_ranks is not None:  # quantiles that never cross
+            outputs = outputs.sort(dim=1).values[:, self._quantile_ranks]
         if self.loss.is_distribution_output:  # parameter-major: [B, h, outputs * series]
             return outputs.permute(0, 2, 1, 3).reshape(batch, self.h, -1)
         return outputs.permute(0, 2, 3, 1).reshape(batch, self.h, -1)  # [B, h, series * outputs]
@@ -401,17 +411,24 @@ class _DistilledBase(StampedStudent, StudentHooks):
         loc = self.scaler.x_shift[:, :, y_idx]
         scale = self.scaler.x_scale[:, :, y_idx]
         output = self.loss.domain_map(self._nf_layout(student.prediction))
-        # the median of the loss's output (a distribution without a closed-form quantile
-        # function: its mean, which keeps the term differentiable)
-        point = median_point(self, output, loc, scale, differentiable=True)
         to_student_space = self.scaler.scaler
-        prediction = to_student_space(point, loc, scale)
+        if self.distillation.quantiles is not None:
+            # a multi-quantile loss's output is already in that space: [B, h, N, Q], levels
+            # increasing
+            prediction = output[..., self._quantile_order]
+        else:
+            # the median of the loss's output (a distribution without a closed-form quantile
+            # function: its mean, which keeps the term differentiable)
+            point = median_point(self, output, loc, scale, differentiable=True)
+            prediction = to_student_space(point, loc, scale)
         if teacher is None:
             return prediction, None
         if teacher.rows is not None:
             loc, scale = loc[teacher.rows], scale[teacher.rows]
+        if teacher.prediction.ndim == 4:  # quantiles: the statistics broadcast over the levels
+            loc, scale = loc.unsqueeze(-1), scale.unsqueeze(-1)
         teacher_prediction = to_student_space(
-            teacher.prediction.to(point.dtype), loc.detach(), scale.detach()
+            teacher.prediction.to(prediction.dtype), loc.detach(), scale.detach()
         )
         return prediction, teacher._replace(prediction=teacher_prediction)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 from typing import Any
 
@@ -20,6 +21,7 @@ from neuralforecast import NeuralForecast
 from pytorch_lightning.utilities.seed import isolate_rng
 from torch import Tensor
 
+from ..core.quantiles import MEDIAN, interpolate_quantiles
 from ..core.teacher import (
     AUTO,
     MEDIAN_SAMPLES,
@@ -29,6 +31,7 @@ from ..core.teacher import (
     KeepsOutputs,
     TeacherOutput,
     distribution_median,
+    distribution_quantiles,
     resolve_feature_layer,
     run_frozen,
 )
@@ -94,6 +97,36 @@ def _looks_fitted(model: BaseModel) -> bool:
         for key, value in model.state_dict().items()
         if key in initial
     )
+
+
+def loss_levels(loss: Any) -> tuple[float, ...] | None:
+    """The levels of a multi-quantile loss (``MQLoss``, ``HuberMQLoss``), sorted; else ``None``.
+
+    NeuralForecast keeps them in its own order (the median first); they are rounded to 6
+    decimals, undoing the float32 of its tensor.
+
+    Examples
+    --------
+    >>> from neuralforecast.losses.pytorch import MSE, MQLoss
+    >>> from tsdistill_plugin.neuralforecast.teacher import loss_levels
+    >>> loss_levels(MQLoss(level=[80, 90])), loss_levels(MSE())
+    ((0.05, 0.1, 0.5, 0.9, 0.95), None)
+    """
+    if loss.is_distribution_output or loss.outputsize_multiplier < 2:
+        return None
+    levels = getattr(loss, "quantiles", None)
+    return None if levels is None else tuple(sorted(round(float(q), 6) for q in levels))
+
+
+def loss_order(loss: Any) -> list[int]:
+    """The positions of a multi-quantile loss's outputs in increasing order of their levels."""
+    return torch.argsort(loss.quantiles.detach().cpu()).tolist()
+
+
+def student_levels(loss: Any) -> tuple[float, ...] | None:
+    """The levels a student with ``loss`` distils quantile by quantile (0.5 among them)."""
+    levels = loss_levels(loss)
+    return levels if levels is not None and MEDIAN in levels else None
 
 
 def median_point(
@@ -324,6 +357,10 @@ class NeuralForecastTeacher(KeepsOutputs):
 
         See :class:`~tsdistill_plugin.core.Teacher`.
         """
+        self._check_windows(x)
+        return run_frozen(self.model, x, self._point_forecast, self._features_capture())
+
+    def _check_windows(self, x: Tensor) -> None:
         if not self._trained:
             raise ValueError(
                 f"the {type(self.model).__name__} teacher is not fitted; fit it first (the "
@@ -340,12 +377,41 @@ class NeuralForecastTeacher(KeepsOutputs):
                 f"{self.n_channels} but the windows have {channels} channels; use a teacher "
                 f"built with n_series={channels}."
             )
-        return run_frozen(self.model, x, self._point_forecast, self._features_capture())
 
-    def _point_forecast(self, x: Tensor) -> Tensor:
-        """The median forecast ``[batch, horizon, channels]`` of windows on the model's device."""
+    @property
+    def probabilistic(self) -> bool:
+        """Whether the model forecasts quantiles or a distribution (its loss says)."""
+        loss = self.model.loss
+        return bool(loss.is_distribution_output) or loss_levels(loss) is not None
+
+    @property
+    def quantile_levels(self) -> tuple[float, ...] | None:
+        """A multi-quantile loss's levels, sorted; ``None`` for a distribution loss."""
+        return loss_levels(self.model.loss)
+
+    def forecast_quantiles(self, x: Tensor, quantiles: tuple[float, ...]) -> TeacherOutput:
+        """Forecast ``x`` at a probabilistic student's levels ``quantiles``, in the data's scale.
+
+        A multi-quantile loss's quantiles are interpolated to ``quantiles`` where its levels
+        differ; a distribution loss gives its distribution's quantiles (``icdf``, or those of
+        ``loss.num_samples`` samples).
+
+        Returns
+        -------
+        TeacherOutput
+            ``prediction`` ``[batch, horizon, channels, len(quantiles)]`` and the features.
+        """
+        self._check_windows(x)
+        predict = functools.partial(self._quantile_forecast, quantiles=quantiles)
+        return run_frozen(self.model, x, predict, self._features_capture())
+
+    def _outputs(self, x: Tensor) -> tuple[Any, Tensor, Tensor]:
+        """The loss's mapped output and the scaler statistics for windows ``[B, L, N]``.
+
+        A univariate model sees the channels folded into the batch, ``[B * N, L, 1]``.
+        """
         batch, length, channels = x.shape
-        if self.n_channels is None:  # fold channels into the batch: [B * N, L, 1]
+        if self.n_channels is None:
             x = x.transpose(1, 2).reshape(batch * channels, length, 1)
         insample, loc, scale = normalize(self.model, x)
         windows_batch = dict(
@@ -355,11 +421,39 @@ class NeuralForecastTeacher(KeepsOutputs):
             hist_exog=None,
             stat_exog=None,
         )
-        output = self.model.loss.domain_map(self.model(windows_batch))
-        prediction = median_point(self.model, output, loc, scale)
-        if self.n_channels is None:
-            prediction = prediction.reshape(batch, channels, -1).transpose(1, 2)
-        return prediction
+        return self.model.loss.domain_map(self.model(windows_batch)), loc, scale
+
+    def _unfold(self, prediction: Tensor, batch: int, channels: int) -> Tensor:
+        """``[B * N, h, 1, ...]`` back to ``[B, h, N, ...]`` for a univariate model."""
+        if self.n_channels is not None:
+            return prediction
+        rest = prediction.shape[3:]
+        return prediction.reshape(batch, channels, -1, *rest).transpose(1, 2)
+
+    def _point_forecast(self, x: Tensor) -> Tensor:
+        """The median forecast ``[batch, horizon, channels]`` of windows on the model's device."""
+        output, loc, scale = self._outputs(x)
+        return self._unfold(median_point(self.model, output, loc, scale), *x.shape[::2])
+
+    def _quantile_forecast(self, x: Tensor, quantiles: tuple[float, ...]) -> Tensor:
+        """Quantiles ``[batch, horizon, channels, Q]`` of windows on the model's device."""
+        output, loc, scale = self._outputs(x)
+        loss = self.model.loss
+        if loss.is_distribution_output:
+            distr_args = loss.scale_decouple(output=output, loc=loc, scale=scale)
+            distribution = loss.get_distribution(
+                distr_args=distr_args, **getattr(loss, "distribution_kwargs", {})
+            )
+            samples = getattr(loss, "num_samples", MEDIAN_SAMPLES)
+            values = distribution_quantiles(distribution, quantiles, distr_args[0], samples)
+        else:
+            data = self.model.scaler.inverse_transform(
+                z=output, x_scale=scale.unsqueeze(-1), x_shift=loc.unsqueeze(-1)
+            )
+            values = interpolate_quantiles(
+                data[..., loss_order(loss)], loss_levels(loss), quantiles
+            )
+        return self._unfold(values, *x.shape[::2])
 
 
 def frames_to_long(series: list[pd.DataFrame]) -> tuple[pd.DataFrame, Any]:
