@@ -149,3 +149,27 @@ def test_bad_covariates_are_explained(exported, raw, change, message):
     with pytest.raises(ValueError, match=message):
         predictor.predict(h, past_covariates=p, future_covariates=f)
     assert [pd.util.hash_pandas_object(x).sum() for x in (history, past, future)] == before
+
+
+def test_tsdistill_predict_reads_covariate_csvs(raw, calendar, tmp_path):
+    from tsdistill_plugin.cli import main
+
+    model, past = fitted(raw, calendar, "mean", ["OT"])
+    to_onnx(model, tmp_path / "s.onnx")
+    history = raw[["OT"]].iloc[:700]
+    history.to_csv(tmp_path / "history.csv")
+    past.to_dataframe().to_csv(tmp_path / "past.csv")
+    calendar.to_dataframe().to_csv(tmp_path / "future.csv")
+    args = ["predict", str(tmp_path / "s.onnx"), "--input", str(tmp_path / "history.csv")]
+    args += ["--past", str(tmp_path / "past.csv"), "--future", str(tmp_path / "future.csv")]
+    assert main([*args, "--output", str(tmp_path / "forecast.csv"), "--threads", "1"]) == 0
+    forecast = pd.read_csv(tmp_path / "forecast.csv", index_col=0)
+    reference = model.predict(
+        H, series=TimeSeries.from_dataframe(history), past_covariates=past,
+        future_covariates=calendar, verbose=False,
+    )  # fmt: skip
+    assert_close(forecast.to_numpy(), reference.values())
+    # future covariates that stop before the horizon: a one-line error, exit status 2
+    calendar.to_dataframe().iloc[:650].to_csv(tmp_path / "short.csv")
+    args[-1] = str(tmp_path / "short.csv")
+    assert main([*args, "--output", str(tmp_path / "f.csv")]) == 2
