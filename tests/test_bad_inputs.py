@@ -842,15 +842,16 @@ def nf_future_exogenous_with_a_distribution_loss(g: Given) -> None:
 
 @row(
     ValueError,
-    r"the NHITS teacher uses exogenous variables \(futr/hist/stat_exog_list\)",
-    "use a teacher without exogenous variables",
-    "tsdistill_plugin.neuralforecast.teacher",
+    "the NHITS teacher reads exogenous variables, which the student cannot hand to its fit",
+    r"fit it yourself \(NeuralForecast.fit with its exogenous columns\)",
+    "tsdistill_plugin.core.distillation",  # which wraps the adapter's error
 )
-def nf_exogenous_teacher(g: Given) -> None:
+def nf_unfitted_exogenous_teacher(g: Given) -> None:
     from neuralforecast.models import NHITS
 
-    teacher = g(NHITS(h=H, input_size=L, hist_exog_list=["HUFL"], max_steps=1, **QUIET))
-    nf_student(teacher=teacher)
+    teacher = g(NHITS(h=H, input_size=L, hist_exog_list=["hour"], max_steps=1, **QUIET))
+    frame = long_frame(g.fixture("ot")).assign(hour=lambda f: f["ds"].dt.hour.astype(float))
+    nf_fit(nf_student(teacher=teacher), g(frame))
 
 
 @row(
