@@ -147,4 +147,16 @@ def test_nhits_with_exogenous_variables_teaches_each_window_as_it_predicts_it(
         np.testing.assert_allclose(cached[window, :, 0], own, rtol=1e-5, atol=1e-5)
     # the last windows' forecasts would need exogenous values past the data: none
     assert np.isnan(cached[400 - L]).all() and not np.isnan(cached[400 - L - H]).any()
-    assert np.isfinite(nf.predict(futr_df=future)["DistilledMLP"]).all()
+    forecast = nf.predict(futr_df=future)["DistilledMLP"].to_numpy()
+    assert np.isfinite(forecast).all()
+    if not reads:
+        return
+    nf.save(str(tmp_path), overwrite=True)
+    loaded = NeuralForecast.load(str(tmp_path))
+    again = loaded.predict(df=train, futr_df=future, static_df=static_df)["DistilledMLP"]
+    np.testing.assert_allclose(again.to_numpy(), forecast, rtol=1e-6)
+    # cross_validation refits the student, the teacher teaching each window of its data (the
+    # teacher, fitted on the first 400 hours, has seen the later windows' targets: warned)
+    with pytest.warns(UserWarning, match="may reach past the end of this training slice"):
+        cv = nf.cross_validation(data, static_df=static_df, n_windows=1, step_size=H)
+    assert len(cv) == 2 * H and np.isfinite(cv["DistilledMLP"]).all()
