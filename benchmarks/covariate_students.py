@@ -3,7 +3,7 @@ columns as past covariates and calendar features as future covariates.
 
 Run: ``python benchmarks/covariate_students.py [--lookback 336] [--horizon 96] [--epochs 10]
 [--teacher-epochs 10] [--hidden 512] [--seed 2021] [--past-covariates loads|none]
-[--future-covariates calendar|none] [--data-dir DIR]``
+[--future-covariates calendar|none] [--covariate-width K] [--serving-only] [--data-dir DIR]``
 
 Rows, all through ``DistilledMLPModel`` (Darts), test MSE on the standardized scale over every
 stride-1 window of ETTh1's test split (the benchmark's 12/4/4-month split, train statistics):
@@ -96,6 +96,13 @@ def main() -> None:
     parser.add_argument("--past-covariates", choices=("loads", "none"), default="loads")
     parser.add_argument("--future-covariates", choices=("calendar", "none"), default="calendar")
     parser.add_argument(
+        "--covariate-width",
+        type=int,
+        default=None,
+        help="the students' covariate_width: each step's covariates projected to this many "
+        "features first (TiDE's temporal width); default none, the flat projection",
+    )
+    parser.add_argument(
         "--serving-only",
         action="store_true",
         help="only the exported student's figures, from a covariate student of the same shapes "
@@ -136,7 +143,8 @@ def main() -> None:
             hidden_size=args.hidden,
             n_epochs=1,
             random_state=args.seed,
-            **{"pl_trainer_kwargs": QUIET},
+            covariate_width=args.covariate_width,
+            pl_trainer_kwargs=QUIET,
         )
         model.fit(target[:train], **covariates, max_samples_per_ts=256)
         serve(model, target, covariates, L, H)
@@ -183,6 +191,7 @@ def main() -> None:
             n_epochs=args.epochs,
             batch_size=32,
             random_state=args.seed,
+            covariate_width=args.covariate_width,
             **stop(),
             **settings,
         )

@@ -1438,6 +1438,7 @@ NUMERIC_ARGUMENTS: dict[str, dict[str, tuple]] = {
         "n_epochs": ALL,
         "batch_size": ALL,
         "random_state": NEGATIVE,
+        "covariate_width": (*ALL, 1.5),
     },
     "neuralforecast": {
         "h": ALL,

@@ -84,9 +84,10 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
     hidden_size, norm
         Passed to :class:`~tsdistill_plugin.core.DMLP`.
     **kwargs
-        ``PLForecastingModule`` arguments, and ``covariate_sizes``: the numbers of past, future
-        and static covariates (``(0, 0, 0)`` when absent; kept among the hyperparameters only
-        when one is positive, so that a covariate-free checkpoint is as before).
+        ``PLForecastingModule`` arguments, ``covariate_sizes`` (the numbers of past, future and
+        static covariates, ``(0, 0, 0)`` when absent) and ``covariate_width`` (see
+        :class:`~tsdistill_plugin.core.DMLP`); both are kept among the hyperparameters only
+        with covariates, so that a covariate-free checkpoint is as before.
 
     Notes
     -----
@@ -100,9 +101,12 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
 
     def __init__(self, n_channels: int, hidden_size: int, norm: str, **kwargs: Any) -> None:
         sizes = tuple(kwargs.pop("covariate_sizes", NO_COVARIATES))
+        covariate_width = kwargs.pop("covariate_width", None)
         super().__init__(**kwargs)
-        if sizes != NO_COVARIATES:  # Lightning saved the arguments without it
+        if sizes != NO_COVARIATES:  # Lightning saved the arguments without them
             self.hparams["covariate_sizes"] = sizes
+            if covariate_width is not None:
+                self.hparams["covariate_width"] = covariate_width
         past, future, static = sizes
         self.student = DMLP(
             self.input_chunk_length,
@@ -113,6 +117,7 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
             past_covariates=past,
             future_covariates=future,
             static_covariates=static,
+            covariate_width=covariate_width,
         )
         self.training_run: TrainingRun | None = None
         self.regressor: FeatureRegressor | None = None
@@ -245,6 +250,10 @@ class DistilledMLPModel(StudentModelHooks):
         ``False``: the student reads its target alone, and the covariates passed to ``fit``
         reach the teacher only (a student without covariates distilled from a teacher that
         reads them). The student's ``predict`` then takes no covariates.
+    covariate_width
+        Project each step's past and future covariates to this many features before they
+        reach the hidden layer (TiDE's temporal width); ``None``: no such projection, every
+        covariate of every step reaches it (see :class:`~tsdistill_plugin.core.DMLP`).
     **darts_torch_model_kwargs
         Darts ``TorchForecastingModel`` arguments (``n_epochs``, ``batch_size``,
         ``pl_trainer_kwargs``, ``random_state``, ``optimizer_kwargs``, ...). Without
@@ -275,7 +284,8 @@ class DistilledMLPModel(StudentModelHooks):
     """What the last ``fit`` trained on (teacher, data digest, plugin version, components,
     frequency), saved with the model; ``None`` before fitting."""
 
-    use_covariates: bool = True  # the files saved before the argument existed
+    use_covariates: bool = True  # the files saved before the arguments existed
+    covariate_width: int | None = None
     _teacher_inputs: dict[str, Any] | None = None  # a covariate teacher's, during ``fit`` only
 
     shared_params = ("teacher",)
@@ -312,6 +322,7 @@ class DistilledMLPModel(StudentModelHooks):
         period_weight: float = 1.0,
         use_static_covariates: bool = True,
         use_covariates: bool = True,
+        covariate_width: int | None = None,
         **darts_torch_model_kwargs: Any,
     ) -> None:
         distillation = distillation_for(  # a copy's teacher (``untrained_model``) is shared
@@ -330,7 +341,7 @@ class DistilledMLPModel(StudentModelHooks):
         lookback, horizon = distillation.lengths(
             input_chunk_length, output_chunk_length, LENGTH_NAMES
         )
-        check_student_arguments(hidden_size=hidden_size, norm=norm)
+        check_student_arguments(hidden_size=hidden_size, norm=norm, covariate_width=covariate_width)
         params = dict(self.model_params)
         _check_darts_arguments(params)
         params.update(
@@ -349,6 +360,7 @@ class DistilledMLPModel(StudentModelHooks):
         self.hidden_size = hidden_size
         self.norm = norm
         self.use_covariates = use_covariates
+        self.covariate_width = covariate_width
         self.consider_static_covariates(use_static_covariates and use_covariates)
         self._distillation = distillation
         self._run: TrainingRun | None = None
@@ -597,7 +609,9 @@ class DistilledMLPModel(StudentModelHooks):
             _width(train_sample.future_covariates),
             0 if static is None else static.shape[0] * static.shape[1],
         )
-        extra = {} if sizes == NO_COVARIATES else {"covariate_sizes": sizes}
+        extra = {}
+        if sizes != NO_COVARIATES:
+            extra = {"covariate_sizes": sizes, "covariate_width": self.covariate_width}
         module = _DistilledMLPModule(
             n_channels=train_sample.past_target.shape[1],
             hidden_size=self.hidden_size,

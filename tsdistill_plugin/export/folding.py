@@ -108,6 +108,32 @@ def _branch(branch: torch.nn.Module, part: np.ndarray, centre: np.ndarray) -> di
     }
 
 
+def _covariate_matrix(student: DMLP) -> np.ndarray:
+    """The covariate projection ``[W, d]`` on the flattened raw covariates.
+
+    A per-step feature projection (``covariate_width``) composes into it: the weight of raw
+    covariate ``c`` at step ``t`` is ``sum_j P[j, c] W[t k + j]``.
+    """
+    weight = _numpy(student.covariates.weight).T  # [W', d]
+    projections = student.feature_projections
+    if projections is None:
+        return weight
+    length, width = student.input_len, student.covariate_width
+    parts, start = [], 0
+    for name, steps in (
+        ("past_covariates", length),
+        ("future_covariates", length + student.horizon),
+    ):
+        if name not in projections:
+            continue
+        block = weight[start : start + steps * width].reshape(steps, width, -1)
+        raw = np.einsum("jc,tjd->tcd", _numpy(projections[name].weight), block)
+        parts.append(raw.reshape(-1, weight.shape[1]))
+        start += steps * width
+    parts.append(weight[start:])  # static covariates, as they are
+    return np.concatenate(parts)
+
+
 def fold(student: DMLP) -> FoldedStudent:
     """Fold an eval-mode ``DMLP`` (see the module docstring).
 
@@ -148,7 +174,7 @@ def fold(student: DMLP) -> FoldedStudent:
         bias = scale * joined["bias"] + joined["shift"]
     covariates = None
     if student.covariates is not None:  # the same [batch, d] term added to both branches
-        covariates = _numpy(student.covariates.weight).T  # [W, d]
+        covariates = _covariate_matrix(student)  # [W, d]
         bias = bias + bn_scale * np.tile(_numpy(student.covariates.bias), 2)
     if student.norm == "mean":  # the window mean through two ReLU units: relu(m) - relu(-m)
         first = np.concatenate([first, np.full((length, 1), 1.0 / length) * [1.0, -1.0]], 1)
