@@ -296,7 +296,7 @@ class NeuralForecastTeacher(KeepsOutputs):
         saved = model.get_test_size()
         model.set_test_size(dataset.max_size - 1)
         try:
-            with _quiet_lightning():
+            with isolate_rng(), _quiet_lightning():  # NF's predict reseeds the generators
                 output = model.predict(dataset, step_size=1)
         finally:
             model.set_test_size(saved)
