@@ -528,6 +528,11 @@ class DistilledMLPModel(StudentModelHooks):
         if not self._distillation.active or not getattr(teacher, "uses_covariates", False):
             return None
         name = type(teacher.model).__name__
+        if not hasattr(teacher, "forecast_series"):
+            raise ValueError(
+                f"teacher {name} reads exogenous variables, which a Darts student cannot hand "
+                "it; distil it into a NeuralForecast student (DistilledMLP) fitted on its data."
+            )
         if self._teacher_inputs is None or not isinstance(dataset, ShiftedTorchTrainingDataset):
             raise ValueError(
                 f"teacher {name} reads covariates, which reach it through the student's fit "

@@ -444,6 +444,13 @@ class DartsTeacher(KeepsOutputs):
                 f"teacher {type(self.model).__name__} is not fitted; fit it first, or let the "
                 "student fit it on its training series."
             )
+        if self.uses_covariates:
+            raise ValueError(
+                f"teacher {type(self.model).__name__} reads covariates, so it forecasts a "
+                "student's windows with them (forecast_series), not from target windows alone; "
+                "distil it alone into a Darts student fitted with its covariates (not among "
+                "several teachers, nor into a NeuralForecast student)."
+            )
         return self._forecaster.forecast(x)
 
     def untrained(self) -> DartsTeacher:

@@ -306,6 +306,12 @@ class _DistilledBase(StampedStudent, StudentHooks):
         forecasts = None
         teacher = self.teacher
         if self.distillation.active and getattr(teacher, "uses_covariates", False):
+            if not hasattr(teacher, "forecast_dataset"):
+                raise ValueError(
+                    f"the teacher {teacher!r} reads covariates, which a NeuralForecast student "
+                    "cannot hand it; distil it into a Darts DistilledMLPModel fitted with its "
+                    "covariates."
+                )
             if teacher.horizon < self.h:
                 raise ValueError(
                     f"the teacher reads exogenous variables and forecasts h={teacher.horizon} "
