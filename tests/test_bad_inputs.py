@@ -607,6 +607,33 @@ def darts_covariate_teacher_without_covariates(g: Given) -> None:
 
 @row(
     ValueError,
+    "teacher NHITS reads exogenous variables, which a Darts student cannot hand it",
+    r"distil it into a NeuralForecast student \(DistilledMLP\)",
+    "tsdistill_plugin.darts.model",
+)
+def darts_student_of_an_exogenous_nf_teacher(g: Given) -> None:
+    from neuralforecast.models import NHITS
+
+    frame = long_frame(g.fixture("ot")).assign(hour=lambda f: f["ds"].dt.hour.astype(float))
+    nf = nf_fit(NHITS(h=H, input_size=L, hist_exog_list=["hour"], max_steps=1, **QUIET), frame)
+    darts_student(teacher=g(nf.models[0])).fit(ot_series(g))
+
+
+@row(
+    ValueError,
+    r"reads covariates, which a NeuralForecast student cannot hand it",
+    "distil it into a Darts DistilledMLPModel fitted with its covariates",
+    "tsdistill_plugin.neuralforecast.models",
+)
+def nf_student_of_a_covariate_darts_teacher(g: Given) -> None:
+    series, future = ot_series(g), three_series(g, ["HUFL"])
+    teacher = LinearRegressionModel(lags=L, lags_future_covariates=(0, H), output_chunk_length=H)
+    teacher.fit(series, future_covariates=future)
+    nf_fit(nf_student(teacher=g(teacher)), ot_frame(g))
+
+
+@row(
+    ValueError,
     "teacher LinearRegressionModel gives no forecast for the training window",
     "give the student a longer input_chunk_length, or covariates that start earlier",
     "tsdistill_plugin.darts._windows",
@@ -894,15 +921,16 @@ def nf_future_exogenous_with_a_distribution_loss(g: Given) -> None:
 
 @row(
     ValueError,
-    r"the NHITS teacher uses exogenous variables \(futr/hist/stat_exog_list\)",
-    "use a teacher without exogenous variables",
-    "tsdistill_plugin.neuralforecast.teacher",
+    "the NHITS teacher reads exogenous variables, which the student cannot hand to its fit",
+    r"fit it yourself \(NeuralForecast.fit with its exogenous columns\)",
+    "tsdistill_plugin.core.distillation",  # which wraps the adapter's error
 )
-def nf_exogenous_teacher(g: Given) -> None:
+def nf_unfitted_exogenous_teacher(g: Given) -> None:
     from neuralforecast.models import NHITS
 
-    teacher = g(NHITS(h=H, input_size=L, hist_exog_list=["HUFL"], max_steps=1, **QUIET))
-    nf_student(teacher=teacher)
+    teacher = g(NHITS(h=H, input_size=L, hist_exog_list=["hour"], max_steps=1, **QUIET))
+    frame = long_frame(g.fixture("ot")).assign(hour=lambda f: f["ds"].dt.hour.astype(float))
+    nf_fit(nf_student(teacher=teacher), g(frame))
 
 
 @row(
@@ -1489,6 +1517,7 @@ NUMERIC_ARGUMENTS: dict[str, dict[str, tuple]] = {
         "n_epochs": ALL,
         "batch_size": ALL,
         "random_state": NEGATIVE,
+        "covariate_width": (*ALL, 1.5),
     },
     "neuralforecast": {
         "h": ALL,

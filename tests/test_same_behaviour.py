@@ -214,6 +214,56 @@ def test_covariates_reach_the_same_network_and_its_forecast_alike(library, etth1
     assert np.abs(forecast(2.0).ravel() - forecast(1.0).ravel()).max() > 1e-4
 
 
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_a_covariate_teacher_into_a_covariate_free_student_is_said_alike(library, etth1, caplog):
+    """A teacher fitted with the hour as a future covariate (NF: ``futr_exog_list``) teaches a
+    student that reads the target alone: allowed, said at INFO, the teacher's own forecasts."""
+    frame = etth1.iloc[:400]
+    hour = np.sin(frame.index.hour.to_numpy() / 24 * 2 * np.pi).astype("float32")
+    with caplog.at_level(logging.INFO, logger="tsdistill_plugin"):
+        if library == "darts":
+            from tsdistill_plugin.darts import DistilledMLPModel
+
+            target = TimeSeries.from_series(frame["OT"].iloc[:300])
+            calendar = TimeSeries.from_times_and_values(frame.index, hour, columns=["hour"])
+            teacher = LinearRegressionModel(
+                lags=L, lags_future_covariates=[0], output_chunk_length=H
+            ).fit(target, future_covariates=calendar)
+            student = DistilledMLPModel(
+                teacher=teacher, use_covariates=False, beta=0.0, hidden_size=16, n_epochs=1,
+                random_state=0, pl_trainer_kwargs=dict(QUIET), **lengths(library),
+            )  # fmt: skip
+            student.fit(target, future_covariates=calendar)
+            reads = student.model.student.covariates is not None
+        else:
+            from neuralforecast import NeuralForecast
+            from neuralforecast.models import NHITS
+
+            from tsdistill_plugin.neuralforecast import DistilledMLP
+
+            long = pd.DataFrame(
+                {"unique_id": "OT", "ds": frame.index, "y": frame["OT"].to_numpy(), "hour": hour}
+            ).iloc[:300]
+            nhits = NHITS(futr_exog_list=["hour"], max_steps=2, **QUIET, **lengths(library))
+            fitted = NeuralForecast(models=[nhits], freq="h")
+            fitted.fit(long)  # trains a copy
+            student = DistilledMLP(
+                teacher=fitted.models[0],
+                beta=0.0,
+                hidden_size=16,
+                max_steps=2,
+                **QUIET,
+                **lengths(library),
+            )
+            NeuralForecast(models=[student], freq="h").fit(long)
+            reads = student.dmlp.covariates is not None
+    assert not reads
+    assert re.search(
+        r"reads (covariates|exogenous variables); the student .*reads its target", caplog.text
+    )
+    assert student.teacher.uses_covariates and student.teacher.kept_outputs is not None
+
+
 def lengths(library: str, horizon: int = H) -> dict[str, int]:
     """The student's lookback and horizon in the library's argument names."""
     if library == "darts":

@@ -179,3 +179,19 @@ def test_wrong_covariates_are_explained(kwargs, message):
 def test_bad_covariate_count():
     with pytest.raises(ValueError, match="past_covariates"):
         DMLP(24, 6, 2, past_covariates=-1)
+
+
+def test_covariate_width_projects_each_step_first():
+    torch.manual_seed(0)
+    L, H, d = 24, 6, 8
+    model = DMLP(L, H, 2, hidden_size=d, past_covariates=5, future_covariates=3, covariate_width=2)
+    base = 2 * (L * d + d + d * H + H) + 4 * 2
+    assert trainable(model) == base + 5 * 2 + 3 * 2 + (L * 2 + (L + H) * 2 + 1) * d
+    model.eval()
+    x, past, future = torch.randn(4, L, 2), torch.randn(4, L, 5), torch.randn(4, L + H, 3)
+    out = model(x, past, future).prediction
+    # a change of the covariates that the per-step projection maps to zero changes nothing
+    null = torch.linalg.svd(model.feature_projections["past_covariates"].weight).Vh[-1]
+    moved = model(x, past + 3.0 * null, future).prediction
+    torch.testing.assert_close(moved, out, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(model(x, past * 2.0, future).prediction, out)

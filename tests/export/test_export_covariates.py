@@ -36,26 +36,34 @@ def calendar(raw: pd.DataFrame) -> TimeSeries:
     return datetime_attribute_timeseries(hours, "hour", cyclic=True).astype(np.float32)
 
 
-def fitted(raw, calendar, norm: str, targets: list[str]) -> tuple:
+def fitted(raw, calendar, norm: str, targets: list[str], width: int | None = None) -> tuple:
     """A student of ``targets`` with the other loads as past and the hour as future covariates,
     trained 2 epochs on 600 hours of raw ETTh1."""
     past = TimeSeries.from_dataframe(raw[[c for c in LOADS if c not in targets]])
     target = TimeSeries.from_dataframe(raw[targets].iloc[:600])
     model = DistilledMLPModel(
-        L, H, hidden_size=32, norm=norm, n_epochs=2, random_state=0, pl_trainer_kwargs=dict(QUIET)
-    )
+        L, H, hidden_size=32, norm=norm, n_epochs=2, random_state=0, covariate_width=width,
+        pl_trainer_kwargs=dict(QUIET),
+    )  # fmt: skip
     model.fit(target, past_covariates=past, future_covariates=calendar, verbose=False)
     return model, past
 
 
 @pytest.mark.parametrize(
-    ("norm", "targets"), [("mean", ["OT"]), ("revin", ["OT", "LULL"]), ("none", ["OT", "LULL"])]
+    ("norm", "targets", "width"),
+    [
+        ("mean", ["OT"], None),
+        ("revin", ["OT", "LULL"], None),
+        ("none", ["OT", "LULL"], None),
+        ("mean", ["OT", "LULL"], 2),  # each step's covariates projected to 2 features first
+    ],
 )
-def test_exported_covariate_student_equals_predict(raw, calendar, tmp_path, norm, targets):
+def test_exported_covariate_student_equals_predict(raw, calendar, tmp_path, norm, targets, width):
     import onnxruntime
     from darts.utils.onnx import run_onnx_prediction
 
-    model, past = fitted(raw, calendar, norm, targets)
+    model, past = fitted(raw, calendar, norm, targets, width)
+    assert (model.model.student.feature_projections is None) == (width is None)
     path = to_onnx(model, tmp_path / "student.onnx")
     predictor = Predictor.load(path, threads=1)
     spec = predictor.spec
@@ -149,3 +157,27 @@ def test_bad_covariates_are_explained(exported, raw, change, message):
     with pytest.raises(ValueError, match=message):
         predictor.predict(h, past_covariates=p, future_covariates=f)
     assert [pd.util.hash_pandas_object(x).sum() for x in (history, past, future)] == before
+
+
+def test_tsdistill_predict_reads_covariate_csvs(raw, calendar, tmp_path):
+    from tsdistill_plugin.cli import main
+
+    model, past = fitted(raw, calendar, "mean", ["OT"])
+    to_onnx(model, tmp_path / "s.onnx")
+    history = raw[["OT"]].iloc[:700]
+    history.to_csv(tmp_path / "history.csv")
+    past.to_dataframe().to_csv(tmp_path / "past.csv")
+    calendar.to_dataframe().to_csv(tmp_path / "future.csv")
+    args = ["predict", str(tmp_path / "s.onnx"), "--input", str(tmp_path / "history.csv")]
+    args += ["--past", str(tmp_path / "past.csv"), "--future", str(tmp_path / "future.csv")]
+    assert main([*args, "--output", str(tmp_path / "forecast.csv"), "--threads", "1"]) == 0
+    forecast = pd.read_csv(tmp_path / "forecast.csv", index_col=0)
+    reference = model.predict(
+        H, series=TimeSeries.from_dataframe(history), past_covariates=past,
+        future_covariates=calendar, verbose=False,
+    )  # fmt: skip
+    assert_close(forecast.to_numpy(), reference.values())
+    # future covariates that stop before the horizon: a one-line error, exit status 2
+    calendar.to_dataframe().iloc[:650].to_csv(tmp_path / "short.csv")
+    args[-1] = str(tmp_path / "short.csv")
+    assert main([*args, "--output", str(tmp_path / "f.csv")]) == 2

@@ -109,3 +109,54 @@ def test_without_exogenous_variables_the_network_is_as_before():
     model = DistilledMLP(h=H, input_size=L, hidden_size=16, max_steps=1, **QUIET)
     assert model.dmlp.covariates is None
     assert not any("covariates" in key for key in model.state_dict())
+
+
+@pytest.mark.parametrize("reads", [True, False])
+def test_nhits_with_exogenous_variables_teaches_each_window_as_it_predicts_it(
+    reads, data, static_df, tmp_path
+):
+    from neuralforecast.models import NHITS
+
+    train, future = split(data, 400)
+    nhits = NHITS(
+        h=H, input_size=L, hist_exog_list=HIST, futr_exog_list=FUTR, stat_exog_list=STAT,
+        mlp_units=[[16, 16]] * 3, max_steps=10, **QUIET,
+    )  # fmt: skip
+    teacher_nf = NeuralForecast(models=[nhits], freq="h")
+    teacher_nf.fit(train, static_df=static_df)
+    teacher = teacher_nf.models[0]
+    lists = (
+        {} if reads else {"hist_exog_list": None, "futr_exog_list": None, "stat_exog_list": None}
+    )
+    student = DistilledMLP(teacher=teacher, beta=0.0, **{**exogenous(), **lists})
+    nf = NeuralForecast(models=[student], freq="h")
+    nf.fit(train, static_df=static_df)
+    assert student.teacher.uses_covariates
+    cached = student.teacher.kept_outputs[1].cache.predictions.numpy()  # by window id
+    times = np.sort(train["ds"].unique())
+    for offset in (L - 1, 200, 400 - H - 1):  # the window's last input step, series "LULL"
+        window = offset - (L - 1)  # LULL is the first series in NF's sorted order
+        history = train[train["ds"] <= times[offset]]
+        ahead = data[
+            (data["ds"] > times[offset]) & (data["ds"] <= times[offset] + H * pd.Timedelta("1h"))
+        ]
+        own = teacher_nf.predict(
+            df=history, futr_df=ahead[["unique_id", "ds", *FUTR]], static_df=static_df
+        )
+        own = own[own["unique_id"] == "LULL"]["NHITS"].to_numpy()
+        np.testing.assert_allclose(cached[window, :, 0], own, rtol=1e-5, atol=1e-5)
+    # the last windows' forecasts would need exogenous values past the data: none
+    assert np.isnan(cached[400 - L]).all() and not np.isnan(cached[400 - L - H]).any()
+    forecast = nf.predict(futr_df=future)["DistilledMLP"].to_numpy()
+    assert np.isfinite(forecast).all()
+    if not reads:
+        return
+    nf.save(str(tmp_path), overwrite=True)
+    loaded = NeuralForecast.load(str(tmp_path))
+    again = loaded.predict(df=train, futr_df=future, static_df=static_df)["DistilledMLP"]
+    np.testing.assert_allclose(again.to_numpy(), forecast, rtol=1e-6)
+    # cross_validation refits the student, the teacher teaching each window of its data (the
+    # teacher, fitted on the first 400 hours, has seen the later windows' targets: warned)
+    with pytest.warns(UserWarning, match="may reach past the end of this training slice"):
+        cv = nf.cross_validation(data, static_df=static_df, n_windows=1, step_size=H)
+    assert len(cv) == 2 * H and np.isfinite(cv["DistilledMLP"]).all()

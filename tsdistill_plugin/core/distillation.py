@@ -185,7 +185,8 @@ class TeacherTargets:
     forecasts
         The teacher's forecasts ``[n_windows, horizon, channels]`` of the windows, computed by
         its library (a teacher that reads covariates); they are kept in memory as they are and
-        the teacher is not run.
+        the teacher is not run. A window whose forecast holds NaN (its library cannot forecast
+        it: its future covariates end too soon) is distilled from by no batch.
     quantiles
         A probabilistic student's levels: a teacher that forecasts quantiles gives them
         (see :func:`~tsdistill_plugin.core.forecast_horizon`).
@@ -282,6 +283,14 @@ class TeacherTargets:
             )
         else:
             output = self.cache[window_ids]
+            if isinstance(self.cache, _Forecasts):  # NaN: a window its library cannot forecast
+                known = ~torch.isnan(output.prediction).flatten(1).any(dim=1)
+                if not bool(known.all()):
+                    kept = torch.nonzero(known).squeeze(-1)
+                    if len(kept) == 0:
+                        return None
+                    rows = kept if rows is None else rows[kept]
+                    output = TeacherOutput(output.prediction[kept], None)
         features = output.features if self.use_features else None
         return TargetBatch(
             output.prediction.to(inputs.device, inputs.dtype),

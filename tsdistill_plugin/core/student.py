@@ -38,6 +38,7 @@ def check_student_arguments(
     norm: str = "mean",
     moving_avg: int | None = None,
     covariate_sizes: tuple[int, int, int] = (0, 0, 0),
+    covariate_width: int | None = None,
 ) -> None:
     """Refuse arguments a :class:`DMLP` cannot be built with, before anything is built.
 
@@ -71,6 +72,9 @@ def check_student_arguments(
         )
     for name, value in zip(COVARIATE_KINDS, covariate_sizes, strict=True):
         check_int(f"{name}_covariates", value, 0, fix="pass the number of covariates (0: none)")
+    check_int(
+        "covariate_width", covariate_width, allowed=(None,), fix="pass an integer >= 1, or None"
+    )
 
 
 COVARIATE_KINDS: tuple[str, str, str] = ("past", "future", "static")
@@ -232,6 +236,11 @@ class DMLP(nn.Module):
         Numbers of covariates ``Cp``, ``Cf`` and ``S`` (0: none). With any, one
         ``Linear(L Cp + (L + H) Cf + S -> d)`` projects a window's covariates to a vector added
         to the hidden pre-activation of both branches (before BatchNorm), for every channel.
+    covariate_width
+        ``k``: first project each step's past and future covariates to ``k`` features
+        (``Linear(Cp -> k)``, ``Linear(Cf -> k)``, no bias, shared by the steps, as TiDE's
+        feature projection), so that the window's projection is ``Linear(L k + (L + H) k + S ->
+        d)``; ``None``: no per-step projection.
     quantiles
         ``None`` for a point forecast (the reference's student), or ``Q`` increasing levels in
         (0, 1) including 0.5: each branch's last layer then gives ``Q`` values per step, and
@@ -298,6 +307,7 @@ class DMLP(nn.Module):
         future_covariates: int = 0,
         static_covariates: int = 0,
         quantiles: Sequence[float] | None = None,
+        covariate_width: int | None = None,
     ) -> None:
         super().__init__()
         check_student_arguments(
@@ -308,6 +318,7 @@ class DMLP(nn.Module):
             norm=norm,
             moving_avg=moving_avg,
             covariate_sizes=(past_covariates, future_covariates, static_covariates),
+            covariate_width=covariate_width,
         )
         self.input_len = input_len
         self.horizon = horizon
@@ -321,9 +332,17 @@ class DMLP(nn.Module):
         self.trend = _Branch(input_len, outputs, n_channels, hidden_size)
         self.revin = RevIN(n_channels) if norm == "revin" else None
         self.covariate_sizes = (past_covariates, future_covariates, static_covariates)
+        self.covariate_width = covariate_width
+        per_step = {"past_covariates": past_covariates, "future_covariates": future_covariates}
+        self.feature_projections = None
+        if covariate_width is not None and (past_covariates or future_covariates):
+            self.feature_projections = nn.ModuleDict(
+                {k: nn.Linear(v, covariate_width, bias=False) for k, v in per_step.items() if v}
+            )
+            per_step = {k: covariate_width if v else 0 for k, v in per_step.items()}
         width = (
-            input_len * past_covariates
-            + (input_len + horizon) * future_covariates
+            input_len * per_step["past_covariates"]
+            + (input_len + horizon) * per_step["future_covariates"]
             + static_covariates
         )
         # an absent projection is no submodule: the covariate-free state_dict is the reference's
@@ -362,6 +381,8 @@ class DMLP(nn.Module):
                 # centred on the window, as the target is: a covariate's level shifting
                 # between training and forecasting does not shift the forecast
                 value = value - value.mean(dim=1, keepdim=True).detach()
+            if self.feature_projections is not None and name in self.feature_projections:
+                value = self.feature_projections[name](value)
             parts.append(value.reshape(batch, -1))
         if not parts:
             return None

@@ -86,11 +86,11 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
     hidden_size, norm
         Passed to :class:`~tsdistill_plugin.core.DMLP`.
     **kwargs
-        ``PLForecastingModule`` arguments, and ``covariate_sizes``: the numbers of past, future
-        and static covariates (``(0, 0, 0)`` when absent; kept among the hyperparameters only
-        when one is positive, so that a covariate-free checkpoint is as before). The levels of
-        a ``QuantileRegression`` ``likelihood`` are the student's quantiles
-        (:class:`~tsdistill_plugin.core.DMLP`).
+        ``PLForecastingModule`` arguments, ``covariate_sizes`` (the numbers of past, future and
+        static covariates, ``(0, 0, 0)`` when absent) and ``covariate_width`` (see
+        :class:`~tsdistill_plugin.core.DMLP`); both are kept among the hyperparameters only
+        with covariates, so that a covariate-free checkpoint is as before. The levels of a
+        ``QuantileRegression`` ``likelihood`` are the student's quantiles.
 
     Notes
     -----
@@ -104,9 +104,12 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
 
     def __init__(self, n_channels: int, hidden_size: int, norm: str, **kwargs: Any) -> None:
         sizes = tuple(kwargs.pop("covariate_sizes", NO_COVARIATES))
+        covariate_width = kwargs.pop("covariate_width", None)
         super().__init__(**kwargs)
-        if sizes != NO_COVARIATES:  # Lightning saved the arguments without it
+        if sizes != NO_COVARIATES:  # Lightning saved the arguments without them
             self.hparams["covariate_sizes"] = sizes
+            if covariate_width is not None:
+                self.hparams["covariate_width"] = covariate_width
         past, future, static = sizes
         self.student = DMLP(
             self.input_chunk_length,
@@ -118,6 +121,7 @@ class _DistilledMLPModule(StampedStudent, PLForecastingModule):
             future_covariates=future,
             static_covariates=static,
             quantiles=quantile_levels(self),
+            covariate_width=covariate_width,
         )
         self.training_run: TrainingRun | None = None
         self.regressor: FeatureRegressor | None = None
@@ -261,6 +265,10 @@ class DistilledMLPModel(StudentModelHooks):
         ``False``: the student reads its target alone, and the covariates passed to ``fit``
         reach the teacher only (a student without covariates distilled from a teacher that
         reads them). The student's ``predict`` then takes no covariates.
+    covariate_width
+        Project each step's past and future covariates to this many features before they
+        reach the hidden layer (TiDE's temporal width); ``None``: no such projection, every
+        covariate of every step reaches it (see :class:`~tsdistill_plugin.core.DMLP`).
     **darts_torch_model_kwargs
         Darts ``TorchForecastingModel`` arguments (``n_epochs``, ``batch_size``,
         ``pl_trainer_kwargs``, ``random_state``, ``optimizer_kwargs``, ...).
@@ -296,7 +304,8 @@ class DistilledMLPModel(StudentModelHooks):
     """What the last ``fit`` trained on (teacher, data digest, plugin version, components,
     frequency), saved with the model; ``None`` before fitting."""
 
-    use_covariates: bool = True  # the files saved before the argument existed
+    use_covariates: bool = True  # the files saved before the arguments existed
+    covariate_width: int | None = None
     _teacher_inputs: dict[str, Any] | None = None  # a covariate teacher's, during ``fit`` only
 
     shared_params = ("teacher",)
@@ -333,6 +342,7 @@ class DistilledMLPModel(StudentModelHooks):
         period_weight: float = 1.0,
         use_static_covariates: bool = True,
         use_covariates: bool = True,
+        covariate_width: int | None = None,
         **darts_torch_model_kwargs: Any,
     ) -> None:
         quantiles = _student_quantiles(self.model_params.get("likelihood"))
@@ -353,7 +363,7 @@ class DistilledMLPModel(StudentModelHooks):
         lookback, horizon = distillation.lengths(
             input_chunk_length, output_chunk_length, LENGTH_NAMES
         )
-        check_student_arguments(hidden_size=hidden_size, norm=norm)
+        check_student_arguments(hidden_size=hidden_size, norm=norm, covariate_width=covariate_width)
         params = dict(self.model_params)
         _check_darts_arguments(params)
         params.update(
@@ -372,6 +382,7 @@ class DistilledMLPModel(StudentModelHooks):
         self.hidden_size = hidden_size
         self.norm = norm
         self.use_covariates = use_covariates
+        self.covariate_width = covariate_width
         self.consider_static_covariates(use_static_covariates and use_covariates)
         self._distillation = distillation
         self._run: TrainingRun | None = None
@@ -539,6 +550,11 @@ class DistilledMLPModel(StudentModelHooks):
         if not self._distillation.active or not getattr(teacher, "uses_covariates", False):
             return None
         name = type(teacher.model).__name__
+        if not hasattr(teacher, "forecast_series"):
+            raise ValueError(
+                f"teacher {name} reads exogenous variables, which a Darts student cannot hand "
+                "it; distil it into a NeuralForecast student (DistilledMLP) fitted on its data."
+            )
         if self._teacher_inputs is None or not isinstance(dataset, ShiftedTorchTrainingDataset):
             raise ValueError(
                 f"teacher {name} reads covariates, which reach it through the student's fit "
@@ -620,7 +636,9 @@ class DistilledMLPModel(StudentModelHooks):
             _width(train_sample.future_covariates),
             0 if static is None else static.shape[0] * static.shape[1],
         )
-        extra = {} if sizes == NO_COVARIATES else {"covariate_sizes": sizes}
+        extra = {}
+        if sizes != NO_COVARIATES:
+            extra = {"covariate_sizes": sizes, "covariate_width": self.covariate_width}
         module = _DistilledMLPModule(
             n_channels=train_sample.past_target.shape[1],
             hidden_size=self.hidden_size,

@@ -471,14 +471,22 @@ class DartsTeacher(KeepsOutputs):
             ``prediction`` ``[batch, horizon, channels]`` and ``features`` ``[batch, channels,
             d]`` or ``None``, on the device and with the dtype of ``x``.
         """
-        self._check_fitted()
+        self._check_ready()
         return self._forecaster.forecast(x)
 
-    def _check_fitted(self) -> None:
+    def _check_ready(self) -> None:
+        """Refuse to forecast target windows unfitted, or reading covariates."""
         if not self.is_fitted:
             raise ValueError(
                 f"teacher {type(self.model).__name__} is not fitted; fit it first, or let the "
                 "student fit it on its training series."
+            )
+        if self.uses_covariates:
+            raise ValueError(
+                f"teacher {type(self.model).__name__} reads covariates, so it forecasts a "
+                "student's windows with them (forecast_series), not from target windows alone; "
+                "distil it alone into a Darts student fitted with its covariates (not among "
+                "several teachers, nor into a NeuralForecast student)."
             )
 
     def forecast_quantiles(self, x: Tensor, quantiles: tuple[float, ...]) -> TeacherOutput:
@@ -497,7 +505,7 @@ class DartsTeacher(KeepsOutputs):
                 f"teacher {type(self.model).__name__} has no likelihood, so it forecasts no "
                 "quantiles; build it with likelihood=QuantileRegression(...) or use forecast."
             )
-        self._check_fitted()
+        self._check_ready()
         return self._forecaster.forecast_quantiles(x, quantiles)
 
     def untrained(self) -> DartsTeacher:

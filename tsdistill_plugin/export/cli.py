@@ -6,7 +6,9 @@
   or a ``NeuralForecast.save`` directory.
 - ``tsdistill predict student.onnx --input history.csv --output forecast.csv``: the CSV is
   NeuralForecast's long format (``unique_id``, ``ds``, ``y``) or wide (first column the time,
-  one column per component); the forecast is written in the same layout.
+  one column per component); the forecast is written in the same layout. A covariate student
+  takes ``--past past.csv`` and ``--future future.csv`` (wide, time first, one column per
+  covariate; the future ones through the end of the forecast).
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("student", type=Path, help="the .onnx file from `tsdistill export`")
     predict.add_argument("--input", type=Path, required=True, help="history CSV")
     predict.add_argument("--output", type=Path, required=True, help="forecast CSV")
+    predict.add_argument(
+        "--past", type=Path, help="covariate student: past covariates CSV (wide, time first)"
+    )
+    predict.add_argument(
+        "--future",
+        type=Path,
+        help="covariate student: future covariates CSV (wide, time first, through the horizon)",
+    )
     predict.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all)")
     predict.add_argument("-v", "--verbose", action="store_true", help="log more")
     predict.set_defaults(handler=predict_command)
@@ -95,7 +105,12 @@ def predict_command(args: argparse.Namespace, command: str) -> int:
     from .predictor import Predictor
 
     predictor = Predictor.load(args.student, threads=args.threads)
-    forecast = predictor.predict(read_history(args.input))
+    covariates = {
+        f"{kind}_covariates": read_history(path)
+        for kind, path in (("past", args.past), ("future", args.future))
+        if path is not None
+    }
+    forecast = predictor.predict(read_history(args.input), **covariates)
     forecast.to_csv(args.output, index=not {"unique_id", "ds"} <= set(forecast.columns))
     print(f"forecast: {args.output} ({predictor.spec.horizon} steps)")
     return 0

@@ -46,12 +46,13 @@ class FoldedStudent:
     eps
         RevIN's epsilon (inside the square root of the variance).
     covariates
-        ``[W, D]``: the covariate projection as it reaches the hidden layer (both branches'
-        BatchNorm scales folded in when they are the same for every channel), for the
-        covariates ``[batch, W]`` flattened as the student flattens them (past, then future,
-        then static), or ``None`` for a student without covariates.
+        ``[W, d]``: the covariate projection, for the covariates ``[batch, W]`` flattened as
+        the student flattens them (past, then future, then static), or ``None`` for a student
+        without covariates. Its ``[batch, d]`` product reaches both branches: repeated to
+        ``[batch, D]`` (zero on the mean's two units) and multiplied by ``covariate_scale``.
     covariate_scale
-        ``[channels, D]`` per-channel factor of the covariates' term, or ``None``.
+        BatchNorm's scales of the covariates' term: ``[D]``, or ``[channels, D]`` when they
+        differ by channel; ``None`` without covariates.
     covariate_sizes
         The student's numbers of past, future and static covariates.
     """
@@ -107,6 +108,32 @@ def _branch(branch: torch.nn.Module, part: np.ndarray, centre: np.ndarray) -> di
     }
 
 
+def _covariate_matrix(student: DMLP) -> np.ndarray:
+    """The covariate projection ``[W, d]`` on the flattened raw covariates.
+
+    A per-step feature projection (``covariate_width``) composes into it: the weight of raw
+    covariate ``c`` at step ``t`` is ``sum_j P[j, c] W[t k + j]``.
+    """
+    weight = _numpy(student.covariates.weight).T  # [W', d]
+    projections = student.feature_projections
+    if projections is None:
+        return weight
+    length, width = student.input_len, student.covariate_width
+    parts, start = [], 0
+    for name, steps in (
+        ("past_covariates", length),
+        ("future_covariates", length + student.horizon),
+    ):
+        if name not in projections:
+            continue
+        block = weight[start : start + steps * width].reshape(steps, width, -1)
+        raw = np.einsum("jc,tjd->tcd", _numpy(projections[name].weight), block)
+        parts.append(raw.reshape(-1, weight.shape[1]))
+        start += steps * width
+    parts.append(weight[start:])  # static covariates, as they are
+    return np.concatenate(parts)
+
+
 def fold(student: DMLP) -> FoldedStudent:
     """Fold an eval-mode ``DMLP`` (see the module docstring).
 
@@ -147,20 +174,18 @@ def fold(student: DMLP) -> FoldedStudent:
         bias = scale * joined["bias"] + joined["shift"]
     covariates = None
     if student.covariates is not None:  # the same [batch, d] term added to both branches
-        projection = np.tile(_numpy(student.covariates.weight).T, (1, 2))  # [W, 2 d]
+        covariates = _covariate_matrix(student)  # [W, d]
         bias = bias + bn_scale * np.tile(_numpy(student.covariates.bias), 2)
-        covariates = projection
     if student.norm == "mean":  # the window mean through two ReLU units: relu(m) - relu(-m)
         first = np.concatenate([first, np.full((length, 1), 1.0 / length) * [1.0, -1.0]], 1)
         scale = np.concatenate([scale, np.ones((len(scale), 2))], axis=1)
         bias = np.concatenate([bias, np.zeros((len(bias), 2))], axis=1)
         second = np.concatenate([second, np.ones((2, second.shape[1])) * [[1.0], [-1.0]]])
         bn_scale = np.concatenate([bn_scale, np.zeros((len(bn_scale), 2))], axis=1)
-        if covariates is not None:
-            covariates = np.concatenate([covariates, np.zeros((len(covariates), 2))], axis=1)
-    covariate_scale = None if covariates is None else bn_scale
-    if covariates is not None and np.all(bn_scale == bn_scale[0]):
-        covariates, covariate_scale = covariates * bn_scale[0], None
+    covariate_scale = None
+    if covariates is not None:  # one scale for every channel: [D]
+        same = np.all(bn_scale == bn_scale[0])
+        covariate_scale = bn_scale[0] if same else bn_scale
     if np.all(scale == scale[0]):  # one channel, or channels alike: fold the scale
         first, scale = first * scale[0], None
         if np.all(bias == bias[0]):

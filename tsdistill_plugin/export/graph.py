@@ -180,11 +180,20 @@ def _student(g: _Graph, u: str, folded: FoldedStudent, covariates: str | None = 
         hidden = windows(hidden, width)
     if folded.scale is not None:
         hidden = g.op("Mul", hidden, g.const(folded.scale, "scale"))
-    if covariates is not None:  # [batch, 1, D], per channel when BatchNorm's scales differ
+    if covariates is not None:  # [batch, d] for both branches -> [batch, 1, D], scaled
         term = g.op("MatMul", covariates, g.const(folded.covariates, "covariates"))
-        term = g.op("Unsqueeze", term, g.ints(1))
-        if folded.covariate_scale is not None:
-            term = g.op("Mul", term, g.const(folded.covariate_scale, "covariate_scale"))
+        parts = [term, term]
+        extra = width - 2 * folded.covariates.shape[1]  # the mean's two units
+        if extra:
+            batch = g.op("Slice", g.op("Shape", term), g.ints(0), g.ints(1))
+            zeros = g.op(
+                "Expand",
+                g.const(np.zeros((1, extra))),
+                g.op("Concat", batch, g.ints(extra), axis=0),
+            )
+            parts.append(zeros)
+        term = g.op("Unsqueeze", g.op("Concat", *parts, axis=1), g.ints(1))
+        term = g.op("Mul", term, g.const(folded.covariate_scale, "covariate_scale"))
         hidden = g.op("Add", hidden, term)
     hidden = g.op("Relu", g.op("Add", hidden, g.const(folded.bias, "bias")))
     if per_window:

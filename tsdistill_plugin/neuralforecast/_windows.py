@@ -179,6 +179,38 @@ class TrainingWindows:
             starts = self.indptr[:-1][series_of_row[rows]]
             self.windows = _RowWindows(y, rows, starts, input_size)
 
+    def teacher_forecasts(self, by_step: np.ndarray, horizon: int) -> np.ndarray:
+        """A teacher's forecast of each window, by id, from its forecasts by padded step.
+
+        Parameters
+        ----------
+        by_step
+            :meth:`~tsdistill_plugin.neuralforecast.NeuralForecastTeacher.forecast_dataset`:
+            the forecasts after each step of the padded time axis.
+        horizon
+            The student's ``h`` (at most the teacher's).
+
+        Returns
+        -------
+        np.ndarray
+            ``[n_windows, horizon, channels]``, NaN for windows whose forecast would need
+            steps past the end of the data.
+        """
+        n_windows = len(self.windows)
+        if self.multivariate:
+            steps = self.first + np.arange(n_windows)  # each window's last input step
+            known = steps < len(by_step)
+            result = np.full((n_windows, horizon, by_step.shape[2]), np.nan, np.float32)
+            result[known] = by_step[steps[known], :horizon]
+            return result
+        rows = self.windows.rows
+        series = np.searchsorted(self.indptr, rows, side="right") - 1
+        steps = rows - self.indptr[:-1][series] + self.pad[series]
+        known = steps < by_step.shape[1]
+        result = np.full((n_windows, horizon, 1), np.nan, np.float32)
+        result[known, :, 0] = by_step[series[known], steps[known], :horizon]
+        return result
+
     def batch_series(self, y: Tensor) -> np.ndarray:
         """Dataset index of each series of a batch, from its values ``[series, time]``.
 

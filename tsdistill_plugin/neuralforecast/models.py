@@ -11,6 +11,7 @@ distillation terms added to the loss NeuralForecast's own ``training_step`` retu
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,8 @@ from ..teachers import distillation_for
 from ._compat import SampledWindows, SerializationError, StudentHooks
 from ._windows import TrainingWindows, training_data
 from .teacher import loss_levels, loss_order, median_point, student_levels
+
+logger = logging.getLogger(__name__)
 
 LENGTH_NAMES = ("input_size", "h")
 
@@ -310,7 +313,32 @@ class _DistilledBase(StampedStudent, StudentHooks):
         )
         progress = self.trainer_kwargs.get("enable_progress_bar", True) is not False
         windows = self._windows.windows
-        return self.distillation.run(windows, self.h, torch.float32, self.hidden_size, progress)
+        forecasts = None
+        teacher = self.teacher
+        if self.distillation.active and getattr(teacher, "uses_covariates", False):
+            if not hasattr(teacher, "forecast_dataset"):
+                raise ValueError(
+                    f"the teacher {teacher!r} reads covariates, which a NeuralForecast student "
+                    "cannot hand it; distil it into a Darts DistilledMLPModel fitted with its "
+                    "covariates."
+                )
+            if teacher.horizon < self.h:
+                raise ValueError(
+                    f"the teacher reads exogenous variables and forecasts h={teacher.horizon} "
+                    f"steps, fewer than the student's h={self.h}, and such a teacher cannot be "
+                    f"rolled out; give the student h <= {teacher.horizon}."
+                )
+            if not (self.hist_exog_size or self.futr_exog_size or self.stat_exog_size):
+                logger.info(
+                    "The teacher %r reads exogenous variables; the student reads its target "
+                    "alone (no exogenous lists).",
+                    teacher,
+                )
+            by_step = teacher.forecast_dataset(dataset)
+            forecasts = torch.from_numpy(self._windows.teacher_forecasts(by_step, self.h))
+        return self.distillation.run(
+            windows, self.h, torch.float32, self.hidden_size, progress, forecasts=forecasts
+        )
 
     def _online_run(self) -> TrainingRun:
         """A run whose teacher forecasts each step's windows, which cannot be identified."""

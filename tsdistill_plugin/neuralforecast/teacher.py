@@ -15,9 +15,11 @@ import functools
 import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from neuralforecast import NeuralForecast
+from neuralforecast.tsdataset import TimeSeriesDataset
 from pytorch_lightning.utilities.seed import isolate_rng
 from torch import Tensor
 
@@ -204,7 +206,8 @@ class NeuralForecastTeacher(KeepsOutputs):
     ----------
     model
         A NeuralForecast model instance, e.g. ``PatchTST(h=96, input_size=720)`` or the fitted
-        ``nf.models[0]``. Models with exogenous inputs are not supported.
+        ``nf.models[0]``. A model with exogenous variables must be fitted (with them); it
+        forecasts a student's windows through :meth:`forecast_dataset`.
     feature_layer
         ``"auto"`` picks the hidden layer for PatchTST, iTransformer and SOFTS (see
         :data:`FEATURE_LAYERS`) and gives no features for other models (logged once); a dotted
@@ -263,13 +266,6 @@ class NeuralForecastTeacher(KeepsOutputs):
                 "teacher (its windows are shifted one step and it forecasts recursively); use a "
                 "direct model such as PatchTST, iTransformer, NHITS, TiDE or TSMixer."
             )
-        if _has_exogenous(model):
-            raise ValueError(
-                f"the {name} teacher uses exogenous variables (futr/hist/stat_exog_list), which "
-                "a NeuralForecast teacher cannot be given yet (the students read them; Darts "
-                "teachers with covariates are supported); use a teacher without exogenous "
-                "variables."
-            )
         self.model = model
         self._initial = model
         self.input_len = int(model.input_size)
@@ -304,6 +300,46 @@ class NeuralForecastTeacher(KeepsOutputs):
         self._trained = True
         self._capture = None
 
+    @property
+    def uses_covariates(self) -> bool:
+        """Whether the model reads exogenous variables (``futr/hist/stat_exog_list``)."""
+        return _has_exogenous(self.model)
+
+    def forecast_dataset(self, dataset: TimeSeriesDataset) -> np.ndarray:
+        """The model's forecast of every window of a dataset, with its exogenous variables.
+
+        NeuralForecast's own ``predict`` on the dataset (as ``cross_validation`` runs it), with
+        a test part that holds every window: each window reads exactly the exogenous values
+        of the model's own prediction of it. The model's ``test_size`` is restored.
+
+        Parameters
+        ----------
+        dataset
+            The student's dataset: its series, left-padded to ``dataset.max_size`` as
+            NeuralForecast pads them, with the columns the model reads.
+
+        Returns
+        -------
+        np.ndarray
+            Window ``k`` is the forecast of the ``h`` steps after step ``k`` of the padded time
+            axis: ``[series, max_size - h, h]`` for a univariate model, ``[max_size - h, h,
+            series]`` for a multivariate one.
+        """
+        model, h = self.model, self.horizon
+        saved = model.get_test_size()
+        model.set_test_size(dataset.max_size - 1)
+        try:
+            with isolate_rng(), _quiet_lightning():  # NF's predict reseeds the generators
+                output = model.predict(dataset, step_size=1)
+        finally:
+            model.set_test_size(saved)
+        names = list(model.loss.output_names)
+        point = output[:, names.index("-median") if "-median" in names else 0]
+        n_series, windows = len(dataset.indptr) - 1, dataset.max_size - h
+        if model.MULTIVARIATE:  # [series, windows, h] -> [windows, h, series]
+            return point.reshape(n_series, windows, h).transpose(1, 2, 0)
+        return point.reshape(n_series, windows, h)
+
     def fit(self, series: list[pd.DataFrame], val_series: list[pd.DataFrame] | None = None) -> None:
         """Train a copy of the model with ``NeuralForecast(models=[model], freq).fit``.
 
@@ -318,6 +354,12 @@ class NeuralForecastTeacher(KeepsOutputs):
             frame are ignored, so a validation frame may include its lookback); the remaining
             rows, the same number for every frame, are NF's ``val_size``.
         """
+        if self.uses_covariates:
+            raise ValueError(
+                f"the {type(self.model).__name__} teacher reads exogenous variables, which the "
+                "student cannot hand to its fit; fit it yourself (NeuralForecast.fit with its "
+                "exogenous columns) and pass the fitted model (nf.models[0])."
+            )
         df, freq = frames_to_long(series)
         val_size = 0
         if val_series is not None:
@@ -365,6 +407,13 @@ class NeuralForecastTeacher(KeepsOutputs):
             raise ValueError(
                 f"the {type(self.model).__name__} teacher is not fitted; fit it first (the "
                 "student does so on its training data when you fit the student)."
+            )
+        if self.uses_covariates:
+            raise ValueError(
+                f"the {type(self.model).__name__} teacher reads exogenous variables, so it "
+                "forecasts a student's windows from the student's in-memory dataset "
+                "(forecast_dataset), not from target windows alone; fit the student on a "
+                "DataFrame holding the teacher's exogenous columns."
             )
         batch, length, channels = x.shape
         if length != self.input_len:
