@@ -38,7 +38,9 @@ def to_onnx(
     """Export a fitted student as an ONNX graph of two matrix products.
 
     The graph takes raw windows ``past_target [batch, lookback, channels]`` (float32, the
-    data's own scale) and returns ``forecast [batch, horizon, channels]`` in that scale; the
+    data's own scale) and returns ``forecast [batch, horizon, channels]`` in that scale
+    (``[batch, horizon, channels, quantiles]`` for a Darts student with a
+    ``QuantileRegression``, the levels in the metadata's ``quantiles``); the
     batch axis is dynamic (and the channel axis, for NeuralForecast's channel-independent
     ``DistilledMLP``). The moving-average decomposition, the ``"mean"`` shift and eval-mode
     BatchNorm are folded into the weights; RevIN's and NeuralForecast's ``scaler_type``
@@ -107,6 +109,7 @@ def to_onnx(
         teacher=source.provenance.get("teacher", "unknown (not recorded at fit)"),
         data_digest=source.provenance.get("data_digest"),
         plugin_version=__version__,
+        quantiles=source.quantiles,
     )
     n_channels = None if source.channel_independent else student.n_channels
     proto = build_graph(fold(student), spec, n_channels, source.scaler)

@@ -184,21 +184,24 @@ def build_graph(
     y = _student(g, u, folded)
     if scaler is not None:
         y = _unscale(g, y, shift, scale, scaler.transform)
-    g.nodes.append(helper.make_node("Transpose", [y], [OUTPUT_NAME], perm=[0, 2, 1]))
-    channels = "channels" if n_channels is None else n_channels
+    shape = ["batch", spec.horizon, "channels" if n_channels is None else n_channels]
+    if spec.quantiles is None:
+        g.nodes.append(helper.make_node("Transpose", [y], [OUTPUT_NAME], perm=[0, 2, 1]))
+    else:  # [batch, C, H Q] (step-major) -> [batch, H, C, Q], sorted along the levels
+        levels = len(spec.quantiles)
+        y = g.op("Reshape", y, g.ints(0, 0, spec.horizon, levels))
+        y, _ = g.outputs("TopK", 2, y, g.ints(levels), axis=-1, largest=0, sorted=1)
+        g.nodes.append(helper.make_node("Transpose", [y], [OUTPUT_NAME], perm=[0, 2, 1, 3]))
+        shape.append(levels)
     graph = helper.make_graph(
         g.nodes,
         "tsdistill_student",
         [
             helper.make_tensor_value_info(
-                INPUT_NAME, TensorProto.FLOAT, ["batch", spec.lookback, channels]
+                INPUT_NAME, TensorProto.FLOAT, ["batch", spec.lookback, shape[2]]
             )
         ],
-        [
-            helper.make_tensor_value_info(
-                OUTPUT_NAME, TensorProto.FLOAT, ["batch", spec.horizon, channels]
-            )
-        ],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, shape)],
         initializer=g.constants,
     )
     model = helper.make_model(

@@ -23,7 +23,8 @@ INPUT_NAME = "past_target"
 name is Darts': its ``run_onnx_prediction`` feeds the target's past window by that name."""
 
 OUTPUT_NAME = "forecast"
-"""Graph output: forecasts ``[batch, horizon, channels]`` in the data's scale."""
+"""Graph output: forecasts ``[batch, horizon, channels]`` in the data's scale
+(``[batch, horizon, channels, quantiles]`` for a probabilistic student, levels increasing)."""
 
 DARTS_SPEC_KEY = "darts.onnx_spec"
 """Where Darts' ``run_onnx_prediction`` reads the graph's description (its ``OnnxModelSpec``)."""
@@ -56,6 +57,9 @@ class StudentSpec:
         128-bit BLAKE2b digest of the training values (``None``: not recorded).
     plugin_version
         ``tsdistill_plugin`` version that exported the file.
+    quantiles
+        A probabilistic student's increasing quantile levels (the last axis of the graph's
+        output), or ``None`` for a point student (whose metadata has no such entry).
 
     Examples
     --------
@@ -82,10 +86,13 @@ class StudentSpec:
     teacher: str
     data_digest: str | None
     plugin_version: str = __version__
+    quantiles: tuple[float, ...] | None = None
 
     def to_props(self) -> dict[str, str]:
         """The spec as ONNX ``metadata_props`` (string to string), Darts' spec included."""
+        levels = {} if self.quantiles is None else {"quantiles": json.dumps(list(self.quantiles))}
         return {
+            **levels,
             FORMAT_KEY: FORMAT,
             DARTS_SPEC_KEY: json.dumps(self.darts_onnx_spec(), separators=(",", ":")),
             "lookback": str(self.lookback),
@@ -160,4 +167,37 @@ class StudentSpec:
             teacher=props["teacher"],
             data_digest=props["data_digest"] or None,
             plugin_version=props["plugin_version"],
+            quantiles=tuple(json.loads(props["quantiles"])) if "quantiles" in props else None,
         )
+
+    def darts_columns(self, component: str) -> list[str]:
+        """A component's forecast columns as Darts names them: ``OT_q0.100``, ... (Darts 0.48).
+
+        A point student's column is the component itself.
+        """
+        if self.quantiles is None:
+            return [component]
+        return [f"{component}_q{q:.3f}" for q in self.quantiles]
+
+    def neuralforecast_columns(self) -> list[str]:
+        """The forecast columns as NeuralForecast names them: ``DistilledMLP-lo-80``, ...
+
+        ``-median`` for 0.5, ``-lo-<level>`` and ``-hi-<level>`` for the ends of the central
+        interval of ``<level>`` percent; a point student's column is its name.
+
+        Examples
+        --------
+        >>> from tsdistill_plugin.export import StudentSpec
+        >>> spec = StudentSpec(96, 24, ("OT",), True, "h", "DistilledMLP", "neuralforecast",
+        ...                    "MLP", None, quantiles=(0.05, 0.1, 0.5, 0.9))
+        >>> spec.neuralforecast_columns()
+        ['DistilledMLP-lo-90', 'DistilledMLP-lo-80', 'DistilledMLP-median', 'DistilledMLP-hi-80']
+        """
+        if self.quantiles is None:
+            return [self.name]
+        names = []
+        for q in self.quantiles:
+            level = f"{round(200 * abs(q - 0.5), 6):g}"
+            side = "median" if q == 0.5 else f"lo-{level}" if q < 0.5 else f"hi-{level}"
+            names.append(f"{self.name}-{side}")
+        return names

@@ -37,6 +37,9 @@ class ExportSource:
         ``"darts"`` or ``"neuralforecast"``.
     provenance
         ``{"teacher": ..., "data_digest": ...}`` recorded at fit, or empty.
+    quantiles
+        A probabilistic student's levels (its head's, step-major: ``Q`` values per step), or
+        ``None``.
     """
 
     student: DMLP
@@ -47,6 +50,7 @@ class ExportSource:
     name: str
     library: str
     provenance: dict
+    quantiles: tuple[float, ...] | None = None
 
 
 def darts_source(model: object) -> ExportSource:
@@ -78,6 +82,7 @@ def darts_source(model: object) -> ExportSource:
         name=type(model).__name__,
         library="darts",
         provenance=provenance,
+        quantiles=module.student.quantiles,
     )
 
 
