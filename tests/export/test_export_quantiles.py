@@ -84,3 +84,39 @@ def test_a_point_students_file_has_no_quantiles(exported_darts: Path):
     props = {p.key: p.value for p in onnx.load(str(exported_darts)).metadata_props}
     assert "quantiles" not in props and json.loads(props["lookback"]) == L
     assert Predictor.load(exported_darts, threads=1).spec.quantiles is None
+
+
+@pytest.mark.parametrize("scaler_type", ["identity", "standard"])
+def test_a_neuralforecast_mq_student_round_trips(raw, tmp_path, scaler_type):
+    pytest.importorskip("neuralforecast")
+    from neuralforecast import NeuralForecast
+    from neuralforecast.losses.pytorch import MQLoss
+
+    from tsdistill_plugin.neuralforecast import DistilledMLP
+
+    student = DistilledMLP(
+        h=H,
+        input_size=L,
+        hidden_size=32,
+        loss=MQLoss(level=[80, 90]),
+        scaler_type=scaler_type,
+        max_steps=5,
+        **QUIET,
+    )
+    nf = NeuralForecast(models=[student], freq="h")
+    history = to_long(raw[COLUMNS].iloc[:700])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nf.fit(history)
+    predictor = Predictor.load(to_onnx(nf, tmp_path / "mq.onnx"), threads=1)
+    assert predictor.spec.quantiles == (0.05, 0.1, 0.5, 0.9, 0.95)
+    assert predictor.spec.horizon == H
+    forecast = predictor.predict(history)
+    expected = nf.predict().reset_index(drop=True)
+    names = [f"DistilledMLP-{s}" for s in ("lo-90", "lo-80", "median", "hi-80", "hi-90")]
+    assert list(forecast.columns) == ["unique_id", "ds", *names]
+    reference = expected[names].to_numpy()
+    np.testing.assert_allclose(
+        forecast[names].to_numpy(), reference, rtol=1e-5, atol=1e-5 * np.abs(reference).max()
+    )
+    assert (np.diff(forecast[names].to_numpy(), axis=1) >= 0).all()

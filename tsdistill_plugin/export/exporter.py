@@ -40,7 +40,8 @@ def to_onnx(
     The graph takes raw windows ``past_target [batch, lookback, channels]`` (float32, the
     data's own scale) and returns ``forecast [batch, horizon, channels]`` in that scale
     (``[batch, horizon, channels, quantiles]`` for a Darts student with a
-    ``QuantileRegression``, the levels in the metadata's ``quantiles``); the
+    ``QuantileRegression`` or a NeuralForecast one with a multi-quantile loss, the levels in
+    the metadata's ``quantiles``); the
     batch axis is dynamic (and the channel axis, for NeuralForecast's channel-independent
     ``DistilledMLP``). The moving-average decomposition, the ``"mean"`` shift and eval-mode
     BatchNorm are folded into the weights; RevIN's and NeuralForecast's ``scaler_type``
@@ -98,9 +99,10 @@ def to_onnx(
                 f"components has {len(components)} names but the student has "
                 f"{student.n_channels} channels; pass one name per channel."
             )
+    levels = 1 if source.quantiles is None or not source.level_major else len(source.quantiles)
     spec = StudentSpec(
         lookback=student.input_len,
-        horizon=student.horizon,
+        horizon=student.horizon // levels,  # NeuralForecast's head: H Q values
         components=tuple(components if components is not None else source.components),
         channel_independent=source.channel_independent,
         freq=freq if freq is not None else source.freq,
@@ -112,7 +114,7 @@ def to_onnx(
         quantiles=source.quantiles,
     )
     n_channels = None if source.channel_independent else student.n_channels
-    proto = build_graph(fold(student), spec, n_channels, source.scaler)
+    proto = build_graph(fold(student), spec, n_channels, source.scaler, source.level_major)
     path = Path(path)
     onnx.save(proto, path)
     return path

@@ -153,6 +153,7 @@ def build_graph(
     spec: StudentSpec,
     n_channels: int | None,
     scaler: InputScaler | None = None,
+    level_major: bool = False,
 ) -> onnx.ModelProto:
     """The student's ONNX model.
 
@@ -167,6 +168,9 @@ def build_graph(
         students).
     scaler
         The input scaler around the student (NeuralForecast's), or ``None``.
+    level_major
+        A probabilistic student's head gives ``Q`` blocks of ``H`` steps (NeuralForecast's),
+        not ``H`` blocks of ``Q`` levels (Darts').
 
     Returns
     -------
@@ -187,9 +191,13 @@ def build_graph(
     shape = ["batch", spec.horizon, "channels" if n_channels is None else n_channels]
     if spec.quantiles is None:
         g.nodes.append(helper.make_node("Transpose", [y], [OUTPUT_NAME], perm=[0, 2, 1]))
-    else:  # [batch, C, H Q] (step-major) -> [batch, H, C, Q], sorted along the levels
+    else:  # [batch, C, H Q] -> [batch, H, C, Q], sorted along the levels
         levels = len(spec.quantiles)
-        y = g.op("Reshape", y, g.ints(0, 0, spec.horizon, levels))
+        if level_major:
+            y = g.op("Reshape", y, g.ints(0, 0, levels, spec.horizon))
+            y = g.op("Transpose", y, perm=[0, 1, 3, 2])
+        else:
+            y = g.op("Reshape", y, g.ints(0, 0, spec.horizon, levels))
         y, _ = g.outputs("TopK", 2, y, g.ints(levels), axis=-1, largest=0, sorted=1)
         g.nodes.append(helper.make_node("Transpose", [y], [OUTPUT_NAME], perm=[0, 2, 1, 3]))
         shape.append(levels)
