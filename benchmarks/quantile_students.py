@@ -19,6 +19,10 @@ normalization), trained with Adam at 1e-3 without halving for ``--epochs`` epoch
 - ``distilled, chosen on val``: per seed, the distilled student with the lowest mean quantile
   loss on the validation windows.
 
+``--unordered`` measures the alternative to the students' ordering of their quantiles: it
+replaces :func:`tsdistill_plugin.core.student.order_quantiles` (the sort) by the identity, so
+the head's values are used as they come.
+
 Every model forecasts every stride-1 validation and test window (``historical_forecasts``
 with ``predict_likelihood_parameters=True``). Printed per model, on test: the mean quantile
 loss (the pinball loss ``max(q e, (q - 1) e)`` averaged over levels, steps and windows,
@@ -44,6 +48,7 @@ from darts.models import TiDEModel
 from darts.utils.likelihood_models import QuantileRegression
 
 from tsdistill_plugin.benchmark.data import Dataset, load_dataset
+from tsdistill_plugin.core import student as student_module
 from tsdistill_plugin.darts import DistilledMLPModel
 
 SETTINGS = {"co2": (None, 104, 52), "etth1": ("OT", 336, 96)}
@@ -169,7 +174,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[2021])
     parser.add_argument("--quantiles", type=float, nargs="+", default=[0.1, 0.5, 0.9])
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--unordered", action="store_true", help="do not sort the quantiles")
     args = parser.parse_args()
+    if args.unordered:
+        student_module.order_quantiles = lambda prediction: prediction
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     for name in ("pytorch_lightning", "lightning_fabric", "darts", "lightning"):
@@ -185,6 +193,7 @@ def main() -> None:
     print(
         f"{dataset.name} ({dataset.frame.columns[0]}), L={lookback}, H={horizon}, quantiles {q}, "
         f"{len(truth['test'])} test windows, students {args.epochs} epochs, seeds {args.seeds}"
+        + (", quantiles not sorted" if args.unordered else "")
     )
 
     def score(model: object) -> dict[str, dict[str, float]]:

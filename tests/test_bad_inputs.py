@@ -1216,6 +1216,21 @@ def export_an_exogenous_nf_student(g: Given) -> None:
 
 
 @row(
+    ValueError,
+    "the student was trained with DistributionLoss, which forecasts a distribution's parameters",
+    r"only point losses \(MSE, MAE, ...\) and multi-quantile losses \(MQLoss, HuberMQLoss\)",
+    "tsdistill_plugin.export.sources",
+)
+def export_a_distribution_student(g: Given) -> None:
+    from neuralforecast.losses.pytorch import DistributionLoss
+
+    from tsdistill_plugin.export import to_onnx
+
+    nf = nf_fit(nf_student(loss=DistributionLoss("Normal")), ot_frame(g))
+    to_onnx(nf, g.fixture("tmp_path") / "student.onnx")
+
+
+@row(
     TypeError,
     "expected a NeuralForecast DistilledMLP or DistilledMLPMultivariate .*, got NLinear",
     "or a NeuralForecast holding one",

@@ -194,6 +194,14 @@ class RevIN(nn.Module):
         return (y - self.bias) / (self.weight + self.eps * self.eps) * std + mean
 
 
+def order_quantiles(prediction: Tensor) -> Tensor:
+    """Sort a quantile forecast ``[..., Q]`` along its levels, so that no two quantiles cross.
+
+    Each value keeps its gradient, at the level it lands at (``docs/method.md``).
+    """
+    return prediction.sort(dim=-1).values
+
+
 class _Branch(nn.Module):
     """``Linear(L -> d) -> BatchNorm1d(N) -> ReLU -> Linear(d -> H Q)`` on ``[batch, N, L]``.
 
@@ -447,5 +455,5 @@ class DMLP(nn.Module):
         if self.quantiles is not None:  # [batch, H, N, Q], ordered along the levels
             batch, _, channels = prediction.shape
             prediction = prediction.reshape(batch, self.horizon, -1, channels).transpose(2, 3)
-            prediction = prediction.sort(dim=-1).values
+            prediction = order_quantiles(prediction)
         return StudentOutput(prediction=prediction, features=seasonal_hidden + trend_hidden)

@@ -39,7 +39,10 @@ def to_onnx(
     """Export a fitted student as an ONNX graph of two matrix products.
 
     The graph takes raw windows ``past_target [batch, lookback, channels]`` (float32, the
-    data's own scale) and returns ``forecast [batch, horizon, channels]`` in that scale; the
+    data's own scale) and returns ``forecast [batch, horizon, channels]`` in that scale
+    (``[batch, horizon, channels, quantiles]`` for a Darts student with a
+    ``QuantileRegression`` or a NeuralForecast one with a multi-quantile loss, the levels in
+    the metadata's ``quantiles``); the
     batch axis is dynamic (and the channel axis, for NeuralForecast's channel-independent
     ``DistilledMLP``). The moving-average decomposition, the ``"mean"`` shift and eval-mode
     BatchNorm are folded into the weights; RevIN's and NeuralForecast's ``scaler_type``
@@ -98,9 +101,10 @@ def to_onnx(
                 f"{student.n_channels} channels; pass one name per channel."
             )
     covariates = _covariate_names(source, student)
+    levels = 1 if source.quantiles is None or not source.level_major else len(source.quantiles)
     spec = StudentSpec(
         lookback=student.input_len,
-        horizon=student.horizon,
+        horizon=student.horizon // levels,  # NeuralForecast's head: H Q values
         components=tuple(components if components is not None else source.components),
         channel_independent=source.channel_independent,
         freq=freq if freq is not None else source.freq,
@@ -110,9 +114,10 @@ def to_onnx(
         data_digest=source.provenance.get("data_digest"),
         plugin_version=__version__,
         **covariates,
+        quantiles=source.quantiles,
     )
     n_channels = None if source.channel_independent else student.n_channels
-    proto = build_graph(fold(student), spec, n_channels, source.scaler)
+    proto = build_graph(fold(student), spec, n_channels, source.scaler, source.level_major)
     path = Path(path)
     onnx.save(proto, path)
     return path

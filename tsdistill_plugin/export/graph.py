@@ -213,6 +213,7 @@ def build_graph(
     spec: StudentSpec,
     n_channels: int | None,
     scaler: InputScaler | None = None,
+    level_major: bool = False,
 ) -> onnx.ModelProto:
     """The student's ONNX model.
 
@@ -227,6 +228,9 @@ def build_graph(
         students).
     scaler
         The input scaler around the student (NeuralForecast's), or ``None``.
+    level_major
+        A probabilistic student's head gives ``Q`` blocks of ``H`` steps (NeuralForecast's),
+        not ``H`` blocks of ``Q`` levels (Darts').
 
     Returns
     -------
@@ -247,25 +251,32 @@ def build_graph(
     y = _student(g, u, folded, covariates)
     if scaler is not None:
         y = _unscale(g, y, shift, scale, scaler.transform)
-    g.nodes.append(helper.make_node("Transpose", [y], [OUTPUT_NAME], perm=[0, 2, 1]))
-    channels = "channels" if n_channels is None else n_channels
+    shape = ["batch", spec.horizon, "channels" if n_channels is None else n_channels]
+    if spec.quantiles is None:
+        g.nodes.append(helper.make_node("Transpose", [y], [OUTPUT_NAME], perm=[0, 2, 1]))
+    else:  # [batch, C, H Q] -> [batch, H, C, Q], sorted along the levels
+        levels = len(spec.quantiles)
+        if level_major:
+            y = g.op("Reshape", y, g.ints(0, 0, levels, spec.horizon))
+            y = g.op("Transpose", y, perm=[0, 1, 3, 2])
+        else:
+            y = g.op("Reshape", y, g.ints(0, 0, spec.horizon, levels))
+        y, _ = g.outputs("TopK", 2, y, g.ints(levels), axis=-1, largest=0, sorted=1)
+        g.nodes.append(helper.make_node("Transpose", [y], [OUTPUT_NAME], perm=[0, 2, 1, 3]))
+        shape.append(levels)
     graph = helper.make_graph(
         g.nodes,
         "tsdistill_student",
         [
             helper.make_tensor_value_info(
-                INPUT_NAME, TensorProto.FLOAT, ["batch", spec.lookback, channels]
+                INPUT_NAME, TensorProto.FLOAT, ["batch", spec.lookback, shape[2]]
             ),
             *(
-                helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
-                for name, shape in covariate_inputs
+                helper.make_tensor_value_info(name, TensorProto.FLOAT, covariate_shape)
+                for name, covariate_shape in covariate_inputs
             ),
         ],
-        [
-            helper.make_tensor_value_info(
-                OUTPUT_NAME, TensorProto.FLOAT, ["batch", spec.horizon, channels]
-            )
-        ],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, shape)],
         initializer=g.constants,
     )
     model = helper.make_model(

@@ -35,7 +35,8 @@ STATIC_COVARIATES = "static_covariates"
 COVARIATE_KINDS = ("past", "future", "static")
 
 OUTPUT_NAME = "forecast"
-"""Graph output: forecasts ``[batch, horizon, channels]`` in the data's scale."""
+"""Graph output: forecasts ``[batch, horizon, channels]`` in the data's scale
+(``[batch, horizon, channels, quantiles]`` for a probabilistic student, levels increasing)."""
 
 DARTS_SPEC_KEY = "darts.onnx_spec"
 """Where Darts' ``run_onnx_prediction`` reads the graph's description (its ``OnnxModelSpec``)."""
@@ -70,6 +71,9 @@ class StudentSpec:
         ``tsdistill_plugin`` version that exported the file.
     past_covariates, future_covariates, static_covariates
         The names of the covariates the student reads, in the graph's order (empty: none).
+    quantiles
+        A probabilistic student's increasing quantile levels (the last axis of the graph's
+        output), or ``None`` for a point student (whose metadata has no such entry).
 
     Examples
     --------
@@ -96,6 +100,7 @@ class StudentSpec:
     teacher: str
     data_digest: str | None
     plugin_version: str = __version__
+    quantiles: tuple[float, ...] | None = None
     past_covariates: tuple[str, ...] = ()
     future_covariates: tuple[str, ...] = ()
     static_covariates: tuple[str, ...] = ()
@@ -112,7 +117,9 @@ class StudentSpec:
 
     def to_props(self) -> dict[str, str]:
         """The spec as ONNX ``metadata_props`` (string to string), Darts' spec included."""
+        levels = {} if self.quantiles is None else {"quantiles": json.dumps(list(self.quantiles))}
         return {
+            **levels,
             FORMAT_KEY: FORMAT,
             DARTS_SPEC_KEY: json.dumps(self.darts_onnx_spec(), separators=(",", ":")),
             "lookback": str(self.lookback),
@@ -202,4 +209,37 @@ class StudentSpec:
                 f"{kind}_covariates": tuple(columns)
                 for kind, columns in json.loads(props.get("covariates", "{}")).items()
             },
+            quantiles=tuple(json.loads(props["quantiles"])) if "quantiles" in props else None,
         )
+
+    def darts_columns(self, component: str) -> list[str]:
+        """A component's forecast columns as Darts names them: ``OT_q0.100``, ... (Darts 0.48).
+
+        A point student's column is the component itself.
+        """
+        if self.quantiles is None:
+            return [component]
+        return [f"{component}_q{q:.3f}" for q in self.quantiles]
+
+    def neuralforecast_columns(self) -> list[str]:
+        """The forecast columns as NeuralForecast names them: ``DistilledMLP-lo-80``, ...
+
+        ``-median`` for 0.5, ``-lo-<level>`` and ``-hi-<level>`` for the ends of the central
+        interval of ``<level>`` percent; a point student's column is its name.
+
+        Examples
+        --------
+        >>> from tsdistill_plugin.export import StudentSpec
+        >>> spec = StudentSpec(96, 24, ("OT",), True, "h", "DistilledMLP", "neuralforecast",
+        ...                    "MLP", None, quantiles=(0.05, 0.1, 0.5, 0.9))
+        >>> spec.neuralforecast_columns()
+        ['DistilledMLP-lo-90', 'DistilledMLP-lo-80', 'DistilledMLP-median', 'DistilledMLP-hi-80']
+        """
+        if self.quantiles is None:
+            return [self.name]
+        names = []
+        for q in self.quantiles:
+            level = f"{round(200 * abs(q - 0.5), 6):g}"
+            side = "median" if q == 0.5 else f"lo-{level}" if q < 0.5 else f"hi-{level}"
+            names.append(f"{self.name}-{side}")
+        return names

@@ -117,8 +117,9 @@ class Predictor:
     def run(self, windows: np.ndarray, **covariates: np.ndarray) -> np.ndarray:
         """Run the graph on ready windows, unchecked.
 
-        ``[batch, lookback, channels]`` float32, contiguous -> ``[batch, horizon, channels]``;
-        ``covariates`` are the graph's covariate inputs by name (``past_covariates``, ...).
+        ``[batch, lookback, channels]`` float32, contiguous -> ``[batch, horizon, channels]``
+        (``[batch, horizon, channels, quantiles]`` for a probabilistic student); ``covariates``
+        are the graph's covariate inputs by name (``past_covariates``, ...).
         """
         return self._session.run(None, {INPUT_NAME: windows, **covariates})[0]
 
@@ -136,11 +137,16 @@ class Predictor:
         x
             - NumPy ``[time, channels]`` or ``[batch, time, channels]`` with
               ``time >= lookback``: returns ``[horizon, channels]`` or
-              ``[batch, horizon, channels]``.
+              ``[batch, horizon, channels]`` (a probabilistic student: one more axis, the
+              quantiles of ``spec.quantiles``).
             - A wide frame: a ``DatetimeIndex`` (or integer index), one column per component:
-              returns a frame of the forecast timestamps and the same columns.
+              returns a frame of the forecast timestamps and the same columns (a
+              probabilistic student: one column per component and quantile, named as Darts
+              names them, ``OT_q0.100``, ...).
             - A long frame with columns ``unique_id``, ``ds``, ``y``: returns ``unique_id``,
-              ``ds`` and the model's name as column (NeuralForecast's layout).
+              ``ds`` and the model's name as column (NeuralForecast's layout; a
+              probabilistic student: one column per quantile, named as NeuralForecast names
+              them, ``DistilledMLP-lo-80``, ``DistilledMLP-median``, ...).
         past_covariates, future_covariates, static_covariates
             The covariates a covariate student reads (``spec.past_covariates``, ...), with an
             array ``x``: past ``[time, Cp]`` (batched ``[batch, time, Cp]``) over the same
@@ -217,8 +223,9 @@ class Predictor:
         windows = _finite_float32(_numeric(tail, "the frame")[None], tail)
         index = self._future(frame.index, self.spec.horizon)
         covariates = self._frame_covariates(given or {}, tail.index, index)
-        forecast = self.run(windows, **covariates)[0]
-        return pd.DataFrame(forecast, index=index, columns=columns)
+        forecast = self.run(windows, **covariates)[0]  # [H, C] or [H, C, Q]
+        names = [name for column in columns for name in self.spec.darts_columns(column)]
+        return pd.DataFrame(forecast.reshape(len(index), -1), index=index, columns=names)
 
     def _predict_long(self, frame: pd.DataFrame) -> pd.DataFrame:
         missing = [c for c in LONG_COLUMNS if c not in frame.columns]
@@ -239,11 +246,24 @@ class Predictor:
                     "the series of a multivariate student must share their timestamps, but "
                     "some series lack rows that others have; align them before predicting."
                 )
-            forecast = self._predict_wide(wide)
-            long = forecast.rename_axis("ds").reset_index()
-            long = long.melt(id_vars="ds", var_name="unique_id", value_name=self.spec.name)
-            return long[["unique_id", "ds", self.spec.name]]
+            forecast = self._predict_wide(wide)  # the columns in the components' order
+            uids = np.asarray(self.spec.components)
+            values = forecast.to_numpy().reshape(len(forecast), len(uids), -1)  # [H, C, Q]
+            stamps = [forecast.index] * len(uids)
+            return self._long(uids, stamps, values.transpose(1, 0, 2))
         return self._predict_each_series(ordered)
+
+    def _long(self, uids: np.ndarray, stamps: list[pd.Index], values: np.ndarray) -> pd.DataFrame:
+        """A long frame of forecasts ``values`` ``[series, horizon, columns]``."""
+        horizon = values.shape[1]
+        columns = self.spec.neuralforecast_columns()
+        return pd.DataFrame(
+            {
+                "unique_id": np.repeat(uids, horizon),
+                "ds": np.concatenate([s.to_numpy() for s in stamps]),
+                **dict(zip(columns, values.reshape(-1, len(columns)).T, strict=True)),
+            }
+        )
 
     def _predict_each_series(self, ordered: pd.DataFrame) -> pd.DataFrame:
         """A channel-independent student: one window per series, each with its own end."""
@@ -258,16 +278,11 @@ class Predictor:
             )
         tail = groups.tail(lookback)
         values = _numeric(tail[["y"]], "column 'y'").reshape(len(sizes), lookback, 1)
-        forecast = self.run(_finite_float32(values, "column 'y'"))[..., 0]  # [series, H]
+        forecast = self.run(_finite_float32(values, "column 'y'"))[:, :, 0]  # [series, H, ...]
         ends = tail.groupby("unique_id", sort=False)["ds"]
         stamps = [self._future(pd.Index(ds.to_numpy()), horizon) for _, ds in ends]
-        return pd.DataFrame(
-            {
-                "unique_id": np.repeat(sizes.index.to_numpy(), horizon),
-                "ds": np.concatenate([s.to_numpy() for s in stamps]),
-                self.spec.name: forecast.reshape(-1),
-            }
-        )
+        values = forecast.reshape(len(sizes), horizon, -1)
+        return self._long(sizes.index.to_numpy(), stamps, values)
 
     # -- covariates ----------------------------------------------------------------------
 

@@ -37,6 +37,11 @@ class ExportSource:
         ``"darts"`` or ``"neuralforecast"``.
     provenance
         ``{"teacher": ..., "data_digest": ...}`` recorded at fit, or empty.
+    quantiles
+        A probabilistic student's levels, increasing, or ``None``.
+    level_major
+        How its head lays the ``H Q`` values out: ``Q`` blocks of ``H`` steps
+        (NeuralForecast's multi-quantile losses), else ``H`` blocks of ``Q`` levels (Darts).
     """
 
     student: DMLP
@@ -47,6 +52,8 @@ class ExportSource:
     name: str
     library: str
     provenance: dict
+    quantiles: tuple[float, ...] | None = None
+    level_major: bool = False
 
 
 def darts_source(model: object) -> ExportSource:
@@ -78,6 +85,7 @@ def darts_source(model: object) -> ExportSource:
         name=type(model).__name__,
         library="darts",
         provenance=provenance,
+        quantiles=module.student.quantiles,
     )
 
 
@@ -103,11 +111,15 @@ def neuralforecast_source(model: object, name: str | None = None) -> ExportSourc
             f"expected a NeuralForecast DistilledMLP or DistilledMLPMultivariate (or a "
             f"NeuralForecast holding one), got {type(model).__name__}."
         )
+    from ..neuralforecast.teacher import loss_levels  # NeuralForecast is loaded here
+
     loss = model.loss
-    if loss.outputsize_multiplier != 1 or loss.is_distribution_output:
+    levels = loss_levels(loss)
+    if (loss.outputsize_multiplier != 1 and levels is None) or loss.is_distribution_output:
         raise ValueError(
-            f"the student was trained with {type(loss).__name__}, which forecasts more than "
-            "one value per step; only point losses (MSE, MAE, ...) can be exported."
+            f"the student was trained with {type(loss).__name__}, which forecasts a "
+            "distribution's parameters; only point losses (MSE, MAE, ...) and multi-quantile "
+            "losses (MQLoss, HuberMQLoss) can be exported."
         )
     uids = [] if forecaster is None else [str(u) for u in getattr(forecaster, "uids", [])]
     multivariate = bool(model.MULTIVARIATE)
@@ -123,6 +135,8 @@ def neuralforecast_source(model: object, name: str | None = None) -> ExportSourc
         name=repr(model),
         library="neuralforecast",
         provenance=dict(model.training_provenance or {}),
+        quantiles=levels,
+        level_major=True,
     )
 
 

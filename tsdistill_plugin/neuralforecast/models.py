@@ -525,8 +525,12 @@ class DistilledMLP(_DistilledBase):
         ``learning_rate=0.01``, ``max_steps=1000``, ``val_check_steps=100``,
         ``windows_batch_size=256`` (about 32 windows of 8 channels; 32 multivariate windows for
         :class:`DistilledMLPMultivariate`), and the learning-rate schedule below. With a
-        quantile or distribution ``loss`` the distillation terms act on the student's median
-        forecast (the mean for distributions without a closed-form quantile function).
+        multi-quantile ``loss`` (``MQLoss``, ``HuberMQLoss``, 0.5 among its quantiles) the
+        student keeps its quantiles ordered and distils quantile by quantile
+        (:class:`~tsdistill_plugin.core.QuantileDistillationLoss`; a teacher that forecasts
+        quantiles teaches them at the student's levels, a point teacher the median); with a
+        distribution ``loss`` the distillation terms act on the student's median forecast
+        (the mean for distributions without a closed-form quantile function).
         ``lr_scheduler``, ``lr_scheduler_kwargs`` and ``num_lr_decays`` set the schedule: by
         default (all ``None``) the reference's, :class:`~tsdistill_plugin.core.HalvingLR`,
         the learning rate constant for two epochs and then halved after each, an epoch being
