@@ -173,7 +173,7 @@ class HorizonRun:
     results: list[ModelResult] = field(default_factory=list)
     alpha: float = float("nan")
     beta: float = float("nan")
-    recipe: str = "reference"
+    recipe: str = weights.REFERENCE
     candidates: list[weights.Candidate] = field(default_factory=list)
     teacher_weights: list[float] | None = None
     examples: dict[str, np.ndarray] = field(default_factory=dict)

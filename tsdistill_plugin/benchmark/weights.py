@@ -47,16 +47,17 @@ trained by the recipe's plan: it tells the teacher's share from the plan's. 4 wa
 CO2's validation split among 1 and 4 (``docs/teachers.md``); each candidate is a fit of up to
 60 epochs, so the grid is kept to these two."""
 
-RECIPES: tuple[str, ...] = ("reference", IMITATION)
-"""How a candidate is trained: as the reference trains its student, or by :data:`IMITATION`."""
+REFERENCE = "reference"
+"""The recipe of a candidate trained as the reference trains its student (the other recipe is
+:data:`IMITATION`)."""
 
 
 class Setting(NamedTuple):
-    """One candidate of the search: its weights and its recipe (one of :data:`RECIPES`)."""
+    """One candidate of the search: its weights and its recipe."""
 
     alpha: float
     beta: float
-    recipe: str = "reference"
+    recipe: str = REFERENCE
 
     def student(self, spec: StudentSetup, epochs: int | None = None) -> StudentSetup:
         """``spec`` with this setting's weights, objective and plan (capped at ``epochs``)."""
@@ -74,11 +75,11 @@ class Setting(NamedTuple):
     @property
     def label(self) -> str:
         """How the progress lines and the report name it: ``alpha 4, beta 0, imitation``."""
-        recipe = "" if self.recipe == "reference" else f", {self.recipe}"
+        recipe = "" if self.recipe == REFERENCE else f", {self.recipe}"
         return f"alpha {self.alpha:g}, beta {self.beta:g}{recipe}"
 
     def __str__(self) -> str:
-        recipe = "" if self.recipe == "reference" else f", {self.recipe}"
+        recipe = "" if self.recipe == REFERENCE else f", {self.recipe}"
         return f"({self.alpha:g}, {self.beta:g}{recipe})"
 
 
@@ -91,7 +92,7 @@ class Candidate:
     alpha, beta
         The weights.
     recipe
-        How it was trained (one of :data:`RECIPES`).
+        How it was trained (:data:`REFERENCE` or :data:`IMITATION`).
     val_mse
         The student's MSE over every validation window and channel (standardized scale).
     train_seconds
