@@ -109,7 +109,7 @@ def test_a_foundation_context_shorter_than_the_lookback(
 
 
 def test_candidates_start_with_no_distillation_and_hold_the_reference() -> None:
-    imitation = [(0, 0, IMITATION), (4, 0, IMITATION)]
+    imitation = [(4, 0, IMITATION)]
     assert candidates("auto", "auto", (1.0, 1.0)) == [
         (0, 0, "reference"), (0.1, 0.1, "reference"), (1, 1, "reference"), *imitation,
     ]  # fmt: skip
@@ -239,8 +239,7 @@ def test_auto_weights_are_chosen_on_validation_with_one_cache_fill(
     (weights,) = result["weights"]
     tried = weights["candidates"]
     assert [(c["alpha"], c["beta"], c["recipe"]) for c in tried] == [
-        (0, 0, "reference"), (0.1, 0.1, "reference"), (1, 1, "reference"),
-        (0, 0, IMITATION), (4, 0, IMITATION),
+        (0, 0, "reference"), (0.1, 0.1, "reference"), (1, 1, "reference"), (4, 0, IMITATION),
     ]  # fmt: skip
     best = min(tried, key=lambda c: c["val_mse"])
     chosen = (weights["alpha"], weights["beta"], weights["recipe"])
