@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tsdistill_plugin.benchmark import BenchmarkConfig, run_benchmark  # noqa: E402
 from tsdistill_plugin.benchmark.report import kept_fraction  # noqa: E402
+from tsdistill_plugin.benchmark.weights import Setting  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,7 @@ def run_case(case: Case, backend: str, seed: int, data_dir: str | None) -> str:
     rows = {row.key: row for row in run.results}
     teacher, plain, student = rows[f"teacher:{case.teacher}"], rows["mlp"], rows["distilled"]
     kept = kept_fraction(plain.mse, student.mse, teacher.mse)
-    chosen = next(
-        c.setting for c in run.candidates if c.setting == (run.alpha, run.beta, run.recipe)
-    )
+    chosen = Setting(run.alpha, run.beta, run.recipe)
     return (
         f"| {case.name} | {case.teacher} | {(plain.val_mse - teacher.val_mse) / plain.val_mse:.0%} "
         f"| {teacher.mse:.4f} | {plain.mse:.4f} | {student.mse:.4f} | {chosen} | "

@@ -640,7 +640,7 @@ def _fit_distilled(
         f"H={task.horizon} {ROLE_NAMES['distilled']}: {best.setting.label} chosen on validation "
         f"(MSE {best.val_mse:.4f}; no distillation: {candidates[0].val_mse:.4f})"
     )
-    search_seconds = sum(c.train_seconds for c in candidates[1:])  # [0]: the plain MLP
+    search_seconds = sum(c.train_seconds for c in candidates if c.distils)
     return replace(student, train_seconds=search_seconds, cache_seconds=timed.seconds)
 
 
