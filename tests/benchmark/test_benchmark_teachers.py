@@ -138,7 +138,7 @@ def _fitted(name: str, seconds: float = 1.0) -> Fitted:
     return Fitted(name, name, seconds, 1, module=torch.nn.Linear(1, 1))
 
 
-def test_search_keeps_the_lowest_validation_mse_and_reuses_the_plain_student() -> None:
+def test_search_keeps_the_lowest_validation_loss_and_reuses_the_plain_student() -> None:
     scores = {"plain": 0.5, "0.1": 0.4, "0.5": 0.4, "1": 0.6}
     fitted = []
 
@@ -154,7 +154,7 @@ def test_search_keeps_the_lowest_validation_mse_and_reuses_the_plain_student() -
     )
     assert fitted == [(0.1, 0.1), (0.5, 0.5), (1.0, 1.0)]  # (0, 0) is the plain student
     assert chosen.model == "0.1" and best is tried[1]  # the earlier of two equal scores
-    assert [c.val_mse for c in tried] == [0.5, 0.4, 0.4, 0.6]
+    assert [c.val_loss for c in tried] == [0.5, 0.4, 0.4, 0.6]
     assert not tried[0].distils and all(c.distils for c in tried[1:])
 
 

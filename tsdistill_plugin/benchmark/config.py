@@ -84,6 +84,11 @@ class BenchmarkConfig:
         Distillation weights, or ``"auto"``: chosen on the validation split among a small grid
         that includes no distillation (see :mod:`~tsdistill_plugin.benchmark.weights`).
         Default: the reference's per data set; ``auto`` for ``co2``.
+    quantiles
+        Quantile levels (strictly increasing in (0, 1), 0.5 among them) that the teachers and
+        students forecast: adds each one's mean quantile loss and the coverage of the outermost
+        interval, and the weights are chosen on the validation quantile loss. ``None``: point
+        forecasts.
     epochs
         Cap on every model's maximum epochs (default: the reference's plans uncapped).
     teacher_epochs
@@ -168,6 +173,14 @@ class BenchmarkConfig:
         "feature-level weight, or auto (default: the reference's; co2: auto)",
         type=distillation_weight,
     )
+    quantiles: tuple[float, ...] | None = _option(
+        None,
+        "quantile levels, e.g. 0.1 0.5 0.9 (0.5 among them): teachers and students forecast "
+        "them, and the report adds the mean quantile loss and the coverage of the outermost "
+        "interval (default: point forecasts)",
+        type=float,
+        nargs="+",
+    )
     epochs: int | None = _option(
         None,
         "cap on every model's epochs (default: the reference's, e.g. 100 for students)",
@@ -208,8 +221,9 @@ class BenchmarkConfig:
     )
 
     def __post_init__(self) -> None:
-        if self.horizons is not None:  # a list from the command line
-            object.__setattr__(self, "horizons", tuple(self.horizons))
+        for name in ("horizons", "quantiles"):  # lists from the command line
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         if isinstance(self.teacher, str):  # one teacher, named in Python
             object.__setattr__(self, "teacher", (self.teacher,))
         elif self.teacher is not None:

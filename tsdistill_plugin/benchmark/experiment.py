@@ -11,6 +11,9 @@ identically, for every library:
 - MSE and MAE on the standardized scale over every stride-1 test window and channel (each
   window's forecast starts at its own step; none is dropped), per horizon and averaged, and the
   MSE over every validation window likewise;
+- with quantile levels (``--quantiles``), the teachers and students forecast them: the mean
+  quantile loss and the coverage of the outermost interval over the same windows, the MSE and
+  MAE of the median (DLinear stays a point forecaster);
 - parameters used at inference (a distilled student's feature regressor, which only serves
   training, is not counted);
 - latency: median wall time of one forward pass on the same batch of test windows on the same
@@ -42,6 +45,7 @@ from tqdm.auto import tqdm
 
 from tsdistill_plugin.core.ensemble import TeacherEnsemble
 from tsdistill_plugin.core.losses import period_distribution
+from tsdistill_plugin.core.quantiles import check_quantiles, median_index, pinball_loss
 from tsdistill_plugin.devices import check_accelerator
 from tsdistill_plugin.teachers import as_teacher
 
@@ -102,7 +106,11 @@ class ModelResult:
     ``predict_ms`` the library's ``predict`` (teachers and students) and ``onnx_ms`` the
     exported student through ``Predictor``, for one window and a batch
     (:mod:`~tsdistill_plugin.benchmark.serving`), with ``onnx_max_abs_diff`` the largest
-    difference of the exported student's forecast from PyTorch's on that batch.
+    difference of the exported student's forecast from PyTorch's on that batch. In a quantile
+    run, ``mse`` and ``mae`` are the median's, and ``quantile_loss`` (mean pinball loss over
+    levels, steps, channels and test windows) and ``coverage`` (share of true values inside
+    the outermost interval) those of a model that forecasts the quantiles (``None`` for a point
+    model, or in a point run).
     """
 
     role: str
@@ -119,6 +127,8 @@ class ModelResult:
     predict_ms: ServedLatency | None = None
     onnx_ms: ServedLatency | None = None
     onnx_max_abs_diff: float | None = None
+    quantile_loss: float | None = None
+    coverage: float | None = None
     teacher: str | None = None
 
     @property
@@ -222,9 +232,14 @@ class BenchmarkResult:
         return [row for run in self.runs for row in run.results]
 
     def averages(self) -> list[dict[str, Any]]:
-        """MSE and MAE of each model averaged over the horizons run."""
+        """MSE and MAE of each model averaged over the horizons run (and in a quantile run the
+        quantile loss and coverage, ``None`` for a point model)."""
         keys = list(dict.fromkeys(row.key for row in self.rows()))
         out = []
+
+        def mean(values: list[float | None]) -> float | None:
+            return None if None in values else statistics.fmean(values)
+
         for key in keys:
             rows = [r for r in self.rows() if r.key == key]
             out.append(
@@ -236,6 +251,8 @@ class BenchmarkResult:
                     "mse": statistics.fmean(r.mse for r in rows),
                     "mae": statistics.fmean(r.mae for r in rows),
                     "val_mse": statistics.fmean(r.val_mse for r in rows),
+                    "quantile_loss": mean([r.quantile_loss for r in rows]),
+                    "coverage": mean([r.coverage for r in rows]),
                     "horizons": [r.horizon for r in rows],
                 }
             )
@@ -250,6 +267,7 @@ class BenchmarkResult:
             "teacher": list(self.config.teacher),
             "teacher_weights": self.config.teacher_weights,
             "seed": self.config.seed,
+            "quantiles": self.config.quantiles,
             "horizons": [run.horizon for run in self.runs],
             "alpha": self.alpha,
             "beta": self.beta,
@@ -347,13 +365,16 @@ class Evaluation(NamedTuple):
     Attributes
     ----------
     mse, mae
-        Over every window and channel.
+        Over every window and channel (of the median, for quantile forecasts).
     periods, amplitudes
         Mean period distribution and mean rFFT amplitude (zero frequency dropped) over windows
         and channels, ``[horizon // 2]``.
     examples
         Forecasts of the example windows (:func:`_example_indices`), last channel,
         ``[examples, horizon]``.
+    quantile_loss, coverage
+        For quantile forecasts, the mean pinball loss and the share of true values inside the
+        outermost interval; ``None`` for point forecasts.
     """
 
     mse: float
@@ -361,6 +382,13 @@ class Evaluation(NamedTuple):
     periods: np.ndarray
     amplitudes: np.ndarray
     examples: np.ndarray
+    quantile_loss: float | None = None
+    coverage: float | None = None
+
+    @property
+    def loss(self) -> float:
+        """What a search on validation minimises: the quantile loss, else the MSE."""
+        return self.mse if self.quantile_loss is None else self.quantile_loss
 
 
 def _spectra(values: Tensor) -> tuple[Tensor, Tensor]:
@@ -381,20 +409,30 @@ def _evaluate(
     batch: int,
     device: torch.device,
     bar: tqdm,
+    quantiles: tuple[float, ...] | None = None,
 ) -> Evaluation:
     """A model's figures over windows ``x`` ``[n, lookback, channels]``.
 
-    The truth ``y`` is ``[n, horizon, channels]``; ``bar`` counts the windows done.
+    The truth ``y`` is ``[n, horizon, channels]``; ``bar`` counts the windows done. A forecast
+    ``[batch, horizon, channels, Q]`` is of the levels ``quantiles``.
     """
-    squared = absolute = 0.0
+    squared = absolute = pinball = inside = 0.0
+    probabilistic = False
     periods = amplitudes = torch.zeros(y.shape[1] // 2, dtype=torch.float64, device=device)
     examples = _example_indices(len(x))
     picked = []
     for start in range(0, len(x), batch):
         xb = torch.from_numpy(np.ascontiguousarray(x[start : start + batch])).to(device)
         yb = torch.from_numpy(np.ascontiguousarray(y[start : start + batch])).to(device)
+        yb = yb.to(torch.float64)
         prediction = forecast(xb).to(torch.float64)
-        error = prediction - yb.to(torch.float64)
+        if prediction.ndim == 4:  # quantile forecasts
+            probabilistic = True
+            pinball += float(pinball_loss(prediction, yb, quantiles)) * yb.numel()
+            low, high = prediction[..., 0], prediction[..., -1]
+            inside += float(((yb >= low) & (yb <= high)).sum())
+            prediction = prediction[..., median_index(quantiles)]
+        error = prediction - yb
         squared += float(error.square().sum())
         absolute += float(error.abs().sum())
         batch_periods, batch_amplitudes = _spectra(prediction)
@@ -411,6 +449,8 @@ def _evaluate(
         (periods / n_series).cpu().numpy(),
         (amplitudes / n_series).cpu().numpy(),
         torch.stack(picked).numpy(),
+        pinball / count if probabilistic else None,
+        inside / count if probabilistic else None,
     )
 
 
@@ -454,12 +494,13 @@ class _Horizon:
         seed_everything(self.config.seed, verbose=False)
         return train(callbacks=[monitor]), monitor.device or self.device
 
-    def validation_mse(self, fitted: Fitted, device: torch.device) -> float:
-        """``fitted``'s MSE over every validation window."""
-        x, y = self.val
+    def evaluate(self, fitted: Fitted, device: torch.device, split: str) -> Evaluation:
+        """``fitted``'s figures over every ``"val"`` or ``"test"`` window."""
+        x, y = self.val if split == "val" else self.test
+        quantiles = self.task.quantiles
         with self.progress.bar(len(x), "window") as bar:
-            forecast = predictor(fitted, self.task.horizon)
-            return _evaluate(forecast, x, y, self.config.eval_batch, device, bar).mse
+            forecast = predictor(fitted, self.task.horizon, quantiles)
+            return _evaluate(forecast, x, y, self.config.eval_batch, device, bar, quantiles)
 
     def measure(
         self,
@@ -480,11 +521,8 @@ class _Horizon:
             f"H={horizon} {label}: evaluating on {len(self.val[0])} validation and {len(x)} "
             "test windows"
         )
-        val_mse = self.validation_mse(fitted, device)
-        with self.progress.bar(len(x), "window") as bar:
-            figures = _evaluate(
-                predictor(fitted, horizon), x, y, self.config.eval_batch, device, bar
-            )
+        val_mse = self.evaluate(fitted, device, "val").mse
+        figures = self.evaluate(fitted, device, "test")
         result = ModelResult(
             role=role,
             model=fitted.name,
@@ -497,6 +535,8 @@ class _Horizon:
             train_seconds=fitted.train_seconds,
             epochs=fitted.epochs,
             cache_seconds=fitted.cache_seconds,
+            quantile_loss=figures.quantile_loss,
+            coverage=figures.coverage,
             teacher=teacher,
         )
         run.periods[result.key] = figures.periods
@@ -526,7 +566,8 @@ def _time_models(
     """Fill in the latencies: every model's forward pass on the same batch, in turns."""
     batch = torch.from_numpy(np.ascontiguousarray(x[: config.latency_batch])).to(device)
     timers: dict[str, Callable[[], object]] = {
-        key: functools.partial(predictor(fitted, horizon), batch) for key, fitted in fits.items()
+        key: functools.partial(predictor(fitted, horizon, config.quantiles), batch)
+        for key, fitted in fits.items()
     }
     by_key = {row.key: row for row in results}
     times = interleaved_ms(timers, config.latency_runs, config.warmup_runs, device)
@@ -553,7 +594,7 @@ def _time_served(
     batch = torch.from_numpy(windows).to(device)
     for key, exported in predictors.items():
         with torch.no_grad():
-            reference = predictor(fits[key], horizon)(batch).cpu().numpy()
+            reference = predictor(fits[key], horizon, config.quantiles)(batch).cpu().numpy()
         by_key[key].onnx_max_abs_diff = float(np.abs(exported.predict(windows) - reference).max())
     timed = {key: fitted for key, fitted in fits.items() if by_key[key].role != "dlinear"}
     served = served_latency(timed, predictors, windows, config.latency_runs, device)
@@ -626,19 +667,20 @@ def _fit_distilled(
         fitted.cache_seconds = timed.seconds - before
         return fitted
 
-    def validation_mse(fitted: Fitted) -> float:
-        return horizon.validation_mse(fitted, horizon.device)
+    def validation_loss(fitted: Fitted) -> float:
+        return horizon.evaluate(fitted, horizon.device, "val").loss
 
-    student, best, candidates = weights.search(settings, plain, fit, validation_mse)
+    student, best, candidates = weights.search(settings, plain, fit, validation_loss)
     run.alpha, run.beta, run.recipe = best.setting
     if isinstance(source, TeacherEnsemble) and source.weights is not None:
         run.teacher_weights = source.weights.tolist()
     if len(settings) == 1:
         return student
     run.candidates = candidates
+    measure = "MSE" if task.quantiles is None else "mean quantile loss"
     horizon.progress.stage(
         f"H={task.horizon} {ROLE_NAMES['distilled']}: {best.setting.label} chosen on validation "
-        f"(MSE {best.val_mse:.4f}; no distillation: {candidates[0].val_mse:.4f})"
+        f"({measure} {best.val_loss:.4f}; no distillation: {candidates[0].val_loss:.4f})"
     )
     search_seconds = sum(c.train_seconds for c in candidates if c.distils)
     return replace(student, train_seconds=search_seconds, cache_seconds=timed.seconds)
@@ -658,7 +700,7 @@ def _run_horizon(
     progress: Progress,
 ) -> tuple[HorizonRun, torch.device]:
     """Fit and measure every model at one horizon."""
-    task = Task(dataset, lookback, horizon_length, config.seed, config.device)
+    task = Task(dataset, lookback, horizon_length, config.seed, config.device, config.quantiles)
     test = dataset.windows("test", lookback, horizon_length)
     horizon = _Horizon(
         task, config, test, dataset.windows("val", lookback, horizon_length), device, progress
@@ -722,8 +764,9 @@ def run_benchmark(
     Raises
     ------
     ValueError
-        Unknown data set, backend or teacher, a teacher named twice, a device this machine
-        lacks, or a lookback and horizon that do not fit the splits (or a foundation teacher).
+        Unknown data set, backend or teacher, a teacher named twice, quantile levels a student
+        cannot forecast, a device this machine lacks, or a lookback and horizon that do not fit
+        the splits (or a foundation teacher).
 
     Examples
     --------
@@ -737,6 +780,8 @@ def run_benchmark(
     started = time.perf_counter()
     progress = progress or Progress(enabled=False)
     config = replace(config, teacher=teacher_names(config))  # fails fast on a bad name
+    if config.quantiles is not None:
+        check_quantiles(config.quantiles, "--quantiles")
     check_accelerator(config.device, "device")
     if config.threads is not None:
         torch.set_num_threads(config.threads)

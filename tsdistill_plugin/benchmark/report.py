@@ -20,7 +20,20 @@ def _served(latency: ServedLatency | None) -> str:
     return "" if latency is None else f"{latency.one:.2f}/{latency.batch:.2f}"
 
 
-def _cells(row: ModelResult) -> list[str]:
+def search_measure(config: BenchmarkConfig) -> str:
+    """What the weight search compares on validation (see :mod:`.weights`)."""
+    return "MSE" if config.quantiles is None else "mean quantile loss"
+
+
+def interval_name(quantiles: tuple[float, ...]) -> str:
+    """The outermost interval of ``quantiles``, e.g. ``"10-90%"``."""
+    return f"{100 * quantiles[0]:g}-{100 * quantiles[-1]:g}%"
+
+
+def _cells(row: ModelResult, quantiles: tuple[float, ...] | None) -> list[str]:
+    probabilistic = [] if quantiles is None else [
+        _optional(row.quantile_loss, 4), _optional(row.coverage, 3)
+    ]  # fmt: skip
     return [
         row.label,
         row.model,
@@ -28,6 +41,7 @@ def _cells(row: ModelResult) -> list[str]:
         f"{row.mse:.4f}",
         f"{row.mae:.4f}",
         f"{row.val_mse:.4f}",
+        *probabilistic,
         f"{row.params:,}",
         f"{row.latency_ms:.2f}",
         _served(row.predict_ms),
@@ -40,11 +54,20 @@ def _cells(row: ModelResult) -> list[str]:
 
 def header(result: BenchmarkResult) -> list[str]:
     """The column names of the results table (the served columns: 1 window / a batch)."""
-    served = f"1/{result.config.latency_batch}"
+    config = result.config
+    served = f"1/{config.latency_batch}"
+    probabilistic = (
+        [] if config.quantiles is None else ["MQL", f"{interval_name(config.quantiles)} cover"]
+    )
     return [
-        "role", "model", "H", "MSE", "MAE", "val MSE", "params", "latency ms",
+        "role", "model", "H", "MSE", "MAE", "val MSE", *probabilistic, "params", "latency ms",
         f"predict ms {served}", f"ONNX ms {served}", "train s", "epochs", "cache s",
     ]  # fmt: skip
+
+
+def result_rows(result: BenchmarkResult) -> list[list[str]]:
+    """The cells of the results table, a row per model and horizon (see :func:`header`)."""
+    return [_cells(row, result.config.quantiles) for row in result.rows()]
 
 
 def _relative(new: float, old: float) -> str:
@@ -86,9 +109,37 @@ def summary_lines(result: BenchmarkResult) -> list[str]:
             f"{_times(student.params, params)} parameters ({student.params:,} vs {params:,})."
         )
         lines += [kept_line(run.horizon, plain, student, teacher) for teacher in teachers]
+        if student.quantile_loss is not None:
+            lines.append(quantile_line(run.horizon, student, plain, teachers, result.config))
         if student.onnx_ms is not None:
             lines.append(served_line(run.horizon, student, teachers, result.config))
     return lines
+
+
+def quantile_line(
+    horizon: int,
+    student: ModelResult,
+    plain: ModelResult,
+    teachers: list[ModelResult],
+    config: BenchmarkConfig,
+) -> str:
+    """The distilled student's mean quantile loss and coverage against the others'."""
+    interval = interval_name(config.quantiles)
+    probabilistic = [t for t in teachers if t.quantile_loss is not None]
+    versus = "".join(
+        f", {_relative(student.quantile_loss, t.quantile_loss)} vs the {t.label} "
+        f"({t.quantile_loss:.4f})"
+        for t in probabilistic
+    )
+    covered = "".join(f", the {t.label} {t.coverage:.3f}" for t in probabilistic)
+    point = [t.label for t in teachers if t.quantile_loss is None]
+    taught = f" ({', '.join(point)}: point forecasts, the median taught)" if point else ""
+    return (
+        f"H={horizon}: distilled mean quantile loss {student.quantile_loss:.4f} is "
+        f"{_relative(student.quantile_loss, plain.quantile_loss)} vs the plain MLP "
+        f"({plain.quantile_loss:.4f}){versus}; {interval} interval coverage: distilled "
+        f"{student.coverage:.3f}, plain {plain.coverage:.3f}{covered}{taught}."
+    )
 
 
 def kept_fraction(plain: float, distilled: float, teacher: float) -> float | None:
@@ -181,15 +232,17 @@ def _setting(run: HorizonRun) -> str:
 def weight_lines(result: BenchmarkResult) -> list[str]:
     """Per horizon, the distillation weights used and, when chosen on validation, why.
 
-    The why is every candidate's validation MSE; with several teachers, their weights.
+    The why is every candidate's validation MSE (mean quantile loss in a quantile run); with
+    several teachers, their weights.
     """
     lines = []
     names = ", ".join(result.config.teacher)
     for run in result.runs:
         if run.candidates:
-            tried = "; ".join(f"{c.setting} {c.val_mse:.4f}" for c in run.candidates)
+            tried = "; ".join(f"{c.setting} {c.val_loss:.4f}" for c in run.candidates)
             lines.append(
-                f"H={run.horizon}: {_setting(run)} chosen: the lowest validation MSE of the "
+                f"H={run.horizon}: {_setting(run)} chosen: the lowest validation "
+                f"{search_measure(result.config)} of the "
                 f"candidates (alpha, beta) {tried}; (0, 0) is no distillation."
             )
         else:
@@ -211,14 +264,21 @@ def console_table(result: BenchmarkResult) -> str:
     >>> from tsdistill_plugin.benchmark import BenchmarkConfig, console_table, run_benchmark
     >>> print(console_table(run_benchmark(BenchmarkConfig())))  # doctest: +SKIP
     """
-    rows = [header(result)] + [_cells(row) for row in result.rows()]
+    rows = [header(result), *result_rows(result)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     text.insert(1, "  ".join("-" * w for w in widths))
     text.append("")
     text.append("average over horizons " + str([run.horizon for run in result.runs]) + ":")
     for avg in result.averages():
-        text.append(f"  {avg['label']:<22} MSE {avg['mse']:.4f}  MAE {avg['mae']:.4f}")
+        quantile = (
+            ""
+            if avg["quantile_loss"] is None
+            else f"  MQL {avg['quantile_loss']:.4f}  cover {avg['coverage']:.3f}"
+        )
+        text.append(
+            f"  {avg['label']:<22} MSE {avg['mse']:.4f}  MAE {avg['mae']:.4f}{quantile}"
+        )
     text.append("")
     text.append("distillation weights:")
     text.extend(f"  {line}" for line in weight_lines(result))
@@ -269,6 +329,21 @@ def _weights_setup(result: BenchmarkResult) -> str:
     return text + "."
 
 
+def _quantile_setup(config: BenchmarkConfig) -> str:
+    """What a quantile run measures."""
+    levels = ", ".join(f"{q:g}" for q in config.quantiles)
+    return (
+        f"Quantile run (`--quantiles {' '.join(f'{q:g}' for q in config.quantiles)}`): the "
+        f"teachers and students forecast the levels {levels} (Darts' `QuantileRegression`, "
+        "NeuralForecast's `MQLoss`; a zero-shot foundation model its own quantile head), "
+        "trained and early-stopped on the quantile loss; DLinear stays a point forecaster. "
+        "MSE and MAE are the median's; `MQL` is the mean quantile (pinball) loss over the "
+        f"levels, steps, channels and test windows, `{interval_name(config.quantiles)} cover` "
+        "the share of true test values inside the outermost interval. A point teacher teaches "
+        "the students' median only."
+    )
+
+
 def _served_setup(config: BenchmarkConfig) -> str:
     """What the served columns measure."""
     return (
@@ -283,13 +358,13 @@ def _served_setup(config: BenchmarkConfig) -> str:
     )
 
 
-def _candidate_table(run: HorizonRun) -> list[str]:
+def _candidate_table(run: HorizonRun, config: BenchmarkConfig) -> list[str]:
     rows = [
         [
             f"{c.alpha:g}",
             f"{c.beta:g}",
             c.recipe,
-            f"{c.val_mse:.4f}",
+            f"{c.val_loss:.4f}",
             "" if c.epochs is None else str(c.epochs),
             f"{c.train_seconds:.1f}",
             f"{c.cache_seconds:.1f}" if c.distils else "",
@@ -297,7 +372,8 @@ def _candidate_table(run: HorizonRun) -> list[str]:
         ]
         for c in run.candidates
     ]
-    header = ["alpha", "beta", "recipe", "val MSE", "epochs", "train s", "cache s", ""]
+    measure = "val MSE" if config.quantiles is None else "val MQL"
+    header = ["alpha", "beta", "recipe", measure, "epochs", "train s", "cache s", ""]
     return _markdown_table(header, rows)
 
 
@@ -328,7 +404,8 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
         *(_teacher_line(teacher, config) for teacher in result.teachers),
         f"- Students (plain and distilled): DMLP, hidden size {result.hidden_size}; Adam lr "
         f"{plans['mlp'].lr:g} halved every epoch from the third, at most {plans['mlp'].epochs} "
-        f"epochs, batch {plans['mlp'].batch_size}, early stopping on validation MSE with "
+        f"epochs, batch {plans['mlp'].batch_size}, early stopping on validation "
+        f"{'MSE' if config.quantiles is None else 'quantile loss'} with "
         f"patience {plans['mlp'].patience}, best epoch restored. {_weights_setup(result)}",
         f"- DLinear: kernel 25, shared weights across channels; lr {plans['dlinear'].lr:g}, "
         f"otherwise the students' plan.",
@@ -349,17 +426,26 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
         "training). `cache s` is the time the distilled student spent computing the teachers' "
         "outputs for its training windows, included in its `train s`; when the weights are "
         "chosen on validation, both are those of the whole search.",
+        *([] if config.quantiles is None else ["", _quantile_setup(config)]),
         *([] if not config.onnx else ["", _served_setup(config)]),
         "",
         "## Results",
         "",
     ]
-    lines += _markdown_table(header(result), [_cells(row) for row in result.rows()])
+    lines += _markdown_table(header(result), result_rows(result))
     lines += ["", "Averaged over the horizons run:", ""]
+    averaged = ["role", "model", "MSE", "MAE", "val MSE"]
+    if config.quantiles is not None:
+        averaged += ["MQL", f"{interval_name(config.quantiles)} cover"]
     lines += _markdown_table(
-        ["role", "model", "MSE", "MAE", "val MSE"],
+        averaged,
         [
             [a["label"], a["model"], f"{a['mse']:.4f}", f"{a['mae']:.4f}", f"{a['val_mse']:.4f}"]
+            + (
+                []
+                if config.quantiles is None
+                else [_optional(a["quantile_loss"], 4), _optional(a["coverage"], 3)]
+            )
             for a in result.averages()
         ],
     )
@@ -371,12 +457,12 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
                 "",
                 f"Candidates at H={run.horizon}, each a student fitted on the training split "
                 "and scored on every validation window (the test split is not looked at); the "
-                "lowest validation MSE is chosen, the earlier on a tie. The teachers' outputs "
+                f"lowest validation {search_measure(config)} is chosen, the earlier on a tie. The teachers' outputs "
                 "for the training windows are computed during the first distilled fit and "
                 "reused by the others (their `cache s` is one window's forecast, by which the "
                 "library checks that the teachers are unchanged).",
                 "",
-                *_candidate_table(run),
+                *_candidate_table(run, config),
             ]
     lines += ["", "## Reading the results", ""]
     lines += [f"- {line}" for line in summary_lines(result)]

@@ -5,7 +5,8 @@ reference trains its student, which always holds ``(0, 0)``, the student without
 (the plain MLP, fitted anyway), and the reference's values; and, with both weights ``auto``,
 the :data:`IMITATION` recipe at :data:`IMITATION_ALPHAS`. Every other candidate is a student
 fitted on the training split like any other, and each is scored by its MSE over every
-validation window; the lowest wins, the earliest on a tie (:func:`search`). The test split is
+validation window (its mean quantile loss in a quantile run, ``--quantiles``); the lowest wins,
+the earliest on a tie (:func:`search`). The test split is
 never looked at, and the chosen student is never worse on validation than the plain MLP. The
 candidates share one teacher object, so the library computes the teacher's outputs for the
 training windows once, for the first of them, and reuses them for the others (it keeps the
@@ -93,8 +94,9 @@ class Candidate:
         The weights.
     recipe
         How it was trained (:data:`REFERENCE` or :data:`IMITATION`).
-    val_mse
-        The student's MSE over every validation window and channel (standardized scale).
+    val_loss
+        What the search minimises over every validation window and channel (standardized
+        scale): the student's MSE, or its mean quantile loss in a quantile run.
     train_seconds
         Wall time of its fit, including ``cache_seconds``.
     cache_seconds
@@ -107,7 +109,7 @@ class Candidate:
     alpha: float
     beta: float
     recipe: str
-    val_mse: float
+    val_loss: float
     train_seconds: float
     cache_seconds: float
     epochs: int | None
@@ -184,7 +186,7 @@ def search(
     settings: list[Setting],
     plain: Fitted,
     fit: Callable[[Setting], Fitted],
-    validation_mse: Callable[[Fitted], float],
+    validation_loss: Callable[[Fitted], float],
 ) -> Search:
     """Fit a student per setting, score each on the validation split, keep the best.
 
@@ -198,8 +200,8 @@ def search(
     fit
         Fits the student of a setting; its ``cache_seconds`` is the time its fit spent
         computing teacher outputs.
-    validation_mse
-        A fitted student's MSE over every validation window.
+    validation_loss
+        A fitted student's loss over every validation window (:attr:`Candidate.val_loss`).
 
     Returns
     -------
@@ -212,13 +214,13 @@ def search(
         student = plain if setting == Setting(0.0, 0.0) else fit(setting)
         candidate = Candidate(
             *setting,
-            validation_mse(student),
+            validation_loss(student),
             student.train_seconds,
             student.cache_seconds or 0.0,
             student.epochs,
         )
-        logger.info("%s: validation MSE %.5f", setting, candidate.val_mse)
+        logger.info("%s: validation loss %.5f", setting, candidate.val_loss)
         fitted.append(student)
         tried.append(candidate)
-    best = min(range(len(tried)), key=lambda i: tried[i].val_mse)  # the earliest of equals
+    best = min(range(len(tried)), key=lambda i: tried[i].val_loss)  # the earliest of equals
     return Search(fitted[best], tried[best], tried)

@@ -169,7 +169,8 @@ class TeacherCache:
 
     def _run(self, indices: range) -> TeacherOutput:
         batch = self._windows[indices.start : indices.stop]
-        x = batch if isinstance(batch, Tensor) else torch.as_tensor(np.asarray(batch))
+        # windows may be a read-only view of the series: copy the batch rather than alias it
+        x = batch if isinstance(batch, Tensor) else torch.tensor(np.asarray(batch))
         x = x.to(self._device, self._dtype)
         return forecast_horizon(self._teacher, x, self._horizon, self._quantiles)
 

@@ -43,7 +43,8 @@ from .reference import TeacherConfig, TrainingPlan
 logger = logging.getLogger(__name__)
 
 Forecaster = Callable[[Tensor], Tensor]
-"""Maps windows ``[batch, lookback, channels]`` to forecasts ``[batch, horizon, channels]``."""
+"""Maps windows ``[batch, lookback, channels]`` to forecasts ``[batch, horizon, channels]``
+(quantile forecasts ``[batch, horizon, channels, quantiles]``)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class Task:
         Random seed of every model.
     device
         ``"cpu"``, ``"cuda"``, ``"mps"`` or ``"auto"`` (Lightning's accelerator names).
+    quantiles
+        Quantile levels the teachers and students forecast (0.5 among them), or ``None`` for
+        point forecasts.
     """
 
     dataset: Dataset
@@ -67,6 +71,7 @@ class Task:
     horizon: int
     seed: int
     device: str
+    quantiles: tuple[float, ...] | None = None
 
     @property
     def n_channels(self) -> int:
@@ -180,17 +185,21 @@ class Backend(Protocol):
         ...
 
 
-def predictor(fitted: Fitted, horizon: int) -> Forecaster:
+def predictor(
+    fitted: Fitted, horizon: int, quantiles: tuple[float, ...] | None = None
+) -> Forecaster:
     """Forecast ``horizon`` steps from windows ``[batch, lookback, channels]`` with a model.
 
     The fitted model of either library runs through its teacher adapter: the library's network
     on the whole batch, exactly as its own ``predict`` would (see
     :mod:`tsdistill_plugin.darts.teacher` and :mod:`tsdistill_plugin.neuralforecast.teacher`);
     a model that forecasts fewer steps per call (a foundation model) is rolled out as its
-    ``predict`` would.
+    ``predict`` would. With ``quantiles``, a probabilistic model forecasts those levels
+    ``[batch, horizon, channels, quantiles]``; a point model still gives ``[batch, horizon,
+    channels]``.
     """
     adapter = as_teacher(fitted.model, feature_layer=None)
-    return lambda x: forecast_horizon(adapter, x, horizon).prediction
+    return lambda x: forecast_horizon(adapter, x, horizon, quantiles).prediction
 
 
 def lightning_device(accelerator: str) -> torch.device:

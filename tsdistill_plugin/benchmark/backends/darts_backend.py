@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from darts import TimeSeries
+from darts.utils.likelihood_models import QuantileRegression
 from darts.models import (
     DLinearModel,
     NeuralForecastModel,
@@ -40,12 +41,20 @@ from .reference import (
 VAL_METRIC = "val_loss"
 
 
+def _likelihood(task: Task) -> dict[str, Any]:
+    """The likelihood argument of a quantile task's teachers and students (none for points)."""
+    if task.quantiles is None:
+        return {}
+    return {"likelihood": QuantileRegression(list(task.quantiles))}
+
+
 def _training_kwargs(
     plan: TrainingPlan, task: Task, callbacks: Sequence[Callback]
 ) -> dict[str, Any]:
     """Darts ``TorchForecastingModel`` arguments that carry out ``plan`` on ``task.device``.
 
-    ``callbacks`` are added to the trainer's.
+    ``callbacks`` are added to the trainer's. Early stopping watches the validation loss: the
+    MSE, or the quantile loss of a quantile task.
     """
     scheduler = (
         {"lr_scheduler_cls": LambdaLR, "lr_scheduler_kwargs": {"lr_lambda": halving_lr_factor}}
@@ -164,6 +173,7 @@ class DartsBackend:
             input_chunk_length=task.lookback,
             output_chunk_length=task.horizon,
             **arguments,
+            **_likelihood(task),
             **_training_kwargs(config.plan, task, callbacks),
         )
         fitted = self._fit_timed(model, task)
@@ -189,6 +199,7 @@ class DartsBackend:
             beta=spec.beta,
             scale_levels=spec.scale_levels,
             period_weight=spec.period_weight,
+            **_likelihood(task),
             **_training_kwargs(spec.plan, task, callbacks),
         )
         return self._fit_timed(model, task)
@@ -196,7 +207,8 @@ class DartsBackend:
     def fit_dlinear(
         self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
     ) -> Fitted:
-        """Fit Darts' ``DLinearModel`` (kernel 25, weights shared by the channels)."""
+        """Fit Darts' ``DLinearModel`` (kernel 25, weights shared by the channels; a point
+        forecaster in every task)."""
         model = DLinearModel(
             input_chunk_length=task.lookback,
             output_chunk_length=task.horizon,

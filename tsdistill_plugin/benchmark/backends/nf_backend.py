@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from neuralforecast import NeuralForecast
-from neuralforecast.losses.pytorch import MSE
+from neuralforecast.losses.pytorch import MSE, MQLoss
 from neuralforecast.models import NHITS, DLinear, PatchTST, TiDE, TSMixer, iTransformer
 from pytorch_lightning.callbacks import Callback
 
@@ -46,12 +46,22 @@ VAL_METRIC = "ptl/val_loss"
 
 
 def _training_kwargs(
-    plan: TrainingPlan, task: Task, multivariate: bool, callbacks: Sequence[Callback]
+    plan: TrainingPlan,
+    task: Task,
+    multivariate: bool,
+    callbacks: Sequence[Callback],
+    probabilistic: bool = True,
 ) -> dict[str, Any]:
     """NF ``BaseModel`` arguments that carry out ``plan`` on ``task.device``.
 
-    ``callbacks`` are added to the trainer's.
+    ``callbacks`` are added to the trainer's. The loss is the MSE, or in a quantile task
+    ``MQLoss`` at its levels (for training and validation) unless ``probabilistic`` is false.
     """
+    loss = (
+        MSE()
+        if task.quantiles is None or not probabilistic
+        else MQLoss(quantiles=list(task.quantiles))
+    )
     steps = math.ceil(task.n_train_windows() / plan.batch_size)
     scheduler = (
         {"lr_scheduler": HalvingLR, "lr_scheduler_kwargs": {"steps_per_epoch": steps}}
@@ -59,8 +69,8 @@ def _training_kwargs(
         else {"num_lr_decays": -1}
     )
     return {
-        "loss": MSE(),
-        "valid_loss": MSE(),
+        "loss": loss,
+        "valid_loss": loss,
         "learning_rate": plan.lr,
         "max_steps": plan.epochs * steps,
         "val_check_steps": steps,
@@ -157,13 +167,10 @@ class NeuralForecastBackend:
         plan: TrainingPlan,
         task: Task,
         callbacks: Sequence[Callback],
+        probabilistic: bool = True,
     ) -> Any:
-        return cls(
-            h=task.horizon,
-            input_size=task.lookback,
-            **arguments,
-            **_training_kwargs(plan, task, cls.MULTIVARIATE, callbacks),
-        )
+        training = _training_kwargs(plan, task, cls.MULTIVARIATE, callbacks, probabilistic)
+        return cls(h=task.horizon, input_size=task.lookback, **arguments, **training)
 
     def fit_teacher(
         self, config: TeacherConfig, task: Task, callbacks: Sequence[Callback] = ()
@@ -199,6 +206,8 @@ class NeuralForecastBackend:
     def fit_dlinear(
         self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
     ) -> Fitted:
-        """Fit NeuralForecast's ``DLinear`` (moving-average window 25)."""
-        model = self._build(DLinear, {"moving_avg_window": 25}, plan, task, callbacks)
+        """Fit NeuralForecast's ``DLinear`` (moving-average window 25; a point forecaster in
+        every task)."""
+        arguments = {"moving_avg_window": 25}
+        model = self._build(DLinear, arguments, plan, task, callbacks, probabilistic=False)
         return self._fit_timed(model, task)
