@@ -94,3 +94,10 @@ def test_bad_quantile_levels_are_refused(
 ) -> None:
     assert main(["benchmark", "--quantiles", *levels, "--quiet"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_unknown_target_column_is_refused(data_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    args = ["benchmark", "--dataset", "ETTh1", "--data-dir", str(data_dir), "--target", "OTX"]
+    assert main([*args, "--quiet"]) == 2
+    message = capsys.readouterr().err
+    assert "--target OTX: no such column in data set 'ETTh1'" in message and "OT." in message

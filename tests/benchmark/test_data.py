@@ -74,6 +74,14 @@ def test_etth1_split_sizes_follow_the_protocol(etth1_dataset: data.Dataset) -> N
     assert etth1_dataset.freq == "h"
 
 
+def test_a_target_column_keeps_its_values_and_the_splits(etth1_dataset: data.Dataset) -> None:
+    ot = etth1_dataset.select(["OT"])
+    assert ot.n_channels == 1 and ot.split_sizes() == etth1_dataset.split_sizes()
+    np.testing.assert_array_equal(ot.frame["OT"], etth1_dataset.frame["OT"])
+    assert list(ot.mean.index) == ["OT"] and ot.std["OT"] == etth1_dataset.std["OT"]
+    assert etth1_dataset.n_channels == 7  # the data set it came from is unchanged
+
+
 def test_standardization_uses_train_statistics_only(
     etth1_dataset: data.Dataset, data_dir: Path
 ) -> None:

@@ -59,6 +59,9 @@ class BenchmarkConfig:
         A data set name or a CSV path (see :func:`~tsdistill_plugin.benchmark.load_dataset`).
     data_dir
         Folder searched first for the data file.
+    target
+        Columns to forecast (e.g. ``("OT",)``: the univariate task on ETT's oil temperature);
+        default every column.
     backend
         ``"darts"`` or ``"neuralforecast"``.
     lookback
@@ -131,6 +134,9 @@ class BenchmarkConfig:
     )
     data_dir: str | None = _option(
         None, "folder holding the data set files (searched before $TSDISTILL_DATA and the cache)"
+    )
+    target: tuple[str, ...] | None = _option(
+        None, "columns to forecast, e.g. OT (default: every column)", nargs="+"
     )
     backend: str = _option("darts", "library that trains the models", choices=sorted(BACKENDS))
     lookback: int | None = _option(None, "input length (default: 720; co2: 104)", type=positive_int)
@@ -221,7 +227,7 @@ class BenchmarkConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("horizons", "quantiles"):  # lists from the command line
+        for name in ("target", "horizons", "quantiles"):  # lists from the command line
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, tuple(getattr(self, name)))
         if isinstance(self.teacher, str):  # one teacher, named in Python

@@ -25,8 +25,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Literal
@@ -270,6 +270,31 @@ class Dataset:
             "val": self.val_end - self.train_end,
             "test": len(self.frame) - self.val_end,
         }
+
+    def select(self, columns: Sequence[str]) -> Dataset:
+        """The data set restricted to ``columns`` (the channels to forecast), splits unchanged.
+
+        Raises
+        ------
+        ValueError
+            When a name is not a column of the data set.
+
+        Examples
+        --------
+        >>> from tsdistill_plugin.benchmark import load_dataset
+        >>> load_dataset("co2").select(["co2"]).n_channels
+        1
+        """
+        missing = [name for name in columns if name not in self.frame.columns]
+        if missing:
+            raise ValueError(
+                f"--target {' '.join(missing)}: no such column in data set {self.name!r}; "
+                f"its columns are {', '.join(map(str, self.frame.columns))}."
+            )
+        names = list(columns)
+        return replace(
+            self, frame=self.frame[names].copy(), mean=self.mean[names], std=self.std[names]
+        )
 
     def split(self, name: Split, lookback: int = 0) -> pd.DataFrame:
         """Rows of one split, starting ``lookback`` rows early for validation and test.

@@ -267,6 +267,7 @@ class BenchmarkResult:
             "teacher": list(self.config.teacher),
             "teacher_weights": self.config.teacher_weights,
             "seed": self.config.seed,
+            "target": self.config.target,
             "quantiles": self.config.quantiles,
             "horizons": [run.horizon for run in self.runs],
             "alpha": self.alpha,
@@ -764,8 +765,8 @@ def run_benchmark(
     Raises
     ------
     ValueError
-        Unknown data set, backend or teacher, a teacher named twice, quantile levels a student
-        cannot forecast, a device this machine lacks, or a lookback and horizon that do not fit
+        Unknown data set, target column, backend or teacher, a teacher named twice, quantile
+        levels a student cannot forecast, a device this machine lacks, or a lookback and horizon that do not fit
         the splits (or a foundation teacher).
 
     Examples
@@ -787,6 +788,8 @@ def run_benchmark(
         torch.set_num_threads(config.threads)
     progress.stage(f"loading data set {config.dataset}")
     dataset = load_dataset(config.dataset, config.data_dir)
+    if config.target is not None:
+        dataset = dataset.select(config.target)
     lookback = config.lookback or dataset.lookback
     horizons = config.horizons or dataset.horizons[:1]
     for horizon in horizons:

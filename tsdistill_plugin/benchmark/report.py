@@ -395,7 +395,8 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
         "## Setup",
         "",
         f"- Data: `{dataset.source}`, {dataset.n_channels} "
-        f"channel{'s' if dataset.n_channels > 1 else ''}; splits train / val / test = "
+        f"channel{'s' if dataset.n_channels > 1 else ''}"
+        f"{'' if config.target is None else ' (--target ' + ', '.join(config.target) + ')'}; splits train / val / test = "
         f"{sizes['train']} / {sizes['val']} / {sizes['test']} rows, standardized with "
         "the training split's mean and standard deviation; validation and test windows start "
         "`lookback` steps before their split, stride 1, none dropped.",
