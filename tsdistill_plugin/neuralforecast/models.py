@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from neuralforecast.losses.pytorch import MSE
+from pytorch_lightning.utilities.seed import isolate_rng
 from neuralforecast.tsdataset import TimeSeriesDataset
 from torch import Tensor
 
@@ -349,9 +350,22 @@ class _DistilledBase(StampedStudent, StudentHooks):
         )
 
     def _begin(self, run: TrainingRun | None) -> None:
-        """Train with ``run`` (``None``: end it); its regressor is a submodule meanwhile."""
+        """Train with ``run`` (``None``: end it); its regressor is a submodule meanwhile.
+
+        The regressor starts from weights drawn with ``random_seed``, whatever the global
+        random state: NeuralForecast seeds at construction and again after this (in
+        ``BaseModel.fit``), and its Spark workers rebuild the student and train it without
+        reseeding, so a regressor drawn from the global state would differ between a fit here
+        and the same fit on Spark.
+        """
         self.training_run = run
-        self.regressor = None if run is None else run.regressor
+        if run is None:
+            self.regressor = None
+            return
+        with isolate_rng():
+            if self.random_seed is not None:
+                torch.manual_seed(self.random_seed)
+            self.regressor = run.regressor
 
     def setup(self, stage: str) -> None:
         """Get the teacher ready where Lightning trains this student without its :meth:`fit`.
