@@ -190,30 +190,36 @@ def long_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return long.rename(columns={"value": "y"})[["unique_id", "ds", "y"]]
 
 
+def one_step_student(**trainer: object) -> object:
+    """An NF ``DistilledMLP`` trained for one SGD step on every window of a series per batch:
+    a fit over two series in two processes takes the steps of one process accumulating them.
+    """
+    from tsdistill_plugin.neuralforecast import DistilledMLP
+
+    return DistilledMLP(
+        h=H,
+        input_size=L,
+        teacher=teacher(),
+        hidden_size=16,
+        max_steps=1,
+        batch_size=1,
+        windows_batch_size=None,  # every window of the step's series
+        optimizer=SGD,
+        learning_rate=0.05,
+        random_seed=0,
+        **QUIET,
+        **trainer,
+    )
+
+
 def test_neuralforecast_student_on_two_processes_matches_one(etth1: pd.DataFrame) -> None:
     from neuralforecast import NeuralForecast
-
-    from tsdistill_plugin.neuralforecast import DistilledMLP
 
     # two series: each process takes one, and the single process one per micro-batch
     df = long_frame(etth1.iloc[:200, :2])
 
     def fit(**trainer: object) -> NeuralForecast:
-        student = DistilledMLP(
-            h=H,
-            input_size=L,
-            teacher=teacher(),
-            hidden_size=16,
-            max_steps=1,
-            batch_size=1,
-            windows_batch_size=None,  # every window of the step's series
-            optimizer=SGD,
-            learning_rate=0.05,
-            random_seed=0,
-            **QUIET,
-            **trainer,
-        )
-        nf = NeuralForecast(models=[student], freq="h")
+        nf = NeuralForecast(models=[one_step_student(**trainer)], freq="h")
         nf.fit(df)
         return nf
 
@@ -278,32 +284,14 @@ def test_neuralforecast_spark_fit_matches_the_fit_in_one_process(
     # worker: the same steps as one process taking both series as two accumulated batches.
     from neuralforecast import DistributedConfig, NeuralForecast
 
-    from tsdistill_plugin.neuralforecast import DistilledMLP
-
     # the workers (torchrun processes) unpickle this module's teacher class by name
     path = [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, path)))
     df = long_frame(etth1.iloc[:200, :2])
 
-    def student(**trainer: object) -> DistilledMLP:
-        return DistilledMLP(
-            h=H,
-            input_size=L,
-            teacher=teacher(),
-            hidden_size=16,
-            max_steps=1,
-            batch_size=1,
-            windows_batch_size=None,  # every window of the step's series
-            optimizer=SGD,
-            learning_rate=0.05,
-            random_seed=0,
-            **QUIET,
-            **trainer,
-        )
-
-    one = NeuralForecast(models=[student(accumulate_grad_batches=2)], freq="h")
+    one = NeuralForecast(models=[one_step_student(accumulate_grad_batches=2)], freq="h")
     one.fit(df)
-    distributed = NeuralForecast(models=[student()], freq="h")
+    distributed = NeuralForecast(models=[one_step_student()], freq="h")
     config = DistributedConfig(partitions_path=str(tmp_path / "parts"), num_nodes=1, devices=2)
     distributed.fit(spark.createDataFrame(df), distributed_config=config)
     model = distributed.models[0]
