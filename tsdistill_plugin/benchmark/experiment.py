@@ -232,8 +232,11 @@ class BenchmarkResult:
         return [row for run in self.runs for row in run.results]
 
     def averages(self) -> list[dict[str, Any]]:
-        """MSE and MAE of each model averaged over the horizons run (and in a quantile run the
-        quantile loss and coverage, ``None`` for a point model)."""
+        """Each model's figures averaged over the horizons run.
+
+        MSE and MAE, and in a quantile run the quantile loss and coverage (``None`` for a point
+        model).
+        """
         keys = list(dict.fromkeys(row.key for row in self.rows()))
         out = []
 
@@ -766,8 +769,8 @@ def run_benchmark(
     ------
     ValueError
         Unknown data set, target column, backend or teacher, a teacher named twice, quantile
-        levels a student cannot forecast, a device this machine lacks, or a lookback and horizon that do not fit
-        the splits (or a foundation teacher).
+        levels a student cannot forecast, a device this machine lacks, or a lookback and
+        horizon that do not fit the splits (or a foundation teacher).
 
     Examples
     --------

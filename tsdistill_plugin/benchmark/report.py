@@ -276,9 +276,7 @@ def console_table(result: BenchmarkResult) -> str:
             if avg["quantile_loss"] is None
             else f"  MQL {avg['quantile_loss']:.4f}  cover {avg['coverage']:.3f}"
         )
-        text.append(
-            f"  {avg['label']:<22} MSE {avg['mse']:.4f}  MAE {avg['mae']:.4f}{quantile}"
-        )
+        text.append(f"  {avg['label']:<22} MSE {avg['mse']:.4f}  MAE {avg['mae']:.4f}{quantile}")
     text.append("")
     text.append("distillation weights:")
     text.extend(f"  {line}" for line in weight_lines(result))
@@ -396,7 +394,8 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
         "",
         f"- Data: `{dataset.source}`, {dataset.n_channels} "
         f"channel{'s' if dataset.n_channels > 1 else ''}"
-        f"{'' if config.target is None else ' (--target ' + ', '.join(config.target) + ')'}; splits train / val / test = "
+        f"{'' if config.target is None else ' (--target ' + ', '.join(config.target) + ')'}; "
+        "splits train / val / test = "
         f"{sizes['train']} / {sizes['val']} / {sizes['test']} rows, standardized with "
         "the training split's mean and standard deviation; validation and test windows start "
         "`lookback` steps before their split, stride 1, none dropped.",
@@ -458,10 +457,10 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
                 "",
                 f"Candidates at H={run.horizon}, each a student fitted on the training split "
                 "and scored on every validation window (the test split is not looked at); the "
-                f"lowest validation {search_measure(config)} is chosen, the earlier on a tie. The teachers' outputs "
-                "for the training windows are computed during the first distilled fit and "
-                "reused by the others (their `cache s` is one window's forecast, by which the "
-                "library checks that the teachers are unchanged).",
+                f"lowest validation {search_measure(config)} is chosen, the earlier on a tie. "
+                "The teachers' outputs for the training windows are computed during the first "
+                "distilled fit and reused by the others (their `cache s` is one window's "
+                "forecast, by which the library checks that the teachers are unchanged).",
                 "",
                 *_candidate_table(run, config),
             ]

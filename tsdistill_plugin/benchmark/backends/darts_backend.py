@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from darts import TimeSeries
-from darts.utils.likelihood_models import QuantileRegression
 from darts.models import (
     DLinearModel,
     NeuralForecastModel,
@@ -22,6 +21,7 @@ from darts.models import (
     TiDEModel,
     TSMixerModel,
 )
+from darts.utils.likelihood_models import QuantileRegression
 from pytorch_lightning.callbacks import Callback, EarlyStopping
 from torch.optim.lr_scheduler import LambdaLR
 
@@ -207,8 +207,7 @@ class DartsBackend:
     def fit_dlinear(
         self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
     ) -> Fitted:
-        """Fit Darts' ``DLinearModel`` (kernel 25, weights shared by the channels; a point
-        forecaster in every task)."""
+        """Fit Darts' ``DLinearModel``: kernel 25, weights shared, a point forecaster always."""
         model = DLinearModel(
             input_chunk_length=task.lookback,
             output_chunk_length=task.horizon,

@@ -206,8 +206,7 @@ class NeuralForecastBackend:
     def fit_dlinear(
         self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
     ) -> Fitted:
-        """Fit NeuralForecast's ``DLinear`` (moving-average window 25; a point forecaster in
-        every task)."""
+        """Fit NeuralForecast's ``DLinear``: moving average 25, a point forecaster always."""
         arguments = {"moving_avg_window": 25}
         model = self._build(DLinear, arguments, plan, task, callbacks, probabilistic=False)
         return self._fit_timed(model, task)
