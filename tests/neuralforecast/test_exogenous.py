@@ -105,6 +105,25 @@ def test_students_read_exogenous_variables(cls, extra, sizes, data, static_df, t
     assert np.array_equal(pd.util.hash_pandas_object(data).to_numpy(), before)
 
 
+def test_covariate_width_projects_each_step_and_survives_save_and_load(data, tmp_path):
+    # as Darts' covariate_width: each step's past and future variables projected to k features
+    settings = exogenous(n_series=2, covariate_width=1, stat_exog_list=None)
+    model = DistilledMLPMultivariate(**settings)
+    assert set(model.dmlp.feature_projections) == {"past_covariates", "future_covariates"}
+    assert model.dmlp.feature_projections["past_covariates"].in_features == 4  # 2 loads x 2 series
+    nf = NeuralForecast(models=[model], freq="h")
+    train, future = split(data, 400)
+    nf.fit(train)
+    forecast = nf.predict(futr_df=future)["DistilledMLPMultivariate"].to_numpy()
+    nf.save(str(tmp_path), overwrite=True)
+    loaded = NeuralForecast.load(str(tmp_path))
+    assert loaded.models[0].dmlp.covariate_width == 1
+    again = loaded.predict(df=train, futr_df=future)["DistilledMLPMultivariate"].to_numpy()
+    np.testing.assert_allclose(again, forecast, rtol=1e-6)
+    with pytest.raises(ValueError, match="covariate_width"):
+        DistilledMLP(covariate_width=0, **exogenous())
+
+
 def test_without_exogenous_variables_the_network_is_as_before():
     model = DistilledMLP(h=H, input_size=L, hidden_size=16, max_steps=1, **QUIET)
     assert model.dmlp.covariates is None

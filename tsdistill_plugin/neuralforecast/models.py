@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 from neuralforecast.losses.pytorch import MSE
-from pytorch_lightning.utilities.seed import isolate_rng
 from neuralforecast.tsdataset import TimeSeriesDataset
+from pytorch_lightning.utilities.seed import isolate_rng
 from torch import Tensor
 
 from ..core.checks import check_float, check_int
@@ -101,6 +101,7 @@ class _DistilledBase(StampedStudent, StudentHooks):
         teacher_weights: Weights = "mean",
         period_weight: float = 1.0,
         moving_avg: int = 25,
+        covariate_width: int | None = None,
         **kwargs: Any,
     ) -> None:
         # a copy's ``teacher`` is its original's lifecycle, shared: Lightning's
@@ -124,7 +125,12 @@ class _DistilledBase(StampedStudent, StudentHooks):
             quantiles=student_levels(loss),
         )
         input_size, h = distillation.lengths(input_size, h, LENGTH_NAMES)
-        check_student_arguments(hidden_size=hidden_size, norm=norm, moving_avg=moving_avg)
+        check_student_arguments(
+            hidden_size=hidden_size,
+            norm=norm,
+            moving_avg=moving_avg,
+            covariate_width=covariate_width,
+        )
         kwargs = {
             **TRAINING_DEFAULTS,
             "windows_batch_size": self.WINDOWS_BATCH_SIZE,
@@ -172,6 +178,7 @@ class _DistilledBase(StampedStudent, StudentHooks):
             past_covariates=self.hist_exog_size * width,
             future_covariates=self.futr_exog_size * width,
             static_covariates=self.stat_exog_size * width,
+            covariate_width=covariate_width,
         )
         self.training_run: TrainingRun | None = None
         self.regressor: FeatureRegressor | None = None
@@ -532,6 +539,11 @@ class DistilledMLP(_DistilledBase):
         period distributions saturate (``docs/teachers.md``).
     moving_avg : int
         Odd kernel of the DMLP's trend/seasonal decomposition.
+    covariate_width : int, optional
+        Project each step's ``hist_exog_list`` and ``futr_exog_list`` variables to this many
+        features before they reach the hidden layer (TiDE's temporal width; for
+        :class:`DistilledMLPMultivariate`, the variables of every series together); ``None``:
+        every variable of every step reaches it (see :class:`~tsdistill_plugin.core.DMLP`).
     **kwargs
         NeuralForecast ``BaseModel`` arguments and Lightning ``Trainer`` arguments
         (accelerator, devices, strategy, ...), as for NeuralForecast's models. Defaults that
