@@ -1191,7 +1191,7 @@ def export_an_unfitted_student(g: Given) -> None:
     ValueError,
     r"the student reads 1 future covariates but was fitted with 0 named ones \[\]",
     "fit the student without add_encoders, passing the encodings as covariates",
-    "tsdistill_plugin.export.exporter",
+    "tsdistill_plugin.export.sources",
 )
 def export_a_student_with_encoders(g: Given) -> None:
     from tsdistill_plugin.export import to_onnx
@@ -1203,16 +1203,30 @@ def export_a_student_with_encoders(g: Given) -> None:
 
 @row(
     ValueError,
-    "this NeuralForecast student reads exogenous variables, which the ONNX export",
-    "serve it with NeuralForecast's predict, or export a student trained without them",
-    "tsdistill_plugin.export.exporter",
+    r"the student scales its exogenous variables with scaler_type='standard'",
+    "train it with scaler_type='identity' to export it",
+    "tsdistill_plugin.export.sources",
 )
-def export_an_exogenous_nf_student(g: Given) -> None:
+def export_an_nf_student_with_scaled_exogenous_variables(g: Given) -> None:
     from tsdistill_plugin.export import to_onnx
 
     frame = long_frame(g.fixture("ot")).assign(hour=lambda f: f["ds"].dt.hour.astype(float))
-    nf = nf_fit(nf_student(hist_exog_list=["hour"]), g(frame))
+    nf = nf_fit(nf_student(hist_exog_list=["hour"], scaler_type="standard"), g(frame))
     to_onnx(nf, g.fixture("tmp_path") / "student.onnx")
+
+
+@row(
+    ValueError,
+    "this DistilledMLPMultivariate reads exogenous variables",
+    "the export takes those of the channel-independent DistilledMLP only",
+    "tsdistill_plugin.export.sources",
+)
+def export_a_multivariate_nf_student_with_exogenous_variables(g: Given) -> None:
+    from tsdistill_plugin.export import to_onnx
+
+    frame = long_frame(g.fixture("ot")).assign(hour=lambda f: f["ds"].dt.hour.astype(float))
+    student = nf_student(DistilledMLPMultivariate, n_series=1, hist_exog_list=["hour"])
+    to_onnx(nf_fit(student, g(frame)), g.fixture("tmp_path") / "student.onnx")
 
 
 @row(

@@ -179,3 +179,35 @@ def test_nhits_with_exogenous_variables_teaches_each_window_as_it_predicts_it(
     with pytest.warns(UserWarning, match="may reach past the end of this training slice"):
         cv = nf.cross_validation(data, static_df=static_df, n_windows=1, step_size=H)
     assert len(cv) == 2 * H and np.isfinite(cv["DistilledMLP"]).all()
+
+
+def test_exported_exogenous_student_equals_predict(data, static_df, tmp_path):
+    from tsdistill_plugin.export import Predictor, to_onnx
+
+    nf = NeuralForecast(models=[DistilledMLP(**exogenous())], freq="h")
+    train, future = split(data, 400)
+    nf.fit(train, static_df=static_df)
+    expected = nf.predict(futr_df=future)
+    predictor = Predictor.load(to_onnx(nf, tmp_path / "student.onnx"), threads=1)
+    spec = predictor.spec
+    assert (spec.past_covariates, spec.future_covariates) == (tuple(HIST), tuple(FUTR))
+    assert spec.static_covariates == tuple(STAT)
+
+    # each series a batch row: its window, its loads, its hours through the horizon, its site
+    batch = {"x": [], "past": [], "future": [], "static": []}
+    for uid, rows in train.groupby("unique_id", sort=False):
+        ahead = future[future["unique_id"] == uid]
+        batch["x"].append(rows[["y"]].to_numpy()[-L:])
+        batch["past"].append(rows[HIST].to_numpy()[-L:])
+        batch["future"].append(np.concatenate([rows[FUTR].to_numpy()[-L:], ahead[FUTR].to_numpy()]))
+        batch["static"].append(static_df.set_index("unique_id").loc[uid, STAT].to_numpy())
+    arrays = {name: np.stack(values).astype("float32") for name, values in batch.items()}
+    forecast = predictor.predict(
+        arrays["x"],
+        past_covariates=arrays["past"],
+        future_covariates=arrays["future"],
+        static_covariates=arrays["static"],
+    )[..., 0]  # [series, H]
+    for row, uid in enumerate(train["unique_id"].unique()):
+        want = expected.loc[expected["unique_id"] == uid, "DistilledMLP"].to_numpy()
+        assert np.abs(forecast[row] - want).max() <= 1e-5 * np.abs(want).max(), uid

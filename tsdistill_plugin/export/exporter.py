@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..core.student import DMLP
 from ..teachers import library_of
 from ._extra import import_extra
 from .folding import fold
@@ -100,7 +99,6 @@ def to_onnx(
                 f"components has {len(components)} names but the student has "
                 f"{student.n_channels} channels; pass one name per channel."
             )
-    covariates = _covariate_names(source, student)
     levels = 1 if source.quantiles is None or not source.level_major else len(source.quantiles)
     spec = StudentSpec(
         lookback=student.input_len,
@@ -113,7 +111,7 @@ def to_onnx(
         teacher=source.provenance.get("teacher", "unknown (not recorded at fit)"),
         data_digest=source.provenance.get("data_digest"),
         plugin_version=__version__,
-        **covariates,
+        **source.covariate_names,
         quantiles=source.quantiles,
     )
     n_channels = None if source.channel_independent else student.n_channels
@@ -121,36 +119,3 @@ def to_onnx(
     path = Path(path)
     onnx.save(proto, path)
     return path
-
-
-def _covariate_names(source: ExportSource, student: DMLP) -> dict[str, tuple[str, ...]]:
-    """The names of the covariates the student reads, by ``StudentSpec`` field.
-
-    Raises
-    ------
-    ValueError
-        When the student's covariates cannot be named as it reads them: a NeuralForecast
-        student's exogenous variables (not exported yet) or a Darts student's encodings
-        (``add_encoders``, which the exported graph cannot compute).
-    """
-    if student.covariates is None:
-        return {}
-    if source.library != "darts":
-        raise ValueError(
-            "this NeuralForecast student reads exogenous variables, which the ONNX export "
-            "does not take yet (only a Darts student's covariates); serve it with "
-            "NeuralForecast's predict, or export a student trained without them."
-        )
-    names = {}
-    for kind, size in zip(("past", "future", "static"), student.covariate_sizes, strict=True):
-        recorded = tuple(source.provenance.get(f"{kind}_covariates", ()))
-        if len(recorded) != size:
-            raise ValueError(
-                f"the student reads {size} {kind} covariates but was fitted with "
-                f"{len(recorded)} named ones {list(recorded)}: the others are Darts' encodings "
-                "(add_encoders), which the exported graph cannot compute; fit the student "
-                "without add_encoders, passing the encodings as covariates, to export it."
-            )
-        if size:
-            names[f"{kind}_covariates"] = recorded
-    return names

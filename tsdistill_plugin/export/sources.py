@@ -7,7 +7,7 @@ These are the only places that know where the integrations keep the student (Dar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -42,6 +42,9 @@ class ExportSource:
     level_major
         How its head lays the ``H Q`` values out: ``Q`` blocks of ``H`` steps
         (NeuralForecast's multi-quantile losses), else ``H`` blocks of ``Q`` levels (Darts).
+    covariate_names
+        The names of the covariates the student reads, by ``StudentSpec`` field
+        (``"past_covariates"``, ...), only the kinds it reads.
     """
 
     student: DMLP
@@ -54,6 +57,7 @@ class ExportSource:
     provenance: dict
     quantiles: tuple[float, ...] | None = None
     level_major: bool = False
+    covariate_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def darts_source(model: object) -> ExportSource:
@@ -76,6 +80,20 @@ def darts_source(model: object) -> ExportSource:
         list(series.components) if series is not None else [str(i) for i in range(n_channels)]
     )
     freq = provenance.get("freq") or (series.freq_str if series is not None else None)
+    names = {}
+    for kind, size in zip(
+        ("past", "future", "static"), module.student.covariate_sizes, strict=True
+    ):
+        recorded = tuple(provenance.get(f"{kind}_covariates", ()))
+        if len(recorded) != size:
+            raise ValueError(
+                f"the student reads {size} {kind} covariates but was fitted with "
+                f"{len(recorded)} named ones {list(recorded)}: the others are Darts' encodings "
+                "(add_encoders), which the exported graph cannot compute; fit the student "
+                "without add_encoders, passing the encodings as covariates, to export it."
+            )
+        if size:
+            names[f"{kind}_covariates"] = recorded
     return ExportSource(
         student=module.student,
         scaler=None,
@@ -86,6 +104,7 @@ def darts_source(model: object) -> ExportSource:
         library="darts",
         provenance=provenance,
         quantiles=module.student.quantiles,
+        covariate_names=names,
     )
 
 
@@ -126,9 +145,10 @@ def neuralforecast_source(model: object, name: str | None = None) -> ExportSourc
     if multivariate and len(uids) != student.n_channels:
         uids = [str(i) for i in range(student.n_channels)]
     freq = None if forecaster is None else forecaster.freq
+    scaler_type = model.hparams.get("scaler_type", "identity")
     return ExportSource(
         student=student,
-        scaler=_nf_scaler(model.scaler, model.hparams.get("scaler_type", "identity")),
+        scaler=_nf_scaler(model.scaler, scaler_type),
         components=tuple(uids),
         channel_independent=not multivariate,
         freq=None if freq is None else str(freq),
@@ -137,7 +157,44 @@ def neuralforecast_source(model: object, name: str | None = None) -> ExportSourc
         provenance=dict(model.training_provenance or {}),
         quantiles=levels,
         level_major=True,
+        covariate_names=_exogenous_names(model, scaler_type),
     )
+
+
+def _exogenous_names(model: object, scaler_type: str | None) -> dict[str, tuple[str, ...]]:
+    """A NeuralForecast student's exogenous lists as the graph's covariates.
+
+    Each series' past ``hist_exog_list`` ``[batch, L, X]``, ``futr_exog_list`` over its
+    lookback and horizon, and ``stat_exog_list`` ``[batch, S]``, as for a Darts student.
+
+    Raises
+    ------
+    ValueError
+        For exogenous variables that NeuralForecast scales (a ``scaler_type`` other than
+        identity scales them with the target, which the graph does not), or those of a
+        multivariate student (read as one flattened row of every series).
+    """
+    lists = {
+        "past_covariates": model.hist_exog_list,
+        "future_covariates": model.futr_exog_list,
+        "static_covariates": model.stat_exog_list,
+    }
+    names = {kind: tuple(map(str, columns)) for kind, columns in lists.items() if columns}
+    if not names:
+        return names
+    if model.MULTIVARIATE:
+        raise ValueError(
+            f"this {type(model).__name__} reads exogenous variables, which it reads as one "
+            "row of every series' values; the export takes those of the channel-independent "
+            "DistilledMLP only: serve this one with NeuralForecast's predict."
+        )
+    if (scaler_type or "identity") != "identity":
+        raise ValueError(
+            f"the student scales its exogenous variables with scaler_type={scaler_type!r} "
+            "(NeuralForecast scales them with the target), which the exported graph does not; "
+            "train it with scaler_type='identity' to export it (standardize the data first)."
+        )
+    return names
 
 
 def _pick_student(forecaster: object, name: str | None) -> object:
