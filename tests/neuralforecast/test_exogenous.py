@@ -211,3 +211,18 @@ def test_exported_exogenous_student_equals_predict(data, static_df, tmp_path):
     for row, uid in enumerate(train["unique_id"].unique()):
         want = expected.loc[expected["unique_id"] == uid, "DistilledMLP"].to_numpy()
         assert np.abs(forecast[row] - want).max() <= 1e-5 * np.abs(want).max(), uid
+
+    # NeuralForecast's own frames: df with the exogenous columns, futr_df, static_df
+    frames = predictor.predict(train, future_covariates=future, static_covariates=static_df)
+    assert list(frames.columns) == ["unique_id", "ds", "DistilledMLP"]
+    np.testing.assert_array_equal(frames["ds"].to_numpy(), expected["ds"].to_numpy())
+    scale = np.abs(expected["DistilledMLP"]).max()
+    assert np.abs(frames["DistilledMLP"] - expected["DistilledMLP"]).max() <= 1e-5 * scale
+    with pytest.raises(ValueError, match="future_covariates do not cover the horizon"):
+        predictor.predict(train, future_covariates=future.iloc[:-1], static_covariates=static_df)
+    with pytest.raises(ValueError, match=r"the student reads the exogenous columns"):
+        predictor.predict(
+            train.drop(columns="HUFL"), future_covariates=future, static_covariates=static_df
+        )
+    with pytest.raises(ValueError, match="static_covariates lack the series"):
+        predictor.predict(train, future_covariates=future, static_covariates=static_df.iloc[:1])

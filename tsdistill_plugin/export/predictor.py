@@ -146,7 +146,11 @@ class Predictor:
             - A long frame with columns ``unique_id``, ``ds``, ``y``: returns ``unique_id``,
               ``ds`` and the model's name as column (NeuralForecast's layout; a
               probabilistic student: one column per quantile, named as NeuralForecast names
-              them, ``DistilledMLP-lo-80``, ``DistilledMLP-median``, ...).
+              them, ``DistilledMLP-lo-80``, ``DistilledMLP-median``, ...). A student with
+              exogenous variables reads its past and future ones as columns of the frame,
+              as NeuralForecast's ``df``, the future ones for the horizon from
+              ``future_covariates`` (``futr_df``) and the static ones from
+              ``static_covariates`` (``static_df``).
         past_covariates, future_covariates, static_covariates
             The covariates a covariate student reads (``spec.past_covariates``, ...), with an
             array ``x``: past ``[time, Cp]`` (batched ``[batch, time, Cp]``) over the same
@@ -170,15 +174,10 @@ class Predictor:
             "future": future_covariates,
             "static": static_covariates,
         }
+        if isinstance(x, pd.DataFrame) and ("unique_id" in x.columns or "ds" in x.columns):
+            return self._predict_long(x, given)
         self._check_covariate_kinds(given)
         if isinstance(x, pd.DataFrame):
-            if "unique_id" in x.columns or "ds" in x.columns:
-                if self.spec.covariate_names:
-                    raise ValueError(
-                        "a covariate student forecasts from arrays or a wide frame with its "
-                        "covariates; long frames are not supported for it."
-                    )
-                return self._predict_long(x)
             return self._predict_wide(x, given)
         if isinstance(x, np.ndarray):
             return self._predict_array(x, given)
@@ -227,15 +226,24 @@ class Predictor:
         names = [name for column in columns for name in self.spec.darts_columns(column)]
         return pd.DataFrame(forecast.reshape(len(index), -1), index=index, columns=names)
 
-    def _predict_long(self, frame: pd.DataFrame) -> pd.DataFrame:
-        missing = [c for c in LONG_COLUMNS if c not in frame.columns]
-        unknown = [c for c in frame.columns if c not in LONG_COLUMNS]
-        if missing or unknown:
+    def _predict_long(self, frame: pd.DataFrame, given: dict[str, object]) -> pd.DataFrame:
+        read = self.spec.covariate_names
+        if read and not self.spec.channel_independent:
             raise ValueError(
-                f"a long frame needs exactly the columns {list(LONG_COLUMNS)}; missing "
-                f"{missing}, unknown {unknown}. Rename or drop columns (the student reads "
-                "only past target values)."
+                "a covariate student of fixed channels forecasts from arrays or a wide frame "
+                "with its covariates; long frames are not supported for it."
             )
+        exogenous = list(dict.fromkeys([*read.get("past", ()), *read.get("future", ())]))
+        expected = [*LONG_COLUMNS, *exogenous]
+        missing = [c for c in expected if c not in frame.columns]
+        unknown = [c for c in frame.columns if c not in expected]
+        if missing or unknown:
+            reads = f"; the student reads the exogenous columns {exogenous}" if read else ""
+            raise ValueError(
+                f"a long frame needs exactly the columns {expected}; missing {missing}, "
+                f"unknown {unknown}. Rename or drop columns{reads}."
+            )
+        self._check_long_covariate_kinds(given)
         freq = self.spec.freq
         check_timestamps(frame, int(freq) if freq and freq.lstrip("-").isdigit() else freq)
         ordered = frame.sort_values(["unique_id", "ds"], kind="stable")
@@ -251,7 +259,7 @@ class Predictor:
             values = forecast.to_numpy().reshape(len(forecast), len(uids), -1)  # [H, C, Q]
             stamps = [forecast.index] * len(uids)
             return self._long(uids, stamps, values.transpose(1, 0, 2))
-        return self._predict_each_series(ordered)
+        return self._predict_each_series(ordered, given)
 
     def _long(self, uids: np.ndarray, stamps: list[pd.Index], values: np.ndarray) -> pd.DataFrame:
         """A long frame of forecasts ``values`` ``[series, horizon, columns]``."""
@@ -265,7 +273,7 @@ class Predictor:
             }
         )
 
-    def _predict_each_series(self, ordered: pd.DataFrame) -> pd.DataFrame:
+    def _predict_each_series(self, ordered: pd.DataFrame, given: dict[str, object]) -> pd.DataFrame:
         """A channel-independent student: one window per series, each with its own end."""
         lookback, horizon = self.spec.lookback, self.spec.horizon
         groups = ordered.groupby("unique_id", sort=False)
@@ -278,13 +286,95 @@ class Predictor:
             )
         tail = groups.tail(lookback)
         values = _numeric(tail[["y"]], "column 'y'").reshape(len(sizes), lookback, 1)
-        forecast = self.run(_finite_float32(values, "column 'y'"))[:, :, 0]  # [series, H, ...]
         ends = tail.groupby("unique_id", sort=False)["ds"]
         stamps = [self._future(pd.Index(ds.to_numpy()), horizon) for _, ds in ends]
-        values = forecast.reshape(len(sizes), horizon, -1)
-        return self._long(sizes.index.to_numpy(), stamps, values)
+        uids = sizes.index.to_numpy()
+        covariates = self._long_covariates(tail, uids, stamps, given)
+        windows = _finite_float32(values, "column 'y'")
+        forecast = self.run(windows, **covariates)[:, :, 0]  # [series, H, ...]
+        return self._long(uids, stamps, forecast.reshape(len(sizes), horizon, -1))
 
     # -- covariates ----------------------------------------------------------------------
+
+    def _check_long_covariate_kinds(self, given: dict[str, object]) -> None:
+        """The covariates given beside a long frame, as NeuralForecast takes them.
+
+        Past covariates are the frame's columns (NeuralForecast's ``df``); future ones its
+        columns and ``futr_df`` for the horizon; static ones ``static_df``.
+        """
+        read = self.spec.covariate_names
+        if given["past"] is not None:
+            raise ValueError(
+                "with a long frame the past covariates are columns of the frame (NeuralForecast's "
+                "df); drop past_covariates=..."
+            )
+        for kind, frame in (("future", "futr_df"), ("static", "static_df")):
+            if kind in read and not isinstance(given[kind], pd.DataFrame):
+                raise ValueError(
+                    f"the student reads {kind} covariates {list(read[kind])}; with a long frame "
+                    f"pass {kind}_covariates= a frame as NeuralForecast's {frame} (unique_id"
+                    + (", ds" if kind == "future" else "")
+                    + f" and those columns), got {type(given[kind]).__name__}."
+                )
+            if kind not in read and given[kind] is not None:
+                raise ValueError(f"the student reads no {kind} covariates; drop {kind}_covariates.")
+
+    def _long_covariates(
+        self,
+        tail: pd.DataFrame,
+        uids: np.ndarray,
+        stamps: list[pd.Index],
+        given: dict[str, object],
+    ) -> dict[str, np.ndarray]:
+        """The graph's covariate inputs for each series of a long frame (a batch row each).
+
+        ``tail`` holds the series' last ``lookback`` rows, ``stamps`` their forecast times.
+        """
+        read = self.spec.covariate_names
+        series, lookback = len(uids), self.spec.lookback
+        arrays = {}
+        for kind in ("past", "future"):
+            if kind in read:
+                columns = list(read[kind])
+                values = _numeric(tail[columns], f"{kind} covariates")
+                arrays[kind] = values.reshape(series, lookback, len(columns))
+        if "future" in read:
+            columns = list(read["future"])
+            futr = given["future"]
+            self._check_covariate_columns(
+                [c for c in futr.columns if c not in LONG_COLUMNS[:2]], "future"
+            )
+            wanted = pd.MultiIndex.from_arrays(
+                [
+                    np.repeat(uids, self.spec.horizon),
+                    np.concatenate([s.to_numpy() for s in stamps]),
+                ],
+                names=["unique_id", "ds"],
+            )
+            ahead = futr.set_index(["unique_id", "ds"])[columns].reindex(wanted)
+            lacking = ahead.index[ahead.isna().any(axis=1).to_numpy()]
+            if len(lacking):
+                uid, ds = lacking[0]
+                raise ValueError(
+                    f"future_covariates do not cover the horizon: they lack {len(lacking)} of "
+                    f"the {len(wanted)} forecast rows (first: series {uid!r} at {ds}); pass "
+                    "NeuralForecast's futr_df with every series' next horizon steps."
+                )
+            horizon = _numeric(ahead, "future_covariates").reshape(series, -1, len(columns))
+            arrays["future"] = np.concatenate([arrays["future"], horizon], axis=1)
+        if "static" in read:
+            columns = list(read["static"])
+            static = given["static"]
+            self._check_covariate_columns([c for c in static.columns if c != "unique_id"], "static")
+            rows = static.set_index("unique_id")[columns].reindex(uids)
+            absent = rows.index[rows.isna().any(axis=1).to_numpy()]
+            if len(absent):
+                raise ValueError(
+                    f"static_covariates lack the series {list(absent[:5])}; pass "
+                    "NeuralForecast's static_df with a row for every series."
+                )
+            arrays["static"] = _numeric(rows, "static_covariates")
+        return self._array_covariates(arrays, (series, lookback), single=False) if read else {}
 
     def _check_covariate_kinds(self, given: dict[str, object]) -> None:
         read = self.spec.covariate_names
