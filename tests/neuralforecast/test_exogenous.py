@@ -218,6 +218,16 @@ def test_exported_exogenous_student_equals_predict(data, static_df, tmp_path):
     np.testing.assert_array_equal(frames["ds"].to_numpy(), expected["ds"].to_numpy())
     scale = np.abs(expected["DistilledMLP"]).max()
     assert np.abs(frames["DistilledMLP"] - expected["DistilledMLP"]).max() <= 1e-5 * scale
+    # and on the command line, from CSVs
+    from tsdistill_plugin.cli import main
+
+    for name, frame in (("df", train), ("futr_df", future), ("static_df", static_df)):
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    args = ["predict", str(tmp_path / "student.onnx"), "--input", str(tmp_path / "df.csv")]
+    args += ["--future", str(tmp_path / "futr_df.csv"), "--static", str(tmp_path / "static_df.csv")]
+    assert main([*args, "--output", str(tmp_path / "forecast.csv")]) == 0
+    written = pd.read_csv(tmp_path / "forecast.csv")
+    np.testing.assert_allclose(written["DistilledMLP"], frames["DistilledMLP"], rtol=1e-6)
     with pytest.raises(ValueError, match="future_covariates do not cover the horizon"):
         predictor.predict(train, future_covariates=future.iloc[:-1], static_covariates=static_df)
     with pytest.raises(ValueError, match=r"the student reads the exogenous columns"):

@@ -8,7 +8,9 @@
   NeuralForecast's long format (``unique_id``, ``ds``, ``y``) or wide (first column the time,
   one column per component); the forecast is written in the same layout. A covariate student
   takes ``--past past.csv`` and ``--future future.csv`` (wide, time first, one column per
-  covariate; the future ones through the end of the forecast).
+  covariate; the future ones through the end of the forecast) and ``--static static.csv``
+  (one row); with a long history, NeuralForecast's frames: the exogenous columns in the
+  history, ``--future`` its ``futr_df`` and ``--static`` its ``static_df``.
 """
 
 from __future__ import annotations
@@ -51,7 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument(
         "--future",
         type=Path,
-        help="covariate student: future covariates CSV (wide, time first, through the horizon)",
+        help="covariate student: future covariates CSV (wide, time first, through the horizon; "
+        "or NeuralForecast's futr_df, long, for a long --input)",
+    )
+    predict.add_argument(
+        "--static",
+        type=Path,
+        help="covariate student: static covariates CSV (one row of columns; or "
+        "NeuralForecast's static_df, unique_id first, for a long --input)",
     )
     predict.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all)")
     predict.add_argument("-v", "--verbose", action="store_true", help="log more")
@@ -110,6 +119,10 @@ def predict_command(args: argparse.Namespace, command: str) -> int:
         for kind, path in (("past", args.past), ("future", args.future))
         if path is not None
     }
+    if args.static is not None:
+        static = pd.read_csv(args.static)
+        long = "unique_id" in static.columns
+        covariates["static_covariates"] = static if long else static.iloc[0]
     forecast = predictor.predict(read_history(args.input), **covariates)
     forecast.to_csv(args.output, index=not {"unique_id", "ds"} <= set(forecast.columns))
     print(f"forecast: {args.output} ({predictor.spec.horizon} steps)")
