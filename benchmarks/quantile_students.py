@@ -187,7 +187,7 @@ def conformal_forecasts(
         row; ``cal_length`` is the number of validation windows.
     """
     validation = dataset.split("val", lookback)
-    val_windows = len(validation) - lookback - horizon + 1
+    val_windows = len(dataset.windows("val", lookback, horizon)[1])
     calibrated = ConformalQRModel(
         model, quantiles=quantiles, cal_length=val_windows, random_state=seed
     )
