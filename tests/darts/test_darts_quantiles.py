@@ -11,7 +11,7 @@ import pytest
 import torch
 from darts import TimeSeries
 from darts.metrics import mic, mql
-from darts.models import TiDEModel
+from darts.models import ConformalQRModel, TiDEModel
 from darts.utils.likelihood_models import GaussianLikelihood, QuantileRegression
 from darts_helpers import H, KeepTeacherTargets, L, small
 
@@ -109,6 +109,26 @@ def test_backtest_with_darts_probabilistic_metrics(distilled, ot, quantile_tide)
     assert 0.5 <= coverage <= 1.0  # a 10-90% interval on 200 unseen hours
     teacher_loss, _ = scores(quantile_tide)
     assert loss.mean() < 2 * teacher_loss.mean()
+
+
+def test_darts_conformal_wrapper_calibrates_the_students_quantiles(distilled, ot):
+    # ConformalQRModel reads the student's fit state, likelihood and sampled forecasts
+    model, _ = distilled
+    calibrated = ConformalQRModel(model, quantiles=LEVELS, cal_length=50, random_state=0)
+    kwargs = {"start": 800, "start_format": "position", "forecast_horizon": H, "retrain": False}
+    kwargs.update(last_points_only=False, predict_likelihood_parameters=True)
+    conformal = calibrated.historical_forecasts(ot, **kwargs)
+    own = model.historical_forecasts(ot, **kwargs)
+    assert [f.time_index[0] for f in conformal] == [f.time_index[0] for f in own]
+    assert list(conformal[0].components) == ["OT_q0.100", "OT_q0.500", "OT_q0.900"]
+    conformal, own = (np.stack([f.values(copy=False) for f in fs]) for fs in (conformal, own))
+    # symmetric: the outer quantiles move by one amount per step, the median is the model's
+    # (the median of the wrapper's 500 samples from the student's quantiles)
+    width = (own[..., 2] - own[..., 0]).mean()
+    assert np.abs(conformal[..., 1] - own[..., 1]).mean() < 0.1 * width
+    shift = (own[..., 0] - conformal[..., 0]) - (conformal[..., 2] - own[..., 2])
+    assert np.abs(shift).mean() < 0.1 * width
+    assert not np.allclose(conformal[..., 0], own[..., 0], atol=0.05 * width)
 
 
 def test_a_point_teacher_teaches_the_median_only(ot, caplog):
