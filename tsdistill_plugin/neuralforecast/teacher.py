@@ -542,7 +542,12 @@ def _frequency(index: pd.Index) -> Any:
         return freq
     if isinstance(index, pd.RangeIndex):
         return index.step
+    if pd.api.types.is_integer_dtype(index):  # pandas 2 gives joined RangeIndexes as Index
+        steps = np.unique(np.diff(index.to_numpy()))
+        if len(steps) <= 1 and (not len(steps) or steps[0] > 0):
+            return int(steps[0]) if len(steps) else 1
     raise TypeError(
-        f"frames must have a DatetimeIndex with a frequency or a RangeIndex, got "
-        f"{type(index).__name__}; reset the index with frame.reset_index(drop=True)."
+        f"frames must have a DatetimeIndex with a frequency or evenly spaced integer steps "
+        f"(a RangeIndex), got {type(index).__name__}; reset the index with "
+        "frame.reset_index(drop=True)."
     )
