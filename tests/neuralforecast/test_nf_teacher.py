@@ -154,3 +154,14 @@ def test_model_loaded_from_disk_counts_as_fitted(etth1_long, tmp_path):
     assert not hasattr(loaded, "metrics")  # no training marks: detected by its weights
     assert as_teacher(loaded).is_fitted
     assert not as_teacher(PatchTST(h=H, input_size=L, hidden_size=16, **STEPS)).is_fitted
+
+
+def test_integer_time_steps_are_read_as_a_range_or_refused() -> None:
+    # pandas 2 gives joined RangeIndexes as an integer Index: the same steps
+    values = np.arange(6, dtype="float32")
+    ranged, step = frames_to_long([pd.DataFrame({"y": values}, index=pd.RangeIndex(10, 16))])
+    joined, same = frames_to_long([pd.DataFrame({"y": values}, index=pd.Index(np.arange(10, 16)))])
+    assert step == same == 1 and ranged.equals(joined)
+    uneven = pd.DataFrame({"y": values}, index=pd.Index([0, 1, 2, 4, 5, 6]))
+    with pytest.raises(TypeError, match="evenly spaced integer steps"):
+        frames_to_long([uneven])
