@@ -234,5 +234,8 @@ def test_exported_exogenous_student_equals_predict(data, static_df, tmp_path):
         predictor.predict(
             train.drop(columns="HUFL"), future_covariates=future, static_covariates=static_df
         )
+    twice = pd.concat([future, future.iloc[:1]])
+    with pytest.raises(ValueError, match="future_covariates repeat 2 rows of the same unique_id"):
+        predictor.predict(train, future_covariates=twice, static_covariates=static_df)
     with pytest.raises(ValueError, match="static_covariates lack the series"):
         predictor.predict(train, future_covariates=future, static_covariates=static_df.iloc[:1])

@@ -351,6 +351,7 @@ class Predictor:
                 ],
                 names=["unique_id", "ds"],
             )
+            _check_unique_rows(futr, ["unique_id", "ds"], "future_covariates")
             ahead = futr.set_index(["unique_id", "ds"])[columns].reindex(wanted)
             lacking = ahead.index[ahead.isna().any(axis=1).to_numpy()]
             if len(lacking):
@@ -366,6 +367,7 @@ class Predictor:
             columns = list(read["static"])
             static = given["static"]
             self._check_covariate_columns([c for c in static.columns if c != "unique_id"], "static")
+            _check_unique_rows(static, ["unique_id"], "static_covariates")
             rows = static.set_index("unique_id")[columns].reindex(uids)
             absent = rows.index[rows.isna().any(axis=1).to_numpy()]
             if len(absent):
@@ -580,6 +582,17 @@ def _providers(ort: object, device: str) -> list[str]:
     if device == "cpu" or not cuda:
         return ["CPUExecutionProvider"]
     return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def _check_unique_rows(frame: pd.DataFrame, keys: list[str], what: str) -> None:
+    """Refuse a covariate frame that gives some key (series, time) more than one row."""
+    repeated = frame[frame.duplicated(keys, keep=False)]
+    if len(repeated):
+        first = ", ".join(f"{key}={repeated[key].iloc[0]!r}" for key in keys)
+        raise ValueError(
+            f"{what} repeat {len(repeated)} rows of the same {' and '.join(keys)} (first: "
+            f"{first}); give one row each."
+        )
 
 
 def _numeric(frame: pd.DataFrame, what: str) -> np.ndarray:
