@@ -230,6 +230,12 @@ def nf_fit(model: Any, frame: pd.DataFrame) -> NeuralForecast:
     return nf
 
 
+def future_lags_teacher(g: Given) -> LinearRegressionModel:
+    """A Darts teacher fitted on OT with lags of HUFL as future covariates."""
+    teacher = LinearRegressionModel(lags=L, lags_future_covariates=(0, H), output_chunk_length=H)
+    return teacher.fit(ot_series(g), future_covariates=three_series(g, ["HUFL"]))
+
+
 def constant_teacher(value: float) -> TorchTeacher:
     """A teacher that forecasts ``value`` everywhere."""
     return TorchTeacher(lambda x: torch.full((x.shape[0], H, x.shape[2]), value), L, H)
@@ -599,10 +605,7 @@ def darts_covariates_nan(g: Given) -> None:
     "tsdistill_plugin.darts.teacher",
 )
 def darts_covariate_teacher_without_covariates(g: Given) -> None:
-    series, future = ot_series(g), three_series(g, ["HUFL"])
-    teacher = LinearRegressionModel(lags=L, lags_future_covariates=(0, H), output_chunk_length=H)
-    teacher.fit(series, future_covariates=future)
-    darts_student(teacher=g(teacher)).fit(series)
+    darts_student(teacher=g(future_lags_teacher(g))).fit(ot_series(g))
 
 
 @row(
@@ -626,10 +629,7 @@ def darts_student_of_an_exogenous_nf_teacher(g: Given) -> None:
     "tsdistill_plugin.neuralforecast.models",
 )
 def nf_student_of_a_covariate_darts_teacher(g: Given) -> None:
-    series, future = ot_series(g), three_series(g, ["HUFL"])
-    teacher = LinearRegressionModel(lags=L, lags_future_covariates=(0, H), output_chunk_length=H)
-    teacher.fit(series, future_covariates=future)
-    nf_fit(nf_student(teacher=g(teacher)), ot_frame(g))
+    nf_fit(nf_student(teacher=g(future_lags_teacher(g))), ot_frame(g))
 
 
 @row(
