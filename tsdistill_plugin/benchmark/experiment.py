@@ -681,10 +681,10 @@ def _fit_distilled(
     if len(settings) == 1:
         return student
     run.candidates = candidates
-    measure = "MSE" if task.quantiles is None else "mean quantile loss"
+    scores = f"{best.val_loss:.4f}; no distillation: {candidates[0].val_loss:.4f}"
     horizon.progress.stage(
         f"H={task.horizon} {ROLE_NAMES['distilled']}: {best.setting.label} chosen on validation "
-        f"({measure} {best.val_loss:.4f}; no distillation: {candidates[0].val_loss:.4f})"
+        f"({weights.measure(task.quantiles)} {scores})"
     )
     search_seconds = sum(c.train_seconds for c in candidates if c.distils)
     return replace(student, train_seconds=search_seconds, cache_seconds=timed.seconds)

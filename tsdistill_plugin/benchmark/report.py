@@ -20,11 +20,6 @@ def _served(latency: ServedLatency | None) -> str:
     return "" if latency is None else f"{latency.one:.2f}/{latency.batch:.2f}"
 
 
-def search_measure(config: BenchmarkConfig) -> str:
-    """What the weight search compares on validation (see :mod:`.weights`)."""
-    return "MSE" if config.quantiles is None else "mean quantile loss"
-
-
 def interval_name(quantiles: tuple[float, ...]) -> str:
     """The outermost interval of ``quantiles``, e.g. ``"10-90%"``."""
     return f"{100 * quantiles[0]:g}-{100 * quantiles[-1]:g}%"
@@ -242,7 +237,7 @@ def weight_lines(result: BenchmarkResult) -> list[str]:
             tried = "; ".join(f"{c.setting} {c.val_loss:.4f}" for c in run.candidates)
             lines.append(
                 f"H={run.horizon}: {_setting(run)} chosen: the lowest validation "
-                f"{search_measure(result.config)} of the "
+                f"{weights.measure(result.config.quantiles)} of the "
                 f"candidates (alpha, beta) {tried}; (0, 0) is no distillation."
             )
         else:
@@ -457,7 +452,8 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
                 "",
                 f"Candidates at H={run.horizon}, each a student fitted on the training split "
                 "and scored on every validation window (the test split is not looked at); the "
-                f"lowest validation {search_measure(config)} is chosen, the earlier on a tie. "
+                f"lowest validation {weights.measure(config.quantiles)} is chosen, the earlier "
+                "on a tie. "
                 "The teachers' outputs for the training windows are computed during the first "
                 "distilled fit and reused by the others (their `cache s` is one window's "
                 "forecast, by which the library checks that the teachers are unchanged).",

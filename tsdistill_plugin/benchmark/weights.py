@@ -125,6 +125,14 @@ class Candidate:
         return self.alpha > 0 or self.beta > 0
 
 
+def measure(quantiles: tuple[float, ...] | None) -> str:
+    """What :func:`search` compares on validation, by the run's quantile levels.
+
+    The MSE, or the mean quantile loss of a quantile run.
+    """
+    return "MSE" if quantiles is None else "mean quantile loss"
+
+
 def candidates(
     alpha: float | str, beta: float | str, reference: tuple[float, float]
 ) -> list[Setting]:
