@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from neuralforecast import NeuralForecast
@@ -50,18 +51,13 @@ def _training_kwargs(
     task: Task,
     multivariate: bool,
     callbacks: Sequence[Callback],
-    probabilistic: bool = True,
 ) -> dict[str, Any]:
     """NF ``BaseModel`` arguments that carry out ``plan`` on ``task.device``.
 
     ``callbacks`` are added to the trainer's. The loss is the MSE, or in a quantile task
-    ``MQLoss`` at its levels (for training and validation) unless ``probabilistic`` is false.
+    ``MQLoss`` at its levels (for training and validation).
     """
-    loss = (
-        MSE()
-        if task.quantiles is None or not probabilistic
-        else MQLoss(quantiles=list(task.quantiles))
-    )
+    loss = MSE() if task.quantiles is None else MQLoss(quantiles=list(task.quantiles))
     steps = math.ceil(task.n_train_windows() / plan.batch_size)
     scheduler = (
         {"lr_scheduler": HalvingLR, "lr_scheduler_kwargs": {"steps_per_epoch": steps}}
@@ -167,9 +163,8 @@ class NeuralForecastBackend:
         plan: TrainingPlan,
         task: Task,
         callbacks: Sequence[Callback],
-        probabilistic: bool = True,
     ) -> Any:
-        training = _training_kwargs(plan, task, cls.MULTIVARIATE, callbacks, probabilistic)
+        training = _training_kwargs(plan, task, cls.MULTIVARIATE, callbacks)
         return cls(h=task.horizon, input_size=task.lookback, **arguments, **training)
 
     def fit_teacher(
@@ -208,5 +203,5 @@ class NeuralForecastBackend:
     ) -> Fitted:
         """Fit NeuralForecast's ``DLinear``: moving average 25, a point forecaster always."""
         arguments = {"moving_avg_window": 25}
-        model = self._build(DLinear, arguments, plan, task, callbacks, probabilistic=False)
-        return self._fit_timed(model, task)
+        point = replace(task, quantiles=None)
+        return self._fit_timed(self._build(DLinear, arguments, plan, point, callbacks), task)
