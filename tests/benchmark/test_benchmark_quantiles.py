@@ -72,7 +72,14 @@ def test_quantile_figures_of_a_known_forecast() -> None:
 
     x = np.zeros((1, 8, 1), dtype=np.float32)
     with tqdm(disable=True) as bar:
-        figures = _evaluate(forecast, x, y, 1, torch.device("cpu"), bar, (0.1, 0.5, 0.9))
+        figures = _evaluate(
+            lambda part: forecast(torch.from_numpy(x[part])),
+            y,
+            1,
+            torch.device("cpu"),
+            bar,
+            (0.1, 0.5, 0.9),
+        )
     levels = np.array([0.1, 0.5, 0.9])
     error = y[0, :, 0, None] - band.numpy()  # [4 steps, 3 levels]
     expected = np.maximum(levels * error, (levels - 1) * error).mean()

@@ -62,6 +62,11 @@ class BenchmarkConfig:
     target
         Columns to forecast (e.g. ``("OT",)``: the univariate task on ETT's oil temperature);
         default every column.
+    past_covariates, future_covariates
+        Covariates the teacher and students read (:mod:`~tsdistill_plugin.benchmark.covariates`):
+        ``"rest"``, the data set's columns outside ``target`` as past covariates; ``"calendar"``,
+        calendar features of the timestamps as future covariates. ``None``: none (the target
+        alone). A covariate run adds the distilled student that reads the target alone.
     backend
         ``"darts"`` or ``"neuralforecast"``.
     lookback
@@ -137,6 +142,18 @@ class BenchmarkConfig:
     )
     target: tuple[str, ...] | None = _option(
         None, "columns to forecast, e.g. OT (default: every column)", nargs="+"
+    )
+    past_covariates: str | None = _option(
+        None,
+        "past covariates of the teacher and students: rest, the columns outside --target "
+        "(the ETT 'MS' task with --target OT; default: none)",
+        choices=["rest"],
+    )
+    future_covariates: str | None = _option(
+        None,
+        "future covariates of the teacher and students: calendar, features of the timestamps "
+        "(hour, day of week, month as sine and cosine; default: none)",
+        choices=["calendar"],
     )
     backend: str = _option("darts", "library that trains the models", choices=sorted(BACKENDS))
     lookback: int | None = _option(None, "input length (default: 720; co2: 104)", type=positive_int)

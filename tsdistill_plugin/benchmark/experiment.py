@@ -54,7 +54,6 @@ from .backends import get_backend
 from .backends.base import (
     Backend,
     Fitted,
-    Forecaster,
     StudentSetup,
     Task,
     TimedTeacher,
@@ -74,6 +73,7 @@ from .backends.reference import (
     teacher_config,
 )
 from .config import BenchmarkConfig
+from .covariates import covariate_sets, covariate_windows
 from .data import Dataset, load_dataset
 from .progress import Progress
 from .serving import ServedLatency, export_students, served_latency
@@ -81,14 +81,16 @@ from .timing import interleaved_ms
 
 logger = logging.getLogger(__name__)
 
-ROLES: tuple[str, ...] = ("teacher", "mlp", "distilled", "dlinear")
+ROLES: tuple[str, ...] = ("teacher", "mlp", "distilled", "target_only", "dlinear")
 """The kinds of models of the experiment, in the order they are trained and reported (there is
-one ``teacher`` row per teacher)."""
+one ``teacher`` row per teacher; ``target_only``, the distilled student that reads the target
+alone while its teacher reads the covariates, is in covariate runs only)."""
 
 ROLE_NAMES: dict[str, str] = {
     "teacher": "teacher",
     "mlp": "MLP, no distillation",
     "distilled": "MLP, distilled",
+    "target_only": "MLP, distilled, target only",
     "dlinear": "DLinear",
 }
 """How the report and the progress messages name each role."""
@@ -206,6 +208,8 @@ class BenchmarkResult:
     ``alpha`` and ``beta`` are the requested weights (a number or ``"auto"``; each horizon's
     :class:`HorizonRun` has those used). ``device`` is where the models trained, were evaluated
     and timed (``config.device`` resolved by Lightning, e.g. ``"cpu"`` or ``"cuda:0"``).
+    ``covariates`` are the columns of each covariate the models read (``{"past_covariates":
+    [...], "future_covariates": [...]}``; empty: none).
 
     Examples
     --------
@@ -226,6 +230,7 @@ class BenchmarkResult:
     device: str
     command: str = ""
     wall_seconds: float = 0.0
+    covariates: dict[str, list[str]] = field(default_factory=dict)
 
     def rows(self) -> list[ModelResult]:
         """Every model's results, horizon by horizon."""
@@ -272,6 +277,7 @@ class BenchmarkResult:
             "seed": self.config.seed,
             "target": self.config.target,
             "quantiles": self.config.quantiles,
+            "covariates": self.covariates,
             "horizons": [run.horizon for run in self.runs],
             "alpha": self.alpha,
             "beta": self.beta,
@@ -407,29 +413,28 @@ def _spectra(values: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _evaluate(
-    forecast: Forecaster,
-    x: np.ndarray,
+    forecast: Callable[[slice], Tensor],
     y: np.ndarray,
     batch: int,
     device: torch.device,
     bar: tqdm,
     quantiles: tuple[float, ...] | None = None,
 ) -> Evaluation:
-    """A model's figures over windows ``x`` ``[n, lookback, channels]``.
+    """A model's figures over ``n`` windows with the truth ``y`` ``[n, horizon, channels]``.
 
-    The truth ``y`` is ``[n, horizon, channels]``; ``bar`` counts the windows done. A forecast
-    ``[batch, horizon, channels, Q]`` is of the levels ``quantiles``.
+    ``forecast`` maps a slice of window numbers to their forecasts ``[batch, horizon,
+    channels]``, or ``[batch, horizon, channels, Q]`` of the levels ``quantiles``, on
+    ``device``; ``bar`` counts the windows done.
     """
     squared = absolute = pinball = inside = 0.0
     probabilistic = False
     periods = amplitudes = torch.zeros(y.shape[1] // 2, dtype=torch.float64, device=device)
-    examples = _example_indices(len(x))
+    examples = _example_indices(len(y))
     picked = []
-    for start in range(0, len(x), batch):
-        xb = torch.from_numpy(np.ascontiguousarray(x[start : start + batch])).to(device)
+    for start in range(0, len(y), batch):
         yb = torch.from_numpy(np.ascontiguousarray(y[start : start + batch])).to(device)
         yb = yb.to(torch.float64)
-        prediction = forecast(xb).to(torch.float64)
+        prediction = forecast(slice(start, start + batch)).to(torch.float64)
         if prediction.ndim == 4:  # quantile forecasts
             probabilistic = True
             pinball += float(pinball_loss(prediction, yb, quantiles)) * yb.numel()
@@ -444,9 +449,9 @@ def _evaluate(
         picked += [
             prediction[i - start, :, -1].cpu() for i in examples if start <= i < start + batch
         ]
-        bar.update(len(xb))
+        bar.update(len(yb))
     count = y.size
-    n_series = len(x) * y.shape[2]
+    n_series = len(y) * y.shape[2]
     return Evaluation(
         squared / count,
         absolute / count,
@@ -473,14 +478,56 @@ def _truth_spectra(y: np.ndarray, batch: int) -> tuple[np.ndarray, np.ndarray]:
     return (periods / n_series).numpy(), (amplitudes / n_series).numpy()
 
 
+class Windows(NamedTuple):
+    """A split's stride-1 windows.
+
+    Inputs ``x`` ``[n, lookback, channels]``, truth ``y`` ``[n, horizon, channels]`` and the
+    covariates' windows by name (:func:`.covariate_windows`).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    covariates: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, task: Task, split: str) -> Windows:
+        """The windows of ``split`` (``"val"`` or ``"test"``) for ``task``."""
+        x, y = task.dataset.windows(split, task.lookback, task.horizon)
+        covariates = covariate_windows(task.covariates, split, task.lookback, task.horizon)
+        return cls(x, y, covariates)
+
+    def forecaster(
+        self,
+        fitted: Fitted,
+        horizon: int,
+        device: torch.device,
+        quantiles: tuple[float, ...] | None,
+    ) -> Callable[[slice], Tensor]:
+        """``fitted``'s forecasts of the windows numbered by a slice, on ``device``.
+
+        A model of a covariate run forecasts through its library (``library_forecast``) with
+        the covariates it reads; any other through :func:`predictor`.
+        """
+        if self.covariates:
+
+            def forecast(part: slice) -> Tensor:
+                read = {name: self.covariates[name][part] for name in fitted.covariates}
+                values = fitted.library_forecast(np.ascontiguousarray(self.x[part]), **read)
+                return torch.from_numpy(values).to(device)
+
+            return forecast
+        model = predictor(fitted, horizon, quantiles)
+        return lambda part: model(torch.from_numpy(np.ascontiguousarray(self.x[part])).to(device))
+
+
 @dataclass(frozen=True)
 class _Horizon:
     """What every fit and measurement of one horizon shares."""
 
     task: Task
     config: BenchmarkConfig
-    test: tuple[np.ndarray, np.ndarray]
-    val: tuple[np.ndarray, np.ndarray]
+    test: Windows
+    val: Windows
     device: torch.device
     progress: Progress
 
@@ -500,11 +547,11 @@ class _Horizon:
 
     def evaluate(self, fitted: Fitted, device: torch.device, split: str) -> Evaluation:
         """``fitted``'s figures over every ``"val"`` or ``"test"`` window."""
-        x, y = self.val if split == "val" else self.test
+        windows = self.val if split == "val" else self.test
         quantiles = self.task.quantiles
-        with self.progress.bar(len(x), "window") as bar:
-            forecast = predictor(fitted, self.task.horizon, quantiles)
-            return _evaluate(forecast, x, y, self.config.eval_batch, device, bar, quantiles)
+        with self.progress.bar(len(windows.x), "window") as bar:
+            forecast = windows.forecaster(fitted, self.task.horizon, device, quantiles)
+            return _evaluate(forecast, windows.y, self.config.eval_batch, device, bar, quantiles)
 
     def measure(
         self,
@@ -518,7 +565,7 @@ class _Horizon:
 
         Latency is filled in by :func:`_time_models`.
         """
-        x, y = self.test
+        x = self.test.x
         label = ROLE_NAMES[role] if teacher is None else f"teacher {teacher}"
         horizon = self.task.horizon
         self.progress.stage(
@@ -563,14 +610,18 @@ def _time_models(
     fits: dict[str, Fitted],
     results: list[ModelResult],
     config: BenchmarkConfig,
-    x: np.ndarray,
+    windows: Windows,
     horizon: int,
     device: torch.device,
 ) -> None:
-    """Fill in the latencies: every model's forward pass on the same batch, in turns."""
-    batch = torch.from_numpy(np.ascontiguousarray(x[: config.latency_batch])).to(device)
+    """Fill in the latencies: every model on the same batch of test windows, in turns.
+
+    The forward pass of each model's network; in a covariate run, which has no forward pass on
+    the target windows alone, each model's library forecast with the covariates it reads.
+    """
+    part = slice(0, config.latency_batch)
     timers: dict[str, Callable[[], object]] = {
-        key: functools.partial(predictor(fitted, horizon, config.quantiles), batch)
+        key: functools.partial(windows.forecaster(fitted, horizon, device, config.quantiles), part)
         for key, fitted in fits.items()
     }
     by_key = {row.key: row for row in results}
@@ -583,25 +634,30 @@ def _time_served(
     fits: dict[str, Fitted],
     results: list[ModelResult],
     config: BenchmarkConfig,
-    x: np.ndarray,
+    windows: Windows,
     horizon: int,
     device: torch.device,
 ) -> None:
     """Fill in the served latencies (:mod:`.serving`) and check the exported students.
 
     The students exported and run by ``Predictor``, and the teachers and students through
-    their library's ``predict``, for one window and ``config.latency_batch`` windows.
+    their library's ``predict``, for one window and ``config.latency_batch`` windows, each
+    with the covariates it reads.
     """
-    windows = np.ascontiguousarray(x[: config.latency_batch])
+    part = slice(0, config.latency_batch)
+    x = np.ascontiguousarray(windows.x[part])
+    covariates = {name: np.ascontiguousarray(v[part]) for name, v in windows.covariates.items()}
     by_key = {row.key: row for row in results}
     predictors = export_students({key: fits[key] for key in STUDENTS}, config.threads)
-    batch = torch.from_numpy(windows).to(device)
     for key, exported in predictors.items():
         with torch.no_grad():
-            reference = predictor(fits[key], horizon, config.quantiles)(batch).cpu().numpy()
-        by_key[key].onnx_max_abs_diff = float(np.abs(exported.predict(windows) - reference).max())
+            forecast = windows.forecaster(fits[key], horizon, device, config.quantiles)
+            reference = forecast(part).cpu().numpy()
+        read = {name: covariates[name] for name in fits[key].covariates}
+        difference = np.abs(exported.predict(x, **read) - reference).max()
+        by_key[key].onnx_max_abs_diff = float(difference)
     timed = {key: fitted for key, fitted in fits.items() if by_key[key].role != "dlinear"}
-    served = served_latency(timed, predictors, windows, config.latency_runs, device)
+    served = served_latency(timed, predictors, x, covariates, config.latency_runs, device)
     for key, latency in served.predict.items():
         by_key[key].predict_ms = latency
     for key, latency in served.onnx.items():
@@ -690,6 +746,28 @@ def _fit_distilled(
     return replace(student, train_seconds=search_seconds, cache_seconds=timed.seconds)
 
 
+def _fit_target_only(
+    teachers: list[Fitted], spec: StudentSetup, run: HorizonRun, backend: Backend, horizon: _Horizon
+) -> Fitted:
+    """The distilled student of a covariate run that reads the target alone.
+
+    It learns from the same teacher (which reads the covariates) with the setting chosen for
+    the distilled covariate student (no search of its own).
+    """
+    (teacher,) = teachers
+    timed = TimedTeacher(
+        as_teacher(teacher.model, feature_layer=teacher.feature_layer),
+        horizon.progress,
+        horizon.task.n_train_windows(),
+    )
+    setting = weights.Setting(run.alpha, run.beta, run.recipe)
+    student = replace(setting.student(spec, horizon.config.epochs), use_covariates=False)
+    train = functools.partial(backend.fit_student, student, timed, horizon.task)
+    fitted, _ = horizon.fit(f"{ROLE_NAMES['target_only']} ({setting.label})", student.plan, train)
+    fitted.cache_seconds = timed.seconds
+    return fitted
+
+
 def _run_horizon(
     horizon_length: int,
     lookback: int,
@@ -702,19 +780,21 @@ def _run_horizon(
     device: torch.device,
     config: BenchmarkConfig,
     progress: Progress,
+    covariates: dict[str, Dataset],
 ) -> tuple[HorizonRun, torch.device]:
     """Fit and measure every model at one horizon."""
-    task = Task(dataset, lookback, horizon_length, config.seed, config.device, config.quantiles)
-    test = dataset.windows("test", lookback, horizon_length)
-    horizon = _Horizon(
-        task, config, test, dataset.windows("val", lookback, horizon_length), device, progress
-    )
+    task = Task(
+        dataset, lookback, horizon_length, config.seed, config.device, config.quantiles,
+        covariates,
+    )  # fmt: skip
+    test = Windows.of(task, "test")
+    horizon = _Horizon(task, config, test, Windows.of(task, "val"), device, progress)
     run = HorizonRun(horizon_length)
-    run.periods["truth"], run.amplitudes["truth"] = _truth_spectra(test[1], config.eval_batch)
-    indices = _example_indices(len(test[0]))
+    run.periods["truth"], run.amplitudes["truth"] = _truth_spectra(test.y, config.eval_batch)
+    indices = _example_indices(len(test.x))
     run.examples["index"] = np.asarray(indices)
-    run.examples["history"] = np.asarray(test[0][indices, -min(lookback, 2 * horizon_length) :, -1])
-    run.examples["truth"] = np.asarray(test[1][indices, :, -1])
+    run.examples["history"] = np.asarray(test.x[indices, -min(lookback, 2 * horizon_length) :, -1])
+    run.examples["truth"] = np.asarray(test.y[indices, :, -1])
 
     teacher_fits, device = _fit_teachers(teachers, backend, horizon, run)
     fits = dict(teacher_fits)
@@ -725,6 +805,11 @@ def _run_horizon(
         list(teacher_fits.values()), spec, settings, fits["mlp"], backend, horizon, run
     )
     horizon.measure(run, "distilled", fits["distilled"], device)
+    if covariates:
+        fits["target_only"] = _fit_target_only(
+            list(teacher_fits.values()), spec, run, backend, horizon
+        )
+        horizon.measure(run, "target_only", fits["target_only"], device)
     dlinear = functools.partial(backend.fit_dlinear, plans["dlinear"], task)
     fits["dlinear"], device = horizon.fit(ROLE_NAMES["dlinear"], plans["dlinear"], dlinear)
     horizon.measure(run, "dlinear", fits["dlinear"], device)
@@ -732,13 +817,13 @@ def _run_horizon(
         f"H={horizon_length}: timing the models, {config.latency_runs} runs after "
         f"{config.warmup_runs} warm-up runs"
     )
-    _time_models(fits, run.results, config, test[0], horizon_length, device)
+    _time_models(fits, run.results, config, test, horizon_length, device)
     if config.onnx:
         progress.stage(
             f"H={horizon_length}: exporting the students with to_onnx; timing them through "
             "Predictor and every model but DLinear through its library's predict"
         )
-        _time_served(fits, run.results, config, test[0], horizon_length, device)
+        _time_served(fits, run.results, config, test, horizon_length, device)
     logger.info(
         "H=%d latency ms: %s",
         horizon_length, ", ".join(f"{r.key} {r.latency_ms:.2f}" for r in run.results),
@@ -791,6 +876,7 @@ def run_benchmark(
         torch.set_num_threads(config.threads)
     progress.stage(f"loading data set {config.dataset}")
     dataset = load_dataset(config.dataset, config.data_dir)
+    covariates = covariate_sets(dataset, config)
     if config.target is not None:
         dataset = dataset.select(config.target)
     lookback = config.lookback or dataset.lookback
@@ -798,6 +884,11 @@ def run_benchmark(
     for horizon in horizons:
         dataset.check_window(lookback, horizon)
     teachers = resolve_teachers(config, dataset)
+    if covariates and any(teacher.zero_shot for teacher in teachers):
+        raise ValueError(
+            "a covariate run trains its teacher with the covariates; name a teacher trained "
+            "here (--teacher tide, tsmixer or nhits), not a zero-shot foundation model."
+        )
     backend = get_backend(config.backend)
     settings = student_settings(dataset.name)
     plans = resolve_plans(config, dataset)
@@ -805,6 +896,8 @@ def run_benchmark(
     alpha = default_alpha if config.alpha is None else config.alpha
     beta = default_beta if config.beta is None else config.beta
     candidates = weights.candidates(alpha, beta, (settings.alpha, settings.beta))
+    if covariates:  # its library forecasts a covariate teacher's windows: no features
+        candidates = list(dict.fromkeys(s._replace(beta=0.0) for s in candidates))
     hidden = config.hidden_size or settings.hidden_size
     spec = StudentSetup(hidden, settings.norm, 0.0, 0.0, plans["distilled"])
     device = lightning_device(config.device)
@@ -812,7 +905,7 @@ def run_benchmark(
     for horizon in horizons:
         run, device = _run_horizon(
             horizon, lookback, dataset, teachers, spec, candidates, plans, backend, device, config,
-            progress,
+            progress, covariates,
         )  # fmt: skip
         runs.append(run)
     return BenchmarkResult(
@@ -828,4 +921,5 @@ def run_benchmark(
         device=str(device),
         command=command,
         wall_seconds=time.perf_counter() - started,
+        covariates={name: [str(c) for c in d.frame.columns] for name, d in covariates.items()},
     )

@@ -18,6 +18,7 @@ COLORS = {
     "truth": "black",
     "mlp": "tab:orange",
     "distilled": "tab:green",
+    "target_only": "tab:red",
     "dlinear": "tab:purple",
 }
 TEACHER_COLORS = ("tab:blue", "tab:cyan", "tab:olive", "tab:brown", "tab:pink", "tab:gray")
@@ -26,6 +27,7 @@ LABELS = {
     "truth": "truth",
     "mlp": "MLP (no distillation)",
     "distilled": "distilled MLP",
+    "target_only": "distilled MLP, target only",
     "dlinear": "DLinear",
 }
 LEADING_PERIODS = 3

@@ -8,7 +8,7 @@ from pathlib import Path
 from . import weights
 from .backends.reference import AUTO, TeacherConfig
 from .config import BenchmarkConfig
-from .experiment import ROLES, BenchmarkResult, HorizonRun, ModelResult
+from .experiment import ROLE_NAMES, ROLES, BenchmarkResult, HorizonRun, ModelResult
 from .serving import BUDGET_SECONDS, ServedLatency
 
 
@@ -104,6 +104,13 @@ def summary_lines(result: BenchmarkResult) -> list[str]:
             f"{_times(student.params, params)} parameters ({student.params:,} vs {params:,})."
         )
         lines += [kept_line(run.horizon, plain, student, teacher) for teacher in teachers]
+        if "target_only" in by_key:
+            alone = by_key["target_only"]
+            lines.append(
+                f"H={run.horizon}: reading the covariates, the distilled student's MSE is "
+                f"{_relative(student.mse, alone.mse)} vs the distilled student that reads the "
+                f"target alone ({alone.mse:.4f}), taught by the same teacher."
+            )
         if student.quantile_loss is not None:
             lines.append(quantile_line(run.horizon, student, plain, teachers, result.config))
         if student.onnx_ms is not None:
@@ -271,7 +278,7 @@ def console_table(result: BenchmarkResult) -> str:
             if avg["quantile_loss"] is None
             else f"  MQL {avg['quantile_loss']:.4f}  cover {avg['coverage']:.3f}"
         )
-        text.append(f"  {avg['label']:<22} MSE {avg['mse']:.4f}  MAE {avg['mae']:.4f}{quantile}")
+        text.append(f"  {avg['label']:<28} MSE {avg['mse']:.4f}  MAE {avg['mae']:.4f}{quantile}")
     text.append("")
     text.append("distillation weights:")
     text.extend(f"  {line}" for line in weight_lines(result))
@@ -334,6 +341,33 @@ def _quantile_setup(config: BenchmarkConfig) -> str:
         f"levels, steps, channels and test windows, `{interval_name(config.quantiles)} cover` "
         "the share of true test values inside the outermost interval. A point teacher teaches "
         "the students' median only."
+    )
+
+
+def _covariate_setup(result: BenchmarkResult) -> str:
+    """Which covariates a covariate run reads, and how its models are evaluated and timed."""
+    config = result.config
+    options = {
+        "past_covariates": config.past_covariates,
+        "future_covariates": config.future_covariates,
+    }
+    read = "; ".join(
+        f"{name.replace('_', ' ')} (`--{name.replace('_', '-')} {options[name]}`): "
+        f"{', '.join(columns)}"
+        for name, columns in result.covariates.items()
+    )
+    return (
+        f"Covariate run: {read}. The past covariates are standardized with the training "
+        "split's statistics; the calendar features are sines and cosines. Every model reads "
+        "them (the teacher those it supports; DLinear with weights per input, as Darts' DLinear "
+        f"reads covariates), except `{ROLE_NAMES['target_only']}`, distilled from the same "
+        "teacher with the weights chosen for the distilled student, which reads the target "
+        "alone. The teacher gives no features (its library forecasts its training windows "
+        "with their covariates), so beta is 0. Every model forecasts the validation and test "
+        "windows through Darts' `predict`, one series per window with its covariates; its "
+        "`latency ms` is that forecast of the timed batch, the series built from the window "
+        "arrays included (the models read covariates, so there is no forward pass on target "
+        "windows alone)."
     )
 
 
@@ -402,8 +436,9 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
         f"epochs, batch {plans['mlp'].batch_size}, early stopping on validation "
         f"{'MSE' if config.quantiles is None else 'quantile loss'} with "
         f"patience {plans['mlp'].patience}, best epoch restored. {_weights_setup(result)}",
-        f"- DLinear: kernel 25, shared weights across channels; lr {plans['dlinear'].lr:g}, "
-        f"otherwise the students' plan.",
+        f"- DLinear: kernel 25, "
+        f"{'weights per input' if result.covariates else 'shared weights across channels'}; "
+        f"lr {plans['dlinear'].lr:g}, otherwise the students' plan.",
         "- Epochs cap (`--epochs`): "
         + ("none (the reference's maxima)" if config.epochs is None else str(config.epochs))
         + (
@@ -415,13 +450,17 @@ def markdown(result: BenchmarkResult, figures: dict[int, dict[str, Path]]) -> st
         "",
         "MSE and MAE are on the standardized scale, averaged over every test window and "
         "channel; `val MSE` likewise over every validation window. Latency is the median of "
-        f"{config.latency_runs} timed forward passes (after {config.warmup_runs} untimed ones) "
-        f"on the same batch of {config.latency_batch} test windows for every model. Parameters "
+        f"{config.latency_runs} timed {'forecasts' if result.covariates else 'forward passes'} "
+        f"(after {config.warmup_runs} untimed ones) of the same batch of "
+        f"{config.latency_batch} test windows for every model"
+        f"{' (through Darts, see the covariate run below)' if result.covariates else ''}. "
+        "Parameters "
         "are those used at inference (the distilled student's feature regressor only serves "
         "training). `cache s` is the time the distilled student spent computing the teachers' "
         "outputs for its training windows, included in its `train s`; when the weights are "
         "chosen on validation, both are those of the whole search.",
         *([] if config.quantiles is None else ["", _quantile_setup(config)]),
+        *([] if not result.covariates else ["", _covariate_setup(result)]),
         *([] if not config.onnx else ["", _served_setup(config)]),
         "",
         "## Results",

@@ -75,6 +75,7 @@ def served_latency(
     models: dict[str, Fitted],
     predictors: dict[str, Predictor],
     windows: np.ndarray,
+    covariates: dict[str, np.ndarray],
     runs: int,
     device: torch.device,
 ) -> Served:
@@ -88,6 +89,9 @@ def served_latency(
         Exported students by row key (:func:`export_students`).
     windows
         ``[batch, lookback, channels]``: the first alone, then all of them, per call.
+    covariates
+        The windows' covariates by name (empty: none), each model given those it reads
+        (:attr:`~.backends.base.Fitted.covariates`; an exported student, its fitted model's).
     runs
         The most timed rounds per batch size (see :data:`BUDGET_SECONDS`); one untimed round
         before them.
@@ -97,13 +101,17 @@ def served_latency(
     figures: dict[int, dict[tuple[str, str], float]] = {}
     for size in (1, len(windows)):
         part = windows[:size]
+
+        def read(key: str, size: int = size) -> dict[str, np.ndarray]:
+            return {name: covariates[name][:size] for name in models[key].covariates}
+
         calls: dict[tuple[str, str], Callable[[], object]] = {
-            ("predict", key): fitted.library_predict(part)
+            ("predict", key): fitted.library_predict(part, **read(key))
             for key, fitted in models.items()
             if fitted.library_predict is not None
         }
         for key, predictor in predictors.items():
-            calls["onnx", key] = functools.partial(predictor.predict, part)
+            calls["onnx", key] = functools.partial(predictor.predict, part, **read(key))
         figures[size] = interleaved_ms(calls, runs, 1, device, BUDGET_SECONDS)
     one, batch = figures[1], figures[len(windows)]
     served = Served({}, {})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -64,6 +64,10 @@ class Task:
     quantiles
         Quantile levels the teachers and students forecast (0.5 among them), or ``None`` for
         point forecasts.
+    covariates
+        Covariates by their ``fit`` argument name (``"past_covariates"``,
+        ``"future_covariates"``), each a data set of ``dataset``'s rows and splits
+        (:mod:`~tsdistill_plugin.benchmark.covariates`); empty: none.
     """
 
     dataset: Dataset
@@ -72,6 +76,7 @@ class Task:
     seed: int
     device: str
     quantiles: tuple[float, ...] | None = None
+    covariates: dict[str, Dataset] = field(default_factory=dict)
 
     @property
     def n_channels(self) -> int:
@@ -106,6 +111,9 @@ class StudentSetup:
     scale_levels, period_weight
         The students' arguments of the same names (``None``: the reference's pyramid; 1: the
         reference's period terms).
+    use_covariates
+        Whether the student reads the task's covariates (``False``: the target alone, its
+        teacher reading them).
     """
 
     hidden_size: int
@@ -115,6 +123,7 @@ class StudentSetup:
     plan: TrainingPlan
     scale_levels: int | None = None
     period_weight: float = 1.0
+    use_covariates: bool = True
 
 
 @dataclass
@@ -139,9 +148,15 @@ class Fitted:
         For a teacher: the submodule its features are distilled from, with its layout where
         the integration cannot know it (``"auto"``: the integration's choice).
     library_predict
-        Windows ``[batch, lookback, channels]`` -> the call of the library's own ``predict``
-        on them, its input built beforehand (see :mod:`.library_predict`); ``None``: not
-        timed.
+        Windows ``[batch, lookback, channels]`` (and the covariate windows it reads, by
+        keyword) -> the call of the library's own ``predict`` on them, its input built
+        beforehand (see :mod:`.library_predict`); ``None``: not timed.
+    library_forecast
+        The same windows -> the library's forecasts ``[batch, horizon, channels]``: how a
+        model that reads covariates is evaluated and timed (``None``: through
+        :func:`predictor` alone).
+    covariates
+        The covariates it reads (``"past_covariates"``, ``"future_covariates"``).
     """
 
     model: Any
@@ -151,7 +166,9 @@ class Fitted:
     module: nn.Module
     cache_seconds: float | None = None
     feature_layer: FeatureLayer = AUTO
-    library_predict: Callable[[np.ndarray], Callable[[], object]] | None = None
+    library_predict: Callable[..., Callable[[], object]] | None = None
+    library_forecast: Callable[..., np.ndarray] | None = None
+    covariates: tuple[str, ...] = ()
 
 
 class Backend(Protocol):
@@ -289,15 +306,41 @@ class TimedTeacher(KeepsOutputs):
         if isinstance(self.teacher, AdaptiveTeacher):
             self.teacher.bind(input_len, horizon)
 
+    @property
+    def model(self) -> Any:
+        """The wrapped teacher's library model (``None`` for a teacher without one)."""
+        return getattr(self.teacher, "model", None)
+
+    @property
+    def uses_covariates(self) -> bool:
+        """Whether the wrapped teacher reads covariates.
+
+        Then the student's library forecasts its training windows with them
+        (:meth:`forecast_series`).
+        """
+        return getattr(self.teacher, "uses_covariates", False)
+
     def forecast(self, x: Tensor) -> TeacherOutput:
         """The wrapped teacher's forecast of ``x`` ``[batch, input_len, channels]``."""
+        return self._timed(lambda: self.teacher.forecast(x), len(x))
+
+    def forecast_series(self, *args: Any, **kwargs: Any) -> Any:
+        """The wrapped covariate teacher's ``forecast_series``, timed.
+
+        Its library's forecasts of every training window with its covariates
+        (:meth:`~tsdistill_plugin.darts.DartsTeacher.forecast_series`).
+        """
+        return self._timed(lambda: self.teacher.forecast_series(*args, **kwargs), self._n_windows)
+
+    def _timed(self, forecast: Callable[[], Any], n_windows: int) -> Any:
+        """Run ``forecast`` of ``n_windows`` training windows, adding its time and progress."""
         if self._bar is None:
             self._progress.stage(f"teacher outputs for {self._n_windows} training windows")
             self._bar = self._progress.bar(self._n_windows, "window")
         start = time.perf_counter()
-        output = self.teacher.forecast(x)
+        output = forecast()
         self.seconds += time.perf_counter() - start
-        self._bar.update(len(x))  # a no-op once closed
+        self._bar.update(n_windows)  # a no-op once closed
         if self._bar.n >= self._n_windows:
             self._bar.close()
         return output

@@ -30,7 +30,7 @@ from tsdistill_plugin.core.teacher import FeatureLayer, FeatureLayout, Teacher
 from tsdistill_plugin.darts import DistilledMLPModel
 
 from .base import Fitted, RestoreBestEpoch, Stopwatch, StudentSetup, Task
-from .library_predict import darts_predict
+from .library_predict import darts_forecast, darts_predict
 from .reference import (
     TeacherConfig,
     TrainingPlan,
@@ -138,6 +138,24 @@ the reference: ``[batch, channels, d]``. PatchTST's is its backbone: Darts'
 window-major, so it gives ``[batch * channels, 1, d, patches]``."""
 
 
+def _covariates_read(model: Any, task: Task, name: str) -> list[str]:
+    """The task's covariates that the teacher ``model`` reads: each kind it supports.
+
+    Raises
+    ------
+    ValueError
+        When the task has covariates and the model supports none of them.
+    """
+    read = [kind for kind in task.covariates if getattr(model, f"supports_{kind}", False)]
+    if task.covariates and not read:
+        kinds = " and ".join(kind.replace("_", " ") for kind in task.covariates)
+        raise ValueError(
+            f"teacher {name} ({type(model).__name__}) reads no {kinds}; pick a teacher that "
+            "does (tide and tsmixer read past and future covariates, nhits past ones)."
+        )
+    return read
+
+
 class DartsBackend:
     """Fits the experiment's models with Darts; see the module docstring."""
 
@@ -150,10 +168,23 @@ class DartsBackend:
             TimeSeries.from_dataframe(task.val_frame()),
         )
 
-    def _fit_timed(self, model: Any, task: Task) -> Fitted:
+    def _fit_timed(self, model: Any, task: Task, covariates: Sequence[str] = ()) -> Fitted:
+        """Fit ``model`` on the training split, validating on the validation split.
+
+        ``covariates`` are the task's covariates the model reads: each is passed whole (for
+        training and validation; Darts reads each window's part of it).
+        """
         train, val = self._series(task)
+        given = {
+            name: TimeSeries.from_dataframe(task.covariates[name].frame) for name in covariates
+        }
         with Stopwatch() as watch:
-            model.fit(train, val_series=val)
+            model.fit(
+                train,
+                val_series=val,
+                **given,
+                **{f"val_{name}": series for name, series in given.items()},
+            )
         return Fitted(
             model,
             type(model).__name__,
@@ -161,6 +192,8 @@ class DartsBackend:
             model.epochs_trained,
             module=model.model,
             library_predict=functools.partial(darts_predict, model, task.horizon),
+            library_forecast=functools.partial(darts_forecast, model, task.horizon),
+            covariates=tuple(covariates),
         )
 
     def fit_teacher(
@@ -176,7 +209,7 @@ class DartsBackend:
             **_likelihood(task),
             **_training_kwargs(config.plan, task, callbacks),
         )
-        fitted = self._fit_timed(model, task)
+        fitted = self._fit_timed(model, task, _covariates_read(model, task, config.name))
         fitted.name = arguments.get("model", fitted.name)
         fitted.feature_layer = layer
         return fitted
@@ -199,20 +232,28 @@ class DartsBackend:
             beta=spec.beta,
             scale_levels=spec.scale_levels,
             period_weight=spec.period_weight,
+            use_covariates=spec.use_covariates,
             **_likelihood(task),
             **_training_kwargs(spec.plan, task, callbacks),
         )
-        return self._fit_timed(model, task)
+        fitted = self._fit_timed(model, task, list(task.covariates))  # the teacher reads them
+        if not spec.use_covariates:
+            fitted.covariates = ()
+        return fitted
 
     def fit_dlinear(
         self, plan: TrainingPlan, task: Task, callbacks: Sequence[Callback] = ()
     ) -> Fitted:
-        """Fit Darts' ``DLinearModel``: kernel 25, weights shared, a point forecaster always."""
+        """Fit Darts' ``DLinearModel``: kernel 25, a point forecaster always.
+
+        Its weights are shared across channels, except with covariates, which Darts' DLinear
+        reads only with weights of its own per input.
+        """
         model = DLinearModel(
             input_chunk_length=task.lookback,
             output_chunk_length=task.horizon,
             kernel_size=25,
-            shared_weights=True,
+            shared_weights=not task.covariates,
             **_training_kwargs(plan, task, callbacks),
         )
-        return self._fit_timed(model, task)
+        return self._fit_timed(model, task, list(task.covariates))

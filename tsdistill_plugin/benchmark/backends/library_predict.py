@@ -15,12 +15,30 @@ import numpy as np
 import pandas as pd
 
 
-def darts_predict(model: Any, horizon: int, windows: np.ndarray) -> Callable[[], object]:
-    """``model.predict(horizon, series=...)`` with one Darts ``TimeSeries`` per window."""
+def darts_predict(
+    model: Any, horizon: int, windows: np.ndarray, **covariates: np.ndarray
+) -> Callable[[], object]:
+    """``model.predict(horizon, series=...)`` with one Darts ``TimeSeries`` per window.
+
+    ``covariates`` are the windows' covariates by ``predict`` argument name
+    (``past_covariates`` ``[batch, lookback, Cp]``, ``future_covariates`` ``[batch, lookback +
+    horizon, Cf]``), each window's a series on the same integer time steps as its target.
+    """
     from darts import TimeSeries
 
-    series = [TimeSeries.from_values(window) for window in windows]
-    return lambda: model.predict(horizon, series=series, verbose=False)
+    inputs = {
+        name: [TimeSeries.from_values(window) for window in values]
+        for name, values in {"series": windows, **covariates}.items()
+    }
+    return lambda: model.predict(horizon, **inputs, verbose=False)
+
+
+def darts_forecast(
+    model: Any, horizon: int, windows: np.ndarray, **covariates: np.ndarray
+) -> np.ndarray:
+    """The forecasts of :func:`darts_predict`'s call, ``[batch, horizon, channels]``."""
+    forecasts = darts_predict(model, horizon, windows, **covariates)()
+    return np.stack([forecast.values(copy=False) for forecast in forecasts])
 
 
 def _long_frame(windows: np.ndarray, freq: str | int) -> pd.DataFrame:
