@@ -67,6 +67,9 @@ class BenchmarkConfig:
         ``"rest"``, the data set's columns outside ``target`` as past covariates; ``"calendar"``,
         calendar features of the timestamps as future covariates. ``None``: none (the target
         alone). A covariate run adds the distilled student that reads the target alone.
+    covariate_width
+        The covariate students' ``covariate_width``: each step's covariates projected to this
+        many features first (``None``: the flat projection, the students' default).
     backend
         ``"darts"`` or ``"neuralforecast"``.
     lookback
@@ -154,6 +157,12 @@ class BenchmarkConfig:
         "future covariates of the teacher and students: calendar, features of the timestamps "
         "(hour, day of week, month as sine and cosine; default: none)",
         choices=["calendar"],
+    )
+    covariate_width: int | None = _option(
+        None,
+        "the covariate students' covariate_width: each step's covariates projected to this "
+        "many features first (default: the flat projection)",
+        type=positive_int,
     )
     backend: str = _option("darts", "library that trains the models", choices=sorted(BACKENDS))
     lookback: int | None = _option(None, "input length (default: 720; co2: 104)", type=positive_int)

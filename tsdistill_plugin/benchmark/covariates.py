@@ -89,12 +89,18 @@ def covariate_sets(dataset: Dataset, config: BenchmarkConfig) -> dict[str, Datas
     Raises
     ------
     ValueError
-        ``rest`` without ``--target`` (no column is left over) or with every column a target,
+        ``--covariate-width`` without covariates, ``rest`` without ``--target`` (no column is
+        left over) or with every column a target,
         ``calendar`` on a data set without regular timestamps, or a run the covariates cannot
         take: the NeuralForecast backend, quantile levels, a zero-shot or several teachers.
     """
     sets = {}
     if config.past_covariates is None and config.future_covariates is None:
+        if config.covariate_width is not None:
+            raise ValueError(
+                "--covariate-width shapes how the students read covariates, and this run has "
+                "none: add --past-covariates or --future-covariates, or leave it out."
+            )
         return sets
     _check_run(config)
     if config.past_covariates == "rest":

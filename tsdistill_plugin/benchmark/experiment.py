@@ -278,6 +278,7 @@ class BenchmarkResult:
             "target": self.config.target,
             "quantiles": self.config.quantiles,
             "covariates": self.covariates,
+            "covariate_width": self.config.covariate_width,
             "horizons": [run.horizon for run in self.runs],
             "alpha": self.alpha,
             "beta": self.beta,
@@ -899,7 +900,9 @@ def run_benchmark(
     if covariates:  # its library forecasts a covariate teacher's windows: no features
         candidates = list(dict.fromkeys(s._replace(beta=0.0) for s in candidates))
     hidden = config.hidden_size or settings.hidden_size
-    spec = StudentSetup(hidden, settings.norm, 0.0, 0.0, plans["distilled"])
+    spec = StudentSetup(
+        hidden, settings.norm, 0.0, 0.0, plans["distilled"], covariate_width=config.covariate_width
+    )
     device = lightning_device(config.device)
     runs = []
     for horizon in horizons:

@@ -356,9 +356,16 @@ def _covariate_setup(result: BenchmarkResult) -> str:
         f"{', '.join(columns)}"
         for name, columns in result.covariates.items()
     )
+    width = (
+        "flat (each covariate value a weight per hidden unit)"
+        if config.covariate_width is None
+        else f"`--covariate-width {config.covariate_width}` (each step's covariates projected "
+        f"to {config.covariate_width} feature{'s' if config.covariate_width > 1 else ''} first)"
+    )
     return (
-        f"Covariate run: {read}. The past covariates are standardized with the training "
-        "split's statistics; the calendar features are sines and cosines. Every model reads "
+        f"Covariate run: {read}; the covariate students' projection {width}. The past "
+        "covariates are standardized with the training split's statistics; the calendar "
+        "features are sines and cosines. Every model reads "
         "them (the teacher those it supports; DLinear with weights per input, as Darts' DLinear "
         f"reads covariates), except `{ROLE_NAMES['target_only']}`, distilled from the same "
         "teacher with the weights chosen for the distilled student, which reads the target "

@@ -111,9 +111,9 @@ class StudentSetup:
     scale_levels, period_weight
         The students' arguments of the same names (``None``: the reference's pyramid; 1: the
         reference's period terms).
-    use_covariates
+    use_covariates, covariate_width
         Whether the student reads the task's covariates (``False``: the target alone, its
-        teacher reading them).
+        teacher reading them), and its ``covariate_width``.
     """
 
     hidden_size: int
@@ -124,6 +124,7 @@ class StudentSetup:
     scale_levels: int | None = None
     period_weight: float = 1.0
     use_covariates: bool = True
+    covariate_width: int | None = None
 
 
 @dataclass

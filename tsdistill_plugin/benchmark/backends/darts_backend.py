@@ -233,6 +233,7 @@ class DartsBackend:
             scale_levels=spec.scale_levels,
             period_weight=spec.period_weight,
             use_covariates=spec.use_covariates,
+            covariate_width=spec.covariate_width,
             **_likelihood(task),
             **_training_kwargs(spec.plan, task, callbacks),
         )
