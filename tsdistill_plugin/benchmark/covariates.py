@@ -26,8 +26,8 @@ CALENDAR: dict[str, tuple[float, pd.Timedelta]] = {
     "month": (12.0, pd.Timedelta(days=366)),
 }
 """Calendar attribute -> (its period in its own units, the span of that period): an attribute
-is used when one step of the data is shorter than a tenth of its span (hourly data reads all
-three, daily data the day of week and the month, weekly data the month)."""
+is used when its span holds at least two steps of the data (hourly data reads all three, daily
+data the day of week and the month, weekly and monthly data the month)."""
 
 
 def calendar(index: pd.DatetimeIndex) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def calendar(index: pd.DatetimeIndex) -> pd.DataFrame:
     step = index[1] - index[0]
     columns = {}
     for attribute, (period, span) in CALENDAR.items():
-        if step * 10 > span:
+        if step * 2 > span:
             continue
         values = getattr(index, attribute).to_numpy(dtype=np.float64)
         if attribute == "month":
