@@ -148,24 +148,32 @@ def _check_regular(times: pd.DataFrame, freq: str | int, id_col: str, time_col: 
                 "e.g. 'h', 'D' or '15min'."
             ) from error
     ordered = times.sort_values([id_col, time_col])
-    for uid, stamps in ordered.groupby(id_col, sort=False)[time_col]:
-        if dated:
-            expected = pd.date_range(stamps.iloc[0], periods=len(stamps), freq=offset)
-            mismatch = np.flatnonzero(pd.DatetimeIndex(stamps) != expected)
-        else:
-            expected = stamps.iloc[0] + freq * np.arange(len(stamps))
-            mismatch = np.flatnonzero(stamps.to_numpy() != expected)
-        if not len(mismatch):
-            continue
-        i = int(mismatch[0])
-        if i == 0:
-            raise ValueError(
-                f"series {uid!r} starts at {stamps.iloc[0]}, which is not a timestamp of "
-                f"freq={freq!r}; pass the data's own frequency as freq."
-            )
+    stamps = ordered[time_col]
+    codes, _ = pd.factorize(ordered[id_col])
+    starts = np.r_[True, codes[1:] != codes[:-1]]  # [rows]: the first row of each series
+    misplaced = np.zeros(len(stamps), dtype=bool)  # [rows]: a series starting off the grid
+    if dated:
+        values = pd.DatetimeIndex(stamps)
+        following = values[:-1] + offset  # [rows - 1]: each stamp's successor at freq
+        if not isinstance(offset, pd.offsets.Tick):
+            first = np.flatnonzero(starts)
+            misplaced[first] = [not offset.is_on_offset(values[i]) for i in first]
+    else:
+        values = stamps.to_numpy()
+        following = values[:-1] + freq
+    broken = misplaced | np.r_[False, ~starts[1:] & (values[1:] != following)]
+    if not broken.any():
+        return
+    row = int(np.argmax(broken))
+    uid = ordered[id_col].iloc[row]
+    if starts[row]:
         raise ValueError(
-            f"series {uid!r} misses timestamps at freq={freq!r}: after {expected[i - 1]} comes "
-            f"{stamps.iloc[i]} instead of {expected[i]}. Fill the missing timestamps (e.g. "
-            "utilsforecast.preprocessing.fill_gaps(df, freq=...), then fill the target), or "
-            "pass the data's own frequency as freq."
+            f"series {uid!r} starts at {stamps.iloc[row]}, which is not a timestamp of "
+            f"freq={freq!r}; pass the data's own frequency as freq."
         )
+    raise ValueError(
+        f"series {uid!r} misses timestamps at freq={freq!r}: after {stamps.iloc[row - 1]} comes "
+        f"{stamps.iloc[row]} instead of {following[row - 1]}. Fill the missing timestamps (e.g. "
+        "utilsforecast.preprocessing.fill_gaps(df, freq=...), then fill the target), or "
+        "pass the data's own frequency as freq."
+    )
