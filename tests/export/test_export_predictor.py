@@ -147,3 +147,46 @@ def test_threads_and_device(exported_darts):
     with pytest.raises(ValueError, match="device must be one of"):
         Predictor.load(exported_darts, device="tpu")
     assert Predictor.load(exported_darts, device="cpu").providers == ["CPUExecutionProvider"]
+
+
+@pytest.fixture(scope="module")
+def series_student(raw, tmp_path_factory) -> Predictor:
+    """A channel-independent NeuralForecast student, exported (its file records freq 'h')."""
+    pytest.importorskip("neuralforecast")
+    from export_helpers import fit_nf
+
+    from tsdistill_plugin.export import to_onnx
+
+    nf = fit_nf(raw, False, "none", "identity")
+    return Predictor.load(to_onnx(nf, tmp_path_factory.mktemp("nf") / "s.onnx"), threads=1)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "freqs"),
+    [
+        ("h", ("h", "h", "h")),
+        ("MS", ("MS", "MS", "MS")),
+        (None, ("W-SUN", "W-MON", "MS")),  # nothing recorded: each series' own, inferred
+    ],
+)
+def test_long_frame_timestamps_follow_each_series(series_student, raw, recorded, freqs):
+    """Each series is forecast after its own end at its frequency, as pandas' date_range
+    continues it, and its values are those of its window alone."""
+    from dataclasses import replace
+
+    predictor = Predictor(series_student._session, replace(series_student.spec, freq=recorded))
+    values = raw["OT"].to_numpy()
+    rows, windows = [], []
+    for i, freq in enumerate(freqs):
+        stamps = pd.date_range("2001-01-01", periods=L + 7 * i, freq=freq)
+        y = values[50 * i : 50 * i + len(stamps)]
+        rows.append(pd.DataFrame({"unique_id": f"s{i}", "ds": stamps, "y": y}))
+        windows.append(y[-L:, None])
+    long = pd.concat(rows[::-1], ignore_index=True)  # any row order
+    forecast = predictor.predict(long)
+    reference = predictor.predict(np.stack(windows))  # [series, H, 1]
+    for i, (frame, freq) in enumerate(zip(rows, freqs, strict=True)):
+        mine = forecast[forecast["unique_id"] == f"s{i}"]
+        expected = pd.date_range(frame["ds"].iloc[-1], periods=H + 1, freq=freq)[1:]
+        assert mine["ds"].tolist() == expected.tolist()
+        np.testing.assert_allclose(mine[predictor.spec.name].to_numpy(), reference[i, :, 0])

@@ -220,7 +220,7 @@ class Predictor:
         self._check_history(len(frame), "rows")
         tail = frame.iloc[-self.spec.lookback :]
         windows = _finite_float32(_numeric(tail, "the frame")[None], tail)
-        index = self._future(frame.index, self.spec.horizon)
+        index = self._future(frame.index[-1:], self._frequency(frame.index), self.spec.horizon)
         covariates = self._frame_covariates(given or {}, tail.index, index)
         forecast = self.run(windows, **covariates)[0]  # [H, C] or [H, C, Q]
         names = [name for column in columns for name in self.spec.darts_columns(column)]
@@ -257,18 +257,18 @@ class Predictor:
             forecast = self._predict_wide(wide)  # the columns in the components' order
             uids = np.asarray(self.spec.components)
             values = forecast.to_numpy().reshape(len(forecast), len(uids), -1)  # [H, C, Q]
-            stamps = [forecast.index] * len(uids)
+            stamps = forecast.index[np.tile(np.arange(len(forecast)), len(uids))]
             return self._long(uids, stamps, values.transpose(1, 0, 2))
         return self._predict_each_series(ordered, given)
 
-    def _long(self, uids: np.ndarray, stamps: list[pd.Index], values: np.ndarray) -> pd.DataFrame:
-        """A long frame of forecasts ``values`` ``[series, horizon, columns]``."""
+    def _long(self, uids: np.ndarray, stamps: pd.Index, values: np.ndarray) -> pd.DataFrame:
+        """A long frame of ``values`` ``[series, horizon, columns]`` at ``stamps`` ``[S * H]``."""
         horizon = values.shape[1]
         columns = self.spec.neuralforecast_columns()
         return pd.DataFrame(
             {
                 "unique_id": np.repeat(uids, horizon),
-                "ds": np.concatenate([s.to_numpy() for s in stamps]),
+                "ds": stamps.to_numpy(),
                 **dict(zip(columns, values.reshape(-1, len(columns)).T, strict=True)),
             }
         )
@@ -284,15 +284,34 @@ class Predictor:
                 f"the student needs the last {lookback} steps of every series; too few rows "
                 f"for {list(short.index[:5])} ({list(short.to_numpy()[:5])} rows)."
             )
-        tail = groups.tail(lookback)
+        tail = groups.tail(lookback)  # the series one after another, each in time order
         values = _numeric(tail[["y"]], "column 'y'").reshape(len(sizes), lookback, 1)
-        ends = tail.groupby("unique_id", sort=False)["ds"]
-        stamps = [self._future(pd.Index(ds.to_numpy()), horizon) for _, ds in ends]
+        stamps = self._long_future(pd.Index(tail["ds"]), len(sizes))
         uids = sizes.index.to_numpy()
         covariates = self._long_covariates(tail, uids, stamps, given)
         windows = _finite_float32(values, "column 'y'")
         forecast = self.run(windows, **covariates)[:, :, 0]  # [series, H, ...]
         return self._long(uids, stamps, forecast.reshape(len(sizes), horizon, -1))
+
+    def _long_future(self, recent: pd.Index, series: int) -> pd.Index:
+        """The forecast timestamps ``[series * horizon]`` of a long frame's series.
+
+        ``recent`` holds the series' last ``lookback`` stamps, ``[series * lookback]``, series
+        by series; without a recorded frequency each series' own is inferred.
+        """
+        lookback, horizon = self.spec.lookback, self.spec.horizon
+        ends = recent[lookback - 1 :: lookback]
+        if self.spec.freq is not None:
+            return self._future(ends, self._frequency(recent[-lookback:]), horizon)
+        freqs = np.array(
+            [self._frequency(recent[i * lookback : (i + 1) * lookback]) for i in range(series)]
+        )
+        pieces, positions = [], []
+        for freq in np.unique(freqs):
+            rows = np.flatnonzero(freqs == freq)
+            pieces.append(self._future(ends[rows], freq.item(), horizon))
+            positions.append((rows[:, None] * horizon + np.arange(horizon)).reshape(-1))
+        return pieces[0].append(pieces[1:])[np.argsort(np.concatenate(positions))]
 
     # -- covariates ----------------------------------------------------------------------
 
@@ -323,12 +342,13 @@ class Predictor:
         self,
         tail: pd.DataFrame,
         uids: np.ndarray,
-        stamps: list[pd.Index],
+        stamps: pd.Index,
         given: dict[str, object],
     ) -> dict[str, np.ndarray]:
         """The graph's covariate inputs for each series of a long frame (a batch row each).
 
-        ``tail`` holds the series' last ``lookback`` rows, ``stamps`` their forecast times.
+        ``tail`` holds the series' last ``lookback`` rows, ``stamps`` their forecast times
+        ``[series * horizon]``.
         """
         read = self.spec.covariate_names
         series, lookback = len(uids), self.spec.lookback
@@ -347,7 +367,7 @@ class Predictor:
             wanted = pd.MultiIndex.from_arrays(
                 [
                     np.repeat(uids, self.spec.horizon),
-                    np.concatenate([s.to_numpy() for s in stamps]),
+                    stamps.to_numpy(),
                 ],
                 names=["unique_id", "ds"],
             )
@@ -534,24 +554,20 @@ class Predictor:
         if not index.is_monotonic_increasing or index.has_duplicates:
             raise ValueError(f"{what} must increase strictly (sort it and drop duplicates).")
 
-    def _future(self, index: pd.Index, horizon: int) -> pd.Index:
-        """The ``horizon`` time steps after the end of ``index``."""
-        last = index[-1]
-        if isinstance(index, pd.DatetimeIndex):
-            freq = self._datetime_freq(index)
-            stamps = pd.date_range(start=last, periods=horizon + 1, freq=freq)[1:]
-            return stamps.rename(index.name)
-        freq = self.spec.freq
-        step = int(freq) if freq is not None and freq.lstrip("-").isdigit() else None
-        if step is None:
-            step = int(index[-1] - index[-2]) if len(index) > 1 else 1
-        return pd.Index(last + step * np.arange(1, horizon + 1), name=index.name)
+    def _frequency(self, recent: pd.Index) -> str | int:
+        """A series' frequency: the file's, else inferred from its last stamps ``recent``.
 
-    def _datetime_freq(self, index: pd.DatetimeIndex) -> str:
+        A pandas offset alias for timestamps, an integer step for integer time steps.
+        """
         freq = self.spec.freq
-        if freq is not None and not freq.lstrip("-").isdigit():
+        recorded = freq is not None and freq.lstrip("-").isdigit()
+        if not isinstance(recent, pd.DatetimeIndex):
+            if recorded:
+                return int(freq)
+            return int(recent[-1] - recent[-2]) if len(recent) > 1 else 1
+        if freq is not None and not recorded:
             return freq
-        inferred = pd.infer_freq(index[-3:]) if len(index) >= 3 else None
+        inferred = pd.infer_freq(recent[-3:]) if len(recent) >= 3 else None
         if inferred is None:
             raise ValueError(
                 "the forecast timestamps need a frequency: the exported file records none and "
@@ -559,6 +575,34 @@ class Predictor:
                 "to_onnx(..., freq='h') (or `tsdistill export --freq h`)."
             )
         return inferred
+
+    @staticmethod
+    def _future(ends: pd.Index, freq: str | int, horizon: int) -> pd.Index:
+        """The ``horizon`` time steps after each of ``ends``.
+
+        Parameters
+        ----------
+        ends
+            ``[series]``: each series' last timestamp (or integer time step).
+        freq
+            Their frequency (see :meth:`_frequency`).
+        horizon
+            Steps to give.
+
+        Returns
+        -------
+        pandas.Index
+            ``[series * horizon]``, series by series; of ``ends``' type, time zone and name.
+        """
+        if not isinstance(ends, pd.DatetimeIndex):
+            steps = ends.to_numpy()[:, None] + freq * np.arange(1, horizon + 1)
+            return pd.Index(steps.reshape(-1), name=ends.name)
+        offset = pd.tseries.frequencies.to_offset(freq)
+        steps = [ends + offset]  # each [series]
+        for _ in range(horizon - 1):
+            steps.append(steps[-1] + offset)
+        order = np.arange(len(ends) * horizon).reshape(horizon, -1).T.reshape(-1)
+        return steps[0].append(steps[1:])[order]
 
 
 def _unreadable_model_errors(ort: object) -> tuple[type[BaseException], ...]:
