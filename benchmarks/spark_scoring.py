@@ -39,7 +39,7 @@ import pandas as pd
 import psutil
 
 from tsdistill_plugin.export import Predictor, to_onnx
-from tsdistill_plugin.export.spark import GROUP_COLUMN, SERIES_PER_GROUP, predict_spark
+from tsdistill_plugin.export.spark import SERIES_PER_GROUP, predict_spark, recent_rows
 
 LOOKBACK, HORIZON = 96, 24
 DATA = Path(
@@ -131,12 +131,12 @@ def main() -> None:
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Spark's workers: this interpreter
     from pyspark.sql import SparkSession
-    from pyspark.sql import functions as F
 
     frame = panel(args.series, args.length)
     work = Path(tempfile.mkdtemp())
     path = export_student(frame, work / "student.onnx")
-    frame.to_parquet(work / "table.parquet")
+    # Spark reads microsecond timestamps; recent pyarrow writes nanoseconds unless told
+    frame.to_parquet(work / "table.parquet", coerce_timestamps="us")
     print(
         f"{args.series:,} series x {args.length} hours ({len(frame):,} rows), lookback "
         f"{LOOKBACK}, horizon {HORIZON}; load average {os.getloadavg()[0]:.1f} on "
@@ -167,9 +167,8 @@ def main() -> None:
 
     def move_only() -> None:  # predict_spark's grouping into pandas, without the forecast
         groups = math.ceil(args.series / args.series_per_group)
-        key = F.pmod(F.xxhash64("unique_id"), F.lit(groups))
-        keyed = table.withColumn(GROUP_COLUMN, key).repartition(groups, GROUP_COLUMN)
-        nothing = keyed.groupBy(GROUP_COLUMN).applyInPandas(lambda f: f.iloc[:0, :3], table.schema)
+        grouped = recent_rows(table, LOOKBACK, groups)
+        nothing = grouped.applyInPandas(lambda f: f.iloc[:0, :3], table.schema)
         nothing.write.format("noop").mode("overwrite").save()
 
     warm, distributed, distributed_cpu = timed(score, args.repeats)

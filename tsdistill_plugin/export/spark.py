@@ -2,9 +2,10 @@
 
 :func:`predict_spark` runs :class:`~tsdistill_plugin.export.Predictor`'s long-frame forecast
 (``unique_id, ds, y`` -> ``unique_id, ds, <name>``) inside Spark: the rows are grouped so that
-every series lies whole in one group, each group is forecast by ``applyInPandas`` as one batch,
-and each executor process loads the file once (:func:`loaded_predictor`). Needs the ``spark``
-and ``export`` extras; pyspark is imported on first use.
+every series lies whole in one group, Spark keeps each series' last ``lookback`` rows, each
+group is forecast by ``applyInPandas`` as one batch, and each executor process loads the file
+once (:func:`loaded_predictor`). Needs the ``spark`` and ``export`` extras; pyspark is imported
+on first use.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ._extra import import_extra
 from .predictor import LONG_COLUMNS, Predictor
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, GroupedData
     from pyspark.sql.types import StructType
 
 SERIES_PER_GROUP = 1000
@@ -27,6 +28,9 @@ SERIES_PER_GROUP = 1000
 
 GROUP_COLUMN = "__tsdistill_group"
 """The grouping key added to the rows (a hash bucket of ``unique_id``); not in the result."""
+
+RANK_COLUMN = "__tsdistill_rank"
+"""Each row's place from the end of its series, to keep the last ``lookback``; not in the result."""
 
 _LOADED: dict[tuple[str, int | None], Predictor] = {}
 
@@ -53,7 +57,8 @@ def predict_spark(
     """Forecast every series of a long-format Spark DataFrame with an exported student.
 
     Each series is forecast from its own last ``lookback`` rows for the ``horizon`` steps after
-    its last timestamp, exactly as ``Predictor.load(path).predict(df.toPandas())`` would.
+    its last timestamp, exactly as ``Predictor.load(path).predict(df.toPandas())`` would; only
+    those rows are checked for repeated or missing timestamps and sent to Python.
     Before the forecast is planned, one Spark job counts the rows of each series (to refuse
     short series on the driver and to size the groups); the forecast itself is lazy.
 
@@ -95,7 +100,6 @@ def predict_spark(
     """
     import_extra("pyspark", "forecasting a Spark DataFrame", extra="spark")
     from pyspark.sql import DataFrame as SparkFrame
-    from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     if not isinstance(df, SparkFrame):
@@ -126,11 +130,26 @@ def predict_spark(
     def forecast_group(frame: pd.DataFrame) -> pd.DataFrame:
         return loaded_predictor(path, threads).predict(frame[list(LONG_COLUMNS)])
 
+    return recent_rows(df, spec.lookback, groups).applyInPandas(forecast_group, schema)
+
+
+def recent_rows(df: DataFrame, lookback: int, groups: int) -> GroupedData:
+    """Each series' last ``lookback`` rows of ``df`` in ``groups`` groups of whole series.
+
+    One shuffle; nothing runs until an action.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     keyed = df.withColumn(GROUP_COLUMN, F.pmod(F.xxhash64("unique_id"), F.lit(groups)))
     # one partition per group, stated: Spark's adaptive execution would otherwise coalesce the
     # shuffle of a few MB into one partition, one task on one core
     keyed = keyed.repartition(groups, GROUP_COLUMN)
-    return keyed.groupBy(GROUP_COLUMN).applyInPandas(forecast_group, schema)
+    # the window reuses that partitioning: no second shuffle
+    latest = Window.partitionBy(GROUP_COLUMN, "unique_id").orderBy(F.col("ds").desc())
+    recent = keyed.withColumn(RANK_COLUMN, F.row_number().over(latest))
+    recent = recent.filter(F.col(RANK_COLUMN) <= lookback).drop(RANK_COLUMN)
+    return recent.groupBy(GROUP_COLUMN)
 
 
 def _check_schema(schema: StructType) -> None:
