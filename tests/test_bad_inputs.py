@@ -1203,15 +1203,15 @@ def export_a_student_with_encoders(g: Given) -> None:
 
 @row(
     ValueError,
-    r"the student scales its exogenous variables with scaler_type='standard'",
-    "train it with scaler_type='identity' to export it",
+    r"the student scales its exogenous variables with scaler_type='revin'",
+    r"train it with another scaler_type \(e.g. 'standard'\) to export it",
     "tsdistill_plugin.export.sources",
 )
 def export_an_nf_student_with_scaled_exogenous_variables(g: Given) -> None:
     from tsdistill_plugin.export import to_onnx
 
     frame = long_frame(g.fixture("ot")).assign(hour=lambda f: f["ds"].dt.hour.astype(float))
-    nf = nf_fit(nf_student(hist_exog_list=["hour"], scaler_type="standard"), g(frame))
+    nf = nf_fit(nf_student(hist_exog_list=["hour"], scaler_type="revin"), g(frame))
     to_onnx(nf, g.fixture("tmp_path") / "student.onnx")
 
 

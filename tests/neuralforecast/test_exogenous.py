@@ -239,3 +239,24 @@ def test_exported_exogenous_student_equals_predict(data, static_df, tmp_path):
         predictor.predict(train, future_covariates=twice, static_covariates=static_df)
     with pytest.raises(ValueError, match="static_covariates lack the series"):
         predictor.predict(train, future_covariates=future, static_covariates=static_df.iloc[:1])
+
+
+@pytest.mark.parametrize("scaler_type", ["standard", "robust", "minmax", "minmax1", "invariant"])
+def test_exported_student_scales_its_exogenous_variables_as_neuralforecast(
+    data, static_df, tmp_path, scaler_type
+):
+    """NeuralForecast scales the past and future exogenous columns with the target's scaler,
+    each column by its own statistics over the lookback: so does the exported graph."""
+    from tsdistill_plugin.export import Predictor, to_onnx
+
+    model = DistilledMLP(**exogenous(scaler_type=scaler_type, stat_exog_list=None))
+    nf = NeuralForecast(models=[model], freq="h")
+    train, future = split(data, 400)
+    nf.fit(train)
+    expected = nf.predict(futr_df=future)
+    forecast = Predictor.load(to_onnx(nf, tmp_path / "s.onnx"), threads=1).predict(
+        train, future_covariates=future
+    )
+    np.testing.assert_array_equal(forecast["ds"].to_numpy(), expected["ds"].to_numpy())
+    scale = np.abs(expected["DistilledMLP"]).max()
+    assert np.abs(forecast["DistilledMLP"] - expected["DistilledMLP"]).max() <= 1e-5 * scale

@@ -119,30 +119,39 @@ def _unscale(g: _Graph, z: str, shift: str, scale: str, transform: str) -> str:
     return g.op("Add", g.op("Mul", z, scale), shift)
 
 
-def _covariates(g: _Graph, folded: FoldedStudent, lookback: int, horizon: int) -> tuple:
+def _covariates(
+    g: _Graph, folded: FoldedStudent, lookback: int, horizon: int, scaler: InputScaler | None
+) -> tuple:
     """The covariate inputs ``(name, shape)`` and their flattened row ``[batch, W]``.
 
     As the student reads them: past ``[batch, L, Cp]``; future as Darts feeds them,
     ``historic_future_covariates [batch, L, Cf]`` and ``future_covariates [batch, H, Cf]``,
-    joined to ``[batch, L + H, Cf]``; static ``[batch, S]``; past and future centred on the
-    window when the student centres them.
+    joined to ``[batch, L + H, Cf]``; static ``[batch, S]``. Past and future are scaled as
+    NeuralForecast scales them when there is a ``scaler`` (each column by its own statistics
+    over the lookback, the horizon's future values by those too), then centred on the window
+    when the student centres them.
     """
     past, future, static = folded.covariate_sizes
     inputs, parts = [], []
 
-    def centred(x: str) -> str:
+    def read(x: str) -> str:  # [batch, time, C]
+        if scaler is not None:
+            u = g.op("Transpose", x, perm=[0, 2, 1])  # [batch, C, time]
+            history = g.op("Slice", u, g.ints(0), g.ints(lookback), g.ints(-1))
+            shift, scale = _scaler_statistics(g, history, scaler, lookback)
+            x = g.op("Transpose", _scale(g, u, shift, scale, scaler.transform), perm=[0, 2, 1])
         if folded.norm == "none":
             return x
         return g.op("Sub", x, g.op("ReduceMean", x, axes=[1], keepdims=1))
 
     if past:
         inputs.append((PAST_COVARIATES, ["batch", lookback, past]))
-        parts.append(centred(PAST_COVARIATES))
+        parts.append(read(PAST_COVARIATES))
     if future:
         inputs.append((HISTORIC_FUTURE_COVARIATES, ["batch", lookback, future]))
         inputs.append((FUTURE_COVARIATES, ["batch", horizon, future]))
         joined = g.op("Concat", HISTORIC_FUTURE_COVARIATES, FUTURE_COVARIATES, axis=1)
-        parts.append(centred(joined))
+        parts.append(read(joined))
     if static:
         inputs.append((STATIC_COVARIATES, ["batch", static]))
         parts.append(STATIC_COVARIATES)
@@ -247,7 +256,7 @@ def build_graph(
             scale = g.op("Mul", scale, g.const(scaler.output_factor))
     covariate_inputs, covariates = [], None
     if folded.covariates is not None:
-        covariate_inputs, covariates = _covariates(g, folded, spec.lookback, spec.horizon)
+        covariate_inputs, covariates = _covariates(g, folded, spec.lookback, spec.horizon, scaler)
     y = _student(g, u, folded, covariates)
     if scaler is not None:
         y = _unscale(g, y, shift, scale, scaler.transform)

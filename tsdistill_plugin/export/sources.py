@@ -170,9 +170,10 @@ def _exogenous_names(model: object, scaler_type: str | None) -> dict[str, tuple[
     Raises
     ------
     ValueError
-        For exogenous variables that NeuralForecast scales (a ``scaler_type`` other than
-        identity scales them with the target, which the graph does not), or those of a
-        multivariate student (read as one flattened row of every series).
+        For exogenous variables under ``scaler_type="revin"`` (NeuralForecast pairs its
+        learnt per-column parameters with the exogenous columns in the order of a Python
+        set, which changes between processes), or those of a multivariate student (read as
+        one flattened row of every series).
     """
     lists = {
         "past_covariates": model.hist_exog_list,
@@ -188,11 +189,12 @@ def _exogenous_names(model: object, scaler_type: str | None) -> dict[str, tuple[
             "row of every series' values; the export takes those of the channel-independent "
             "DistilledMLP only: serve this one with NeuralForecast's predict."
         )
-    if (scaler_type or "identity") != "identity":
+    if scaler_type == "revin" and (model.hist_exog_list or model.futr_exog_list):
         raise ValueError(
-            f"the student scales its exogenous variables with scaler_type={scaler_type!r} "
-            "(NeuralForecast scales them with the target), which the exported graph does not; "
-            "train it with scaler_type='identity' to export it (standardize the data first)."
+            "the student scales its exogenous variables with scaler_type='revin', whose learnt "
+            "parameters NeuralForecast pairs with the exogenous columns in an order that "
+            "changes from one Python process to the next; train it with another scaler_type "
+            "(e.g. 'standard') to export it."
         )
     return names
 
