@@ -237,6 +237,10 @@ def test_exported_exogenous_student_equals_predict(data, static_df, tmp_path):
     twice = pd.concat([future, future.iloc[:1]])
     with pytest.raises(ValueError, match="future_covariates repeat 2 rows of the same unique_id"):
         predictor.predict(train, future_covariates=twice, static_covariates=static_df)
+    holed = future.copy()
+    holed.iloc[3, holed.columns.get_loc("hour_cos")] = np.nan
+    with pytest.raises(ValueError, match=r"must be finite, but there is nan in future_covariates"):
+        predictor.predict(train, future_covariates=holed, static_covariates=static_df)
     with pytest.raises(ValueError, match="static_covariates lack the series"):
         predictor.predict(train, future_covariates=future, static_covariates=static_df.iloc[:1])
 

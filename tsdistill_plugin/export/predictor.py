@@ -372,8 +372,9 @@ class Predictor:
                 names=["unique_id", "ds"],
             )
             _check_unique_rows(futr, ["unique_id", "ds"], "future_covariates")
-            ahead = futr.set_index(["unique_id", "ds"])[columns].reindex(wanted)
-            lacking = ahead.index[ahead.isna().any(axis=1).to_numpy()]
+            given_rows = futr.set_index(["unique_id", "ds"])[columns]
+            ahead = given_rows.reindex(wanted)  # a NaN in a given row is refused as NaN below
+            lacking = wanted[~wanted.isin(given_rows.index)]
             if len(lacking):
                 uid, ds = lacking[0]
                 raise ValueError(
