@@ -1217,20 +1217,6 @@ def export_an_nf_student_with_scaled_exogenous_variables(g: Given) -> None:
 
 @row(
     ValueError,
-    "this DistilledMLPMultivariate reads exogenous variables",
-    "the export takes those of the channel-independent DistilledMLP only",
-    "tsdistill_plugin.export.sources",
-)
-def export_a_multivariate_nf_student_with_exogenous_variables(g: Given) -> None:
-    from tsdistill_plugin.export import to_onnx
-
-    frame = long_frame(g.fixture("ot")).assign(hour=lambda f: f["ds"].dt.hour.astype(float))
-    student = nf_student(DistilledMLPMultivariate, n_series=1, hist_exog_list=["hour"])
-    to_onnx(nf_fit(student, g(frame)), g.fixture("tmp_path") / "student.onnx")
-
-
-@row(
-    ValueError,
     "the student was trained with DistributionLoss, which forecasts a distribution's parameters",
     r"only point losses \(MSE, MAE, ...\) and multi-quantile losses \(MQLoss, HuberMQLoss\)",
     "tsdistill_plugin.export.sources",

@@ -264,3 +264,35 @@ def test_exported_student_scales_its_exogenous_variables_as_neuralforecast(
     np.testing.assert_array_equal(forecast["ds"].to_numpy(), expected["ds"].to_numpy())
     scale = np.abs(expected["DistilledMLP"]).max()
     assert np.abs(forecast["DistilledMLP"] - expected["DistilledMLP"]).max() <= 1e-5 * scale
+
+
+@pytest.mark.parametrize("scaler_type", ["identity", "standard"])
+def test_exported_multivariate_exogenous_student_equals_predict(
+    data, static_df, tmp_path, scaler_type
+):
+    """The multivariate student reads every series' exogenous values in one row: the graph's
+    covariate columns are each column's series in turn, the forecast NF's own."""
+    from tsdistill_plugin.export import Predictor, to_onnx
+
+    model = DistilledMLPMultivariate(n_series=2, **exogenous(scaler_type=scaler_type))
+    nf = NeuralForecast(models=[model], freq="h")
+    train, future = split(data, 400)
+    nf.fit(train, static_df=static_df)
+    expected = nf.predict(futr_df=future)
+    predictor = Predictor.load(to_onnx(nf, tmp_path / "s.onnx"), threads=1)
+    spec = predictor.spec
+    assert spec.past_covariates == ("HUFL[LULL]", "HUFL[OT]", "MUFL[LULL]", "MUFL[OT]")
+    assert spec.static_covariates == ("site[LULL]", "site[OT]")
+    shuffled = train.sample(frac=1.0, random_state=0)  # any row order
+    forecast = predictor.predict(shuffled, future_covariates=future, static_covariates=static_df)
+    name = repr(model)
+    merged = expected.merge(forecast, on=["unique_id", "ds"], suffixes=("", "_onnx"))
+    assert len(merged) == len(forecast) == 2 * H
+    scale = np.abs(merged[name]).max()
+    assert np.abs(merged[f"{name}_onnx"] - merged[name]).max() <= 1e-5 * scale
+    ragged = train.iloc[1:]  # OT (or LULL) without its first hour is fine, ...
+    predictor.predict(ragged, future_covariates=future, static_covariates=static_df)
+    with pytest.raises(ValueError, match="must share their timestamps"):  # ... not its last
+        predictor.predict(
+            train.drop(index=train.index[-1]), future_covariates=future, static_covariates=static_df
+        )

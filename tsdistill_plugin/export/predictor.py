@@ -227,8 +227,9 @@ class Predictor:
         return pd.DataFrame(forecast.reshape(len(index), -1), index=index, columns=names)
 
     def _predict_long(self, frame: pd.DataFrame, given: dict[str, object]) -> pd.DataFrame:
-        read = self.spec.covariate_names
-        if read and not self.spec.channel_independent:
+        read = self._long_exogenous()
+        together = not self.spec.channel_independent
+        if read and together and self.spec.library != "neuralforecast":
             raise ValueError(
                 "a covariate student of fixed channels forecasts from arrays or a wide frame "
                 "with its covariates; long frames are not supported for it."
@@ -247,7 +248,7 @@ class Predictor:
         freq = self.spec.freq
         check_timestamps(frame, int(freq) if freq and freq.lstrip("-").isdigit() else freq)
         ordered = frame.sort_values(["unique_id", "ds"], kind="stable")
-        if not self.spec.channel_independent:
+        if together and not read:
             wide = ordered.pivot(index="ds", columns="unique_id", values="y")
             if wide.isna().any().any():
                 raise ValueError(
@@ -274,7 +275,11 @@ class Predictor:
         )
 
     def _predict_each_series(self, ordered: pd.DataFrame, given: dict[str, object]) -> pd.DataFrame:
-        """A channel-independent student: one window per series, each with its own end."""
+        """One window per series, each with its own end, or all of them together.
+
+        Together for NeuralForecast's multivariate student with exogenous variables: each
+        series a channel, the exogenous values of all in one row.
+        """
         lookback, horizon = self.spec.lookback, self.spec.horizon
         groups = ordered.groupby("unique_id", sort=False)
         sizes = groups.size()
@@ -288,10 +293,38 @@ class Predictor:
         values = _numeric(tail[["y"]], "column 'y'").reshape(len(sizes), lookback, 1)
         stamps = self._long_future(pd.Index(tail["ds"]), len(sizes))
         uids = sizes.index.to_numpy()
-        covariates = self._long_covariates(tail, uids, stamps, given)
+        if not self.spec.channel_independent:
+            order = self._channel_order(uids, tail["ds"].to_numpy().reshape(len(uids), lookback))
+        arrays = self._long_covariates(tail, uids, stamps, given)  # each [series, ...]
         windows = _finite_float32(values, "column 'y'")
-        forecast = self.run(windows, **covariates)[:, :, 0]  # [series, H, ...]
-        return self._long(uids, stamps, forecast.reshape(len(sizes), horizon, -1))
+        if self.spec.channel_independent:
+            covariates = self._array_covariates(arrays, (len(uids), lookback), single=False)
+            forecast = self.run(windows, **covariates)[:, :, 0]  # [series, H, ...]
+            return self._long(uids, stamps, forecast.reshape(len(sizes), horizon, -1))
+        rows = {  # [1, time, X N] column by column, static [1, N S] series by series
+            kind: value[order].transpose(1, 2, 0).reshape(1, value.shape[1], -1)
+            if value.ndim == 3
+            else value[order].reshape(1, -1)
+            for kind, value in arrays.items()
+        }
+        covariates = self._array_covariates(rows, (1, lookback), single=False)
+        forecast = self.run(windows[order, :, 0].T[None], **covariates)[0]  # [H, series, ...]
+        values = np.swapaxes(forecast, 0, 1).reshape(len(uids), horizon, -1)
+        return self._long(uids[order], stamps, values)  # the series share their stamps
+
+    def _channel_order(self, uids: np.ndarray, recent: np.ndarray) -> np.ndarray:
+        """The positions of the student's components among a long frame's series ``uids``.
+
+        Their last timestamps ``recent`` ``[series, lookback]`` must be the same.
+        """
+        self._check_names([str(u) for u in uids], "series (unique_id)")
+        if (recent != recent[:1]).any():
+            raise ValueError(
+                "the series of a multivariate student must share their timestamps, but "
+                "some series lack rows that others have; align them before predicting."
+            )
+        position = {str(u): i for i, u in enumerate(uids)}
+        return np.array([position[c] for c in self.spec.components])
 
     def _long_future(self, recent: pd.Index, series: int) -> pd.Index:
         """The forecast timestamps ``[series * horizon]`` of a long frame's series.
@@ -348,9 +381,10 @@ class Predictor:
         """The graph's covariate inputs for each series of a long frame (a batch row each).
 
         ``tail`` holds the series' last ``lookback`` rows, ``stamps`` their forecast times
-        ``[series * horizon]``.
+        ``[series * horizon]``. Returns past ``[series, L, X]``, future ``[series, L + H, F]``
+        and static ``[series, S]`` arrays of the kinds the student reads.
         """
-        read = self.spec.covariate_names
+        read = self._long_exogenous()
         series, lookback = len(uids), self.spec.lookback
         arrays = {}
         for kind in ("past", "future"):
@@ -362,7 +396,7 @@ class Predictor:
             columns = list(read["future"])
             futr = given["future"]
             self._check_covariate_columns(
-                [c for c in futr.columns if c not in LONG_COLUMNS[:2]], "future"
+                [c for c in futr.columns if c not in LONG_COLUMNS[:2]], "future", columns
             )
             wanted = pd.MultiIndex.from_arrays(
                 [
@@ -387,7 +421,8 @@ class Predictor:
         if "static" in read:
             columns = list(read["static"])
             static = given["static"]
-            self._check_covariate_columns([c for c in static.columns if c != "unique_id"], "static")
+            given_columns = [c for c in static.columns if c != "unique_id"]
+            self._check_covariate_columns(given_columns, "static", columns)
             _check_unique_rows(static, ["unique_id"], "static_covariates")
             rows = static.set_index("unique_id")[columns].reindex(uids)
             absent = rows.index[rows.isna().any(axis=1).to_numpy()]
@@ -397,7 +432,26 @@ class Predictor:
                     "NeuralForecast's static_df with a row for every series."
                 )
             arrays["static"] = _numeric(rows, "static_covariates")
-        return self._array_covariates(arrays, (series, lookback), single=False) if read else {}
+        return arrays
+
+    def _long_exogenous(self) -> dict[str, tuple[str, ...]]:
+        """The exogenous columns of a long frame and NeuralForecast's frames, by kind.
+
+        The student's covariate names, except for NeuralForecast's multivariate student, whose
+        graph columns ``"<column>[<series>]"`` (see the exporter) come from the frames'
+        ``<column>`` of each series.
+        """
+        read = self.spec.covariate_names
+        if self.spec.channel_independent or self.spec.library != "neuralforecast":
+            return read
+        series, first = len(self.spec.components), f"[{self.spec.components[0]}]"
+        return {  # the first series' names: past and future series by series, static in a row
+            kind: tuple(
+                name[: -len(first)]
+                for name in (names[: len(names) // series] if kind == "static" else names[::series])
+            )
+            for kind, names in read.items()
+        }
 
     def _check_covariate_kinds(self, given: dict[str, object]) -> None:
         read = self.spec.covariate_names
@@ -502,8 +556,10 @@ class Predictor:
             arrays[kind] = _numeric(value.loc[stamps], f"{kind}_covariates")
         return self._array_covariates(arrays, (1, len(history)), single=True)
 
-    def _check_covariate_columns(self, given: Sequence[str], kind: str) -> None:
-        expected = list(self.spec.covariate_names[kind])
+    def _check_covariate_columns(
+        self, given: Sequence[str], kind: str, expected: Sequence[str] | None = None
+    ) -> None:
+        expected = list(self.spec.covariate_names[kind] if expected is None else expected)
         missing = [c for c in expected if c not in given]
         unknown = [c for c in given if c not in expected]
         if missing or unknown:

@@ -157,23 +157,27 @@ def neuralforecast_source(model: object, name: str | None = None) -> ExportSourc
         provenance=dict(model.training_provenance or {}),
         quantiles=levels,
         level_major=True,
-        covariate_names=_exogenous_names(model, scaler_type),
+        covariate_names=_exogenous_names(model, scaler_type, uids),
     )
 
 
-def _exogenous_names(model: object, scaler_type: str | None) -> dict[str, tuple[str, ...]]:
+def _exogenous_names(
+    model: object, scaler_type: str | None, uids: list[str]
+) -> dict[str, tuple[str, ...]]:
     """A NeuralForecast student's exogenous lists as the graph's covariates.
 
     Each series' past ``hist_exog_list`` ``[batch, L, X]``, ``futr_exog_list`` over its
-    lookback and horizon, and ``stat_exog_list`` ``[batch, S]``, as for a Darts student.
+    lookback and horizon, and ``stat_exog_list`` ``[batch, S]``, as for a Darts student. The
+    multivariate student reads every series' exogenous values in one row: its graph columns
+    are named ``"<column>[<series>]"``, column by column (past and future ``[batch, time,
+    X N]``) and series by series (static ``[batch, N S]``), as it flattens them.
 
     Raises
     ------
     ValueError
         For exogenous variables under ``scaler_type="revin"`` (NeuralForecast pairs its
         learnt per-column parameters with the exogenous columns in the order of a Python
-        set, which changes between processes), or those of a multivariate student (read as
-        one flattened row of every series).
+        set, which changes between processes).
     """
     lists = {
         "past_covariates": model.hist_exog_list,
@@ -181,14 +185,6 @@ def _exogenous_names(model: object, scaler_type: str | None) -> dict[str, tuple[
         "static_covariates": model.stat_exog_list,
     }
     names = {kind: tuple(map(str, columns)) for kind, columns in lists.items() if columns}
-    if not names:
-        return names
-    if model.MULTIVARIATE:
-        raise ValueError(
-            f"this {type(model).__name__} reads exogenous variables, which it reads as one "
-            "row of every series' values; the export takes those of the channel-independent "
-            "DistilledMLP only: serve this one with NeuralForecast's predict."
-        )
     if scaler_type == "revin" and (model.hist_exog_list or model.futr_exog_list):
         raise ValueError(
             "the student scales its exogenous variables with scaler_type='revin', whose learnt "
@@ -196,7 +192,16 @@ def _exogenous_names(model: object, scaler_type: str | None) -> dict[str, tuple[
             "changes from one Python process to the next; train it with another scaler_type "
             "(e.g. 'standard') to export it."
         )
-    return names
+    if not model.MULTIVARIATE:
+        return names
+    per_series = {}
+    for kind, columns in names.items():
+        if kind == "static_covariates":  # [N, S] flattened: series by series
+            pairs = [(column, uid) for uid in uids for column in columns]
+        else:  # [time, X, N] flattened: column by column
+            pairs = [(column, uid) for column in columns for uid in uids]
+        per_series[kind] = tuple(f"{column}[{uid}]" for column, uid in pairs)
+    return per_series
 
 
 def _pick_student(forecaster: object, name: str | None) -> object:
