@@ -29,6 +29,12 @@ LONG_COLUMNS = ("unique_id", "ds", "y")
 
 DEVICES = ("auto", "cpu", "cuda")
 
+UNALIGNED = (
+    "the series of a multivariate student must share their timestamps, but some series lack "
+    "rows that others have; align them before predicting."
+)
+"""Why the series of a long frame cannot be one multivariate window."""
+
 
 class Predictor:
     """Forecasts with an exported student (see :func:`~tsdistill_plugin.export.to_onnx`).
@@ -251,10 +257,7 @@ class Predictor:
         if together and not read:
             wide = ordered.pivot(index="ds", columns="unique_id", values="y")
             if wide.isna().any().any():
-                raise ValueError(
-                    "the series of a multivariate student must share their timestamps, but "
-                    "some series lack rows that others have; align them before predicting."
-                )
+                raise ValueError(UNALIGNED)
             forecast = self._predict_wide(wide)  # the columns in the components' order
             uids = np.asarray(self.spec.components)
             values = forecast.to_numpy().reshape(len(forecast), len(uids), -1)  # [H, C, Q]
@@ -319,10 +322,7 @@ class Predictor:
         """
         self._check_names([str(u) for u in uids], "series (unique_id)")
         if (recent != recent[:1]).any():
-            raise ValueError(
-                "the series of a multivariate student must share their timestamps, but "
-                "some series lack rows that others have; align them before predicting."
-            )
+            raise ValueError(UNALIGNED)
         position = {str(u): i for i, u in enumerate(uids)}
         return np.array([position[c] for c in self.spec.components])
 
