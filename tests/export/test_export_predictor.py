@@ -108,7 +108,7 @@ def test_integer_index_uses_steps(predictor, raw):
         (lambda r: r.assign(OT=r["OT"].where(r.index != r.index[-3])), r"nan at 2016-07-30 01:00"),
         (lambda r: r.to_numpy() * np.where(np.arange(700) == 650, np.inf, 1)[:, None], "inf in"),
         (lambda r: to_long(r).drop(columns="y"), r"missing \['y'\]"),
-        (lambda r: to_long(r).iloc[1:], "share their timestamps"),
+        (lambda r: to_long(r).iloc[:-1], "share their timestamps"),  # one series ends early
         (lambda r: r.iloc[::-1], "must increase strictly"),
     ],
 )
@@ -190,3 +190,15 @@ def test_long_frame_timestamps_follow_each_series(series_student, raw, recorded,
         expected = pd.date_range(frame["ds"].iloc[-1], periods=H + 1, freq=freq)[1:]
         assert mine["ds"].tolist() == expected.tolist()
         np.testing.assert_allclose(mine[predictor.spec.name].to_numpy(), reference[i, :, 0])
+
+
+def test_only_the_rows_the_student_reads_are_checked(series_student, raw):
+    """A gap or a repeated timestamp before a series' last ``lookback`` rows is not refused
+    and changes nothing: the student never reads those rows (``predict_spark`` the same)."""
+    long = to_long(raw.iloc[:300])
+    clean = series_student.predict(long)
+    early = long[long["ds"] < long["ds"].min() + pd.Timedelta(hours=50)]
+    damaged = pd.concat([long.drop(index=early.index[10]), early.iloc[[20]]])
+    pd.testing.assert_frame_equal(series_student.predict(damaged), clean)
+    with pytest.raises(ValueError, match="misses timestamps"):  # inside the window it is
+        series_student.predict(long.drop(index=long.index[-5]))

@@ -169,7 +169,8 @@ class Predictor:
         ------
         ValueError
             For a wrong shape, too little history, NaN or inf, unknown or missing columns,
-            (long frames) a timestamp repeated or missing in a series, and covariates that are
+            (long frames) a timestamp repeated or missing among a series' last ``lookback``
+            rows (the only ones read and checked), and covariates that are
             missing or not read, have missing or unknown columns, are misaligned with the
             history, or (future) do not cover the horizon.
         TypeError
@@ -252,10 +253,10 @@ class Predictor:
             )
         self._check_long_covariate_kinds(given)
         freq = self.spec.freq
-        check_timestamps(frame, int(freq) if freq and freq.lstrip("-").isdigit() else freq)
-        ordered = frame.sort_values(["unique_id", "ds"], kind="stable")
+        recent = self._recent_rows(frame.sort_values(["unique_id", "ds"], kind="stable"))
+        check_timestamps(recent, int(freq) if freq and freq.lstrip("-").isdigit() else freq)
         if together and not read:
-            wide = ordered.pivot(index="ds", columns="unique_id", values="y")
+            wide = recent.pivot(index="ds", columns="unique_id", values="y")
             if wide.isna().any().any():
                 raise ValueError(UNALIGNED)
             forecast = self._predict_wide(wide)  # the columns in the components' order
@@ -263,7 +264,7 @@ class Predictor:
             values = forecast.to_numpy().reshape(len(forecast), len(uids), -1)  # [H, C, Q]
             stamps = forecast.index[np.tile(np.arange(len(forecast)), len(uids))]
             return self._long(uids, stamps, values.transpose(1, 0, 2))
-        return self._predict_each_series(ordered, given)
+        return self._predict_each_series(recent, given)
 
     def _long(self, uids: np.ndarray, stamps: pd.Index, values: np.ndarray) -> pd.DataFrame:
         """A long frame of ``values`` ``[series, horizon, columns]`` at ``stamps`` ``[S * H]``."""
@@ -277,25 +278,36 @@ class Predictor:
             }
         )
 
-    def _predict_each_series(self, ordered: pd.DataFrame, given: dict[str, object]) -> pd.DataFrame:
-        """One window per series, each with its own end, or all of them together.
+    def _recent_rows(self, ordered: pd.DataFrame) -> pd.DataFrame:
+        """Each series' last ``lookback`` rows of a frame sorted by series and time.
 
-        Together for NeuralForecast's multivariate student with exogenous variables: each
-        series a channel, the exogenous values of all in one row.
+        They are what the student reads and all that is checked; a series with fewer rows is
+        refused.
         """
-        lookback, horizon = self.spec.lookback, self.spec.horizon
-        groups = ordered.groupby("unique_id", sort=False)
-        sizes = groups.size()
-        short = sizes[sizes < lookback]
+        lookback = self.spec.lookback
+        codes, uids = pd.factorize(ordered["unique_id"])
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+        sizes = np.diff(np.r_[starts, len(codes)])  # [series]
+        short = np.flatnonzero(sizes < lookback)
         if len(short):
             raise ValueError(
                 f"the student needs the last {lookback} steps of every series; too few rows "
-                f"for {list(short.index[:5])} ({list(short.to_numpy()[:5])} rows)."
+                f"for {list(uids[short[:5]])} ({list(sizes[short[:5]])} rows)."
             )
-        tail = groups.tail(lookback)  # the series one after another, each in time order
-        values = _numeric(tail[["y"]], "column 'y'").reshape(len(sizes), lookback, 1)
-        stamps = self._long_future(pd.Index(tail["ds"]), len(sizes))
-        uids = sizes.index.to_numpy()
+        ends = np.repeat(starts + sizes, sizes)  # [rows]: the end of each row's series
+        return ordered[np.arange(len(codes)) >= ends - lookback]
+
+    def _predict_each_series(self, tail: pd.DataFrame, given: dict[str, object]) -> pd.DataFrame:
+        """One window per series, each with its own end, or all of them together.
+
+        ``tail`` holds the series' last ``lookback`` rows, one series after another. Together
+        for NeuralForecast's multivariate student with exogenous variables: each series a
+        channel, the exogenous values of all in one row.
+        """
+        lookback, horizon = self.spec.lookback, self.spec.horizon
+        uids = tail["unique_id"].to_numpy()[::lookback]
+        values = _numeric(tail[["y"]], "column 'y'").reshape(len(uids), lookback, 1)
+        stamps = self._long_future(pd.Index(tail["ds"]), len(uids))
         if not self.spec.channel_independent:
             order = self._channel_order(uids, tail["ds"].to_numpy().reshape(len(uids), lookback))
         arrays = self._long_covariates(tail, uids, stamps, given)  # each [series, ...]
@@ -303,7 +315,7 @@ class Predictor:
         if self.spec.channel_independent:
             covariates = self._array_covariates(arrays, (len(uids), lookback), single=False)
             forecast = self.run(windows, **covariates)[:, :, 0]  # [series, H, ...]
-            return self._long(uids, stamps, forecast.reshape(len(sizes), horizon, -1))
+            return self._long(uids, stamps, forecast.reshape(len(uids), horizon, -1))
         rows = {  # [1, time, X N] column by column, static [1, N S] series by series
             kind: value[order].transpose(1, 2, 0).reshape(1, value.shape[1], -1)
             if value.ndim == 3
