@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from torch import nn
+from torch.multiprocessing.spawn import ProcessExitedException
 from torch.utils.data import DistributedSampler
 
 from tsdistill_plugin.core import TorchTeacher, forecast_horizon
@@ -42,6 +45,25 @@ QUIET = {
     "accelerator": "cpu",
 }
 TWO_PROCESSES = {"devices": 2, "strategy": "ddp_spawn"}
+T = TypeVar("T")
+
+
+def spawned(fit: Callable[[], T]) -> T:
+    """``fit()`` on ``TWO_PROCESSES``, run once more if a worker aborted.
+
+    A worker that has finished ``Trainer.fit`` now and then aborts while it exits
+    ("terminate called without an active exception", SIGABRT, in one full CI run of about
+    eight; never in 12 runs of these tests alone). Only that signal is retried: a worker that
+    fails in any other way, or wrong results, still fail the test.
+    """
+    try:
+        return fit()
+    except ProcessExitedException as error:
+        if error.signal_name != "SIGABRT":
+            raise
+        return fit()
+
+
 WEIGHTS_RTOL = 1e-4
 SGD = torch.optim.SGD
 """The tests' optimizer: Adam's first steps move each weight by about the learning rate times
@@ -167,7 +189,9 @@ def test_darts_student_on_two_processes_matches_one(etth1: pd.DataFrame) -> None
         {"shuffle": False, "sampler": AsTwoProcesses(n_windows, BATCH)},
         BATCH,
     )
-    two = fit({**TWO_PROCESSES, "callbacks": [CheckTeacherTargets(teacher())]}, {}, BATCH)
+    two = spawned(
+        lambda: fit({**TWO_PROCESSES, "callbacks": [CheckTeacherTargets(teacher())]}, {}, BATCH)
+    )
 
     assert_same_weights(two.model, one.model)
     # the epoch's terms, reduced over both processes (without sync_dist: process 0's alone)
@@ -224,7 +248,7 @@ def test_neuralforecast_student_on_two_processes_matches_one(etth1: pd.DataFrame
         return nf
 
     one = fit(accumulate_grad_batches=2)
-    two = fit(**TWO_PROCESSES)
+    two = spawned(lambda: fit(**TWO_PROCESSES))
     assert_same_weights(two.models[0], one.models[0])
     for term in ("train_supervised", "train_prediction_period", "train_feature_scale"):
         expected = one.models[0].metrics[term]
@@ -268,7 +292,7 @@ def test_neuralforecast_multivariate_student_reads_its_shard_of_the_cache(
         nf.fit(df)
         return nf
 
-    cached, online = fit("auto"), fit("online")
+    cached, online = spawned(lambda: fit("auto")), spawned(lambda: fit("online"))
     assert_same_weights(cached.models[0], online.models[0])
     forecast = cached.predict()["DistilledMLPMultivariate"].to_numpy()
     np.testing.assert_allclose(
