@@ -22,6 +22,11 @@ MODELS_DIR = Path(os.environ.get("TSDISTILL_MODELS", REPO.parent / "shared" / "m
 # the data loaders), spin-waiting makes them 10-100x slower, so the whole suite uses one thread.
 torch.set_num_threads(1)
 
+# --doctest-modules would import every folder's conftest.py as a module named "conftest", which
+# fails for two folders in one call (pytest tests/darts tests/neuralforecast); they hold no
+# doctests, and pytest loads them as conftests all the same.
+collect_ignore_glob = ["*/conftest.py"]
+
 # ETTh1 protocol (../shared/data/README.md): 12 months of hourly rows for training.
 ETTH1_TRAIN_ROWS = 8640
 
