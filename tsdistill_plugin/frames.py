@@ -112,6 +112,12 @@ def check_timestamps(
         _check_regular(times, freq, id_col, time_col)
 
 
+def series_starts(ids: pd.Series) -> np.ndarray:
+    """``[rows]``: whether each row of ``ids``, sorted by series, is its series' first."""
+    codes, _ = pd.factorize(ids)
+    return np.r_[True, codes[1:] != codes[:-1]]
+
+
 def _check_target(df: pd.DataFrame, id_col: str, time_col: str, target_col: str) -> None:
     target = df[target_col]
     if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
@@ -149,8 +155,7 @@ def _check_regular(times: pd.DataFrame, freq: str | int, id_col: str, time_col: 
             ) from error
     ordered = times.sort_values([id_col, time_col])
     stamps = ordered[time_col]
-    codes, _ = pd.factorize(ordered[id_col])
-    starts = np.r_[True, codes[1:] != codes[:-1]]  # [rows]: the first row of each series
+    starts = series_starts(ordered[id_col])
     misplaced = np.zeros(len(stamps), dtype=bool)  # [rows]: a series starting off the grid
     if dated:
         values = pd.DatetimeIndex(stamps)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .._version import check_version
-from ..frames import check_timestamps
+from ..frames import check_timestamps, series_starts
 from ._extra import import_extra
 from .metadata import (
     FUTURE_COVARIATES,
@@ -28,12 +28,6 @@ LONG_COLUMNS = ("unique_id", "ds", "y")
 """NeuralForecast's long format: series id, time, target."""
 
 DEVICES = ("auto", "cpu", "cuda")
-
-UNALIGNED = (
-    "the series of a multivariate student must share their timestamps, but some series lack "
-    "rows that others have; align them before predicting."
-)
-"""Why the series of a long frame cannot be one multivariate window."""
 
 
 class Predictor:
@@ -235,8 +229,7 @@ class Predictor:
 
     def _predict_long(self, frame: pd.DataFrame, given: dict[str, object]) -> pd.DataFrame:
         read = self._long_exogenous()
-        together = not self.spec.channel_independent
-        if read and together and self.spec.library != "neuralforecast":
+        if read and not self.spec.channel_independent and self.spec.library != "neuralforecast":
             raise ValueError(
                 "a covariate student of fixed channels forecasts from arrays or a wide frame "
                 "with its covariates; long frames are not supported for it."
@@ -255,15 +248,6 @@ class Predictor:
         freq = self.spec.freq
         recent = self._recent_rows(frame.sort_values(["unique_id", "ds"], kind="stable"))
         check_timestamps(recent, int(freq) if freq and freq.lstrip("-").isdigit() else freq)
-        if together and not read:
-            wide = recent.pivot(index="ds", columns="unique_id", values="y")
-            if wide.isna().any().any():
-                raise ValueError(UNALIGNED)
-            forecast = self._predict_wide(wide)  # the columns in the components' order
-            uids = np.asarray(self.spec.components)
-            values = forecast.to_numpy().reshape(len(forecast), len(uids), -1)  # [H, C, Q]
-            stamps = forecast.index[np.tile(np.arange(len(forecast)), len(uids))]
-            return self._long(uids, stamps, values.transpose(1, 0, 2))
         return self._predict_each_series(recent, given)
 
     def _long(self, uids: np.ndarray, stamps: pd.Index, values: np.ndarray) -> pd.DataFrame:
@@ -284,25 +268,25 @@ class Predictor:
         They are what the student reads and all that is checked; a series with fewer rows is
         refused.
         """
-        lookback = self.spec.lookback
-        codes, uids = pd.factorize(ordered["unique_id"])
-        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-        sizes = np.diff(np.r_[starts, len(codes)])  # [series]
+        lookback, rows = self.spec.lookback, len(ordered)
+        starts = np.flatnonzero(series_starts(ordered["unique_id"]))
+        sizes = np.diff(np.r_[starts, rows])  # [series]
         short = np.flatnonzero(sizes < lookback)
         if len(short):
+            uids = ordered["unique_id"].to_numpy()[starts[short[:5]]]
             raise ValueError(
                 f"the student needs the last {lookback} steps of every series; too few rows "
-                f"for {list(uids[short[:5]])} ({list(sizes[short[:5]])} rows)."
+                f"for {list(uids)} ({list(sizes[short[:5]])} rows)."
             )
         ends = np.repeat(starts + sizes, sizes)  # [rows]: the end of each row's series
-        return ordered[np.arange(len(codes)) >= ends - lookback]
+        return ordered[np.arange(rows) >= ends - lookback]
 
     def _predict_each_series(self, tail: pd.DataFrame, given: dict[str, object]) -> pd.DataFrame:
         """One window per series, each with its own end, or all of them together.
 
         ``tail`` holds the series' last ``lookback`` rows, one series after another. Together
-        for NeuralForecast's multivariate student with exogenous variables: each series a
-        channel, the exogenous values of all in one row.
+        for a student of fixed channels: each series a channel (NeuralForecast's multivariate
+        student with exogenous variables reads those of all the series in one row).
         """
         lookback, horizon = self.spec.lookback, self.spec.horizon
         uids = tail["unique_id"].to_numpy()[::lookback]
@@ -334,7 +318,10 @@ class Predictor:
         """
         self._check_names([str(u) for u in uids], "series (unique_id)")
         if (recent != recent[:1]).any():
-            raise ValueError(UNALIGNED)
+            raise ValueError(
+                "the series of a multivariate student must share their timestamps, but some "
+                "series lack rows that others have; align them before predicting."
+            )
         position = {str(u): i for i, u in enumerate(uids)}
         return np.array([position[c] for c in self.spec.components])
 
