@@ -290,8 +290,9 @@ def test_exported_multivariate_exogenous_student_equals_predict(
     assert len(merged) == len(forecast) == 2 * H
     scale = np.abs(merged[name]).max()
     assert np.abs(merged[f"{name}_onnx"] - merged[name]).max() <= 1e-5 * scale
-    ragged = train.iloc[1:]  # OT (or LULL) without its first hour is fine, ...
-    predictor.predict(ragged, future_covariates=future, static_covariates=static_df)
+    ragged = train.iloc[1:]  # a series without its first hour forecasts the same, ...
+    again = predictor.predict(ragged, future_covariates=future, static_covariates=static_df)
+    pd.testing.assert_frame_equal(again, forecast)
     with pytest.raises(ValueError, match="must share their timestamps"):  # ... not its last
         predictor.predict(
             train.drop(index=train.index[-1]), future_covariates=future, static_covariates=static_df
