@@ -1207,7 +1207,7 @@ def export_a_student_with_encoders(g: Given) -> None:
     r"train it with another scaler_type \(e.g. 'standard'\) to export it",
     "tsdistill_plugin.export.sources",
 )
-def export_an_nf_student_with_scaled_exogenous_variables(g: Given) -> None:
+def export_an_nf_student_with_revin_scaled_exogenous_variables(g: Given) -> None:
     from tsdistill_plugin.export import to_onnx
 
     frame = long_frame(g.fixture("ot")).assign(hour=lambda f: f["ds"].dt.hour.astype(float))
